@@ -1,0 +1,47 @@
+//! The media crate's error type: one variant per cause, each message fit to show an operator.
+
+use std::fmt;
+
+/// Everything that can go wrong in capture, input injection or encoding.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The requested backend cannot run here (no display, wrong platform, missing extension).
+    #[error("{0}")]
+    Unavailable(String),
+    /// No screen has this id.
+    #[error("unknown screen {0:?}")]
+    UnknownScreen(String),
+    /// The display went away or refused a request.
+    #[error("display error: {0}")]
+    Display(String),
+    /// A capture failed for a reason other than the display going away.
+    #[error("capture failed: {0}")]
+    Capture(String),
+    /// Input could not be injected (unknown key code, display error).
+    #[error("input failed: {0}")]
+    Input(String),
+    /// The encoder failed to start or to encode.
+    #[error("encoder error: {0}")]
+    Encoder(String),
+    /// A value given by a caller is out of range.
+    #[error("invalid {what}: {why}")]
+    Invalid {
+        /// Which value.
+        what: &'static str,
+        /// Why it was refused.
+        why: String,
+    },
+    /// The pipeline or engine was shut down.
+    #[error("stopped")]
+    Stopped,
+}
+
+impl MediaError {
+    /// Builds [`MediaError::Invalid`].
+    pub fn invalid(what: &'static str, why: impl fmt::Display) -> Self {
+        Self::Invalid {
+            what,
+            why: why.to_string(),
+        }
+    }
+}

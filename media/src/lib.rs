@@ -1,0 +1,22 @@
+//! The media plane of sightline: capture → convert → encode → fan-out. No networking lives here.
+//!
+//! # Parts
+//! - [`Desktop`] is a screen backend: it lists screens, opens a [`FrameSource`] per screen and injects input.
+//!   Backends: X11 through x11rb + MIT-SHM + XTest (Linux), xcap + enigo (macOS/Windows), and the synthetic test
+//!   screen (everywhere; the default when no display exists). [`open_desktop`] picks one.
+//! - A [`FrameSource`] is driven by one capture thread at the pacer's rate and returns a [`Frame`] only when the
+//!   screen changed, so an unchanged screen is neither converted nor encoded.
+//! - The encoders turn frames into H.264 access units (openh264, constrained baseline) and JPEG images.
+//! - The fan-out shares each encoded unit with every subscriber through bounded queues.
+//!
+//! All of it runs on plain threads; async code talks to it through bounded tokio channels and watches.
+
+pub mod desktop;
+pub mod error;
+pub mod frame;
+pub mod input;
+
+pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection};
+pub use error::MediaError;
+pub use frame::Frame;
+pub use input::{InputEvent, MouseButton};
