@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs everything sightline needs to build, run and test on Debian 12, idempotently.
+#   scripts/install-deps.sh          system packages for building and running
+#   scripts/install-deps.sh --test   also test tools: Xvfb, xdotool, ffmpeg, Chromium, a Python venv with aiortc,
+#                                    PyAV and the MCP SDK, and npm packages (playwright-core, MCP Inspector CLI)
+# Each step checks first and does nothing when already done, so calling it before every run costs ~1 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+build_pkgs=(nasm cmake pkg-config gcc g++ make)
+test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps)
+
+missing=()
+pkgs=("${build_pkgs[@]}")
+[ $want_test = 1 ] && pkgs+=("${test_pkgs[@]}")
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" != 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+[ $want_test = 1 ] || exit 0
+
+# Python peers and clients: aiortc (an independent WebRTC stack), PyAV (FFmpeg decoder), the official MCP SDK.
+venv=.venv-e2e
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiortc, av, mcp, numpy' 2>/dev/null; then
+  echo "install-deps: creating $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/e2e/requirements.txt
+fi
+
+# Node clients: playwright-core drives Debian's Chromium; the MCP Inspector CLI is an official MCP client.
+if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/@modelcontextprotocol/inspector-cli ]; then
+  echo "install-deps: npm install in tests/e2e" >&2
+  (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
+fi
