@@ -1,0 +1,602 @@
+//! Connections: one record per WebRTC peer, JPEG/MJPEG client, WHEP session, signaling socket and MCP session,
+//! from [`crate::Monitor::open_connection`] to [`Connection::close`].
+//!
+//! A [`Connection`] is a cheap handle (an `Arc`) the owner keeps; the registry holds the record itself. Each
+//! record keeps the current state of every [`StateMachine`], a bounded history of state changes, a bounded
+//! timeline of events, data channels, tracks, transport counters and dropped frames by reason. Closing is
+//! idempotent; the last handle dropped without `close()` closes with reason `"dropped"`. Closing moves the record
+//! to a bounded list of recently closed connections (so REST can still show why it ended), cancels the
+//! connection's [`CancellationToken`], arms leak detection for the tasks it owns and queues its log file.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::ms;
+use crate::operation::OperationSnapshot;
+use crate::task::TaskSnapshot;
+use crate::types::{ConnectionAttrs, ConnectionId, ConnectionKind, Counters, Lifecycle, Owner, StateMachine};
+use crate::{Inner, logfiles};
+
+/// State changes kept per connection. A flapping ICE connection must not grow memory without bound; past this
+/// the oldest changes are forgotten and counted in `history_dropped`.
+pub const STATE_HISTORY_LEN: usize = 1024;
+
+/// Closed connections kept for `connections()`/`connection(id)` after they end; older ones are forgotten
+/// (their log file, when `log_dir` is set, keeps the full record).
+pub const RECENT_CLOSED_CONNECTIONS: usize = 256;
+
+/// Data channels or tracks kept per connection; further ones are ignored and counted as a timeline event.
+/// Real peers have a handful; the bound protects against a misbehaving remote opening channels in a loop.
+pub const MAX_CHANNELS_OR_TRACKS: usize = 64;
+
+/// One state change of one state machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    pub machine: StateMachine,
+    /// Previous state of that machine; `None` for its first state.
+    pub from: Option<String>,
+    pub to: String,
+    pub at_ms: u64,
+}
+
+/// One timeline event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub at_ms: u64,
+    pub text: String,
+}
+
+/// A data channel and its current state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataChannelSnapshot {
+    pub label: String,
+    pub state: String,
+    pub opened_ms: u64,
+    pub changed_ms: u64,
+}
+
+/// A media track and its current state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackSnapshot {
+    pub id: String,
+    /// `video` or `audio`.
+    pub kind: String,
+    pub state: String,
+    pub added_ms: u64,
+    pub changed_ms: u64,
+}
+
+/// One line of the connections list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionSummary {
+    pub id: ConnectionId,
+    pub kind: ConnectionKind,
+    #[serde(flatten)]
+    pub attrs: ConnectionAttrs,
+    pub lifecycle: Lifecycle,
+    /// Current `signaling`, `ice` and `peer` states (the machines this connection reported).
+    pub states: BTreeMap<StateMachine, String>,
+    pub opened_ms: u64,
+    pub closed_ms: Option<u64>,
+    pub close_reason: Option<String>,
+    /// Time open so far, or until it closed.
+    pub duration_ms: f64,
+    pub counters: Counters,
+    /// Tasks owned by this connection and still alive.
+    pub tasks_alive: u64,
+}
+
+/// Everything known about one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionDetail {
+    #[serde(flatten)]
+    pub summary: ConnectionSummary,
+    /// Every state change of every machine, oldest first (bounded by [`STATE_HISTORY_LEN`]).
+    pub history: Vec<StateChange>,
+    pub history_dropped: u64,
+    /// Events, oldest first (bounded by `MonitorConfig::timeline_len`).
+    pub timeline: Vec<TimelineEvent>,
+    pub timeline_dropped: u64,
+    pub data_channels: Vec<DataChannelSnapshot>,
+    pub tracks: Vec<TrackSnapshot>,
+    /// Frames not sent, by reason.
+    pub drops: BTreeMap<String, u64>,
+    /// This connection's operations among the recent ones (running first, then newest first).
+    pub operations: Vec<OperationSnapshot>,
+    /// Tasks it owns that are still alive.
+    pub tasks: Vec<TaskSnapshot>,
+}
+
+/// The registry's record of one connection.
+pub(crate) struct ConnRecord {
+    pub(crate) id: ConnectionId,
+    pub(crate) kind: ConnectionKind,
+    pub(crate) attrs: ConnectionAttrs,
+    pub(crate) opened: Instant,
+    pub(crate) token: CancellationToken,
+    pub(crate) state: Mutex<ConnState>,
+}
+
+pub(crate) struct ConnState {
+    pub(crate) lifecycle: Lifecycle,
+    machines: BTreeMap<StateMachine, String>,
+    history: VecDeque<StateChange>,
+    history_dropped: u64,
+    timeline: VecDeque<TimelineEvent>,
+    timeline_dropped: u64,
+    timeline_len: usize,
+    data_channels: Vec<DataChannelSnapshot>,
+    tracks: Vec<TrackSnapshot>,
+    counters: Counters,
+    drops: BTreeMap<&'static str, u64>,
+    closed: Option<(Instant, String)>,
+}
+
+impl ConnState {
+    fn push_event(&mut self, at_ms: u64, text: String) {
+        if self.timeline_len == 0 {
+            self.timeline_dropped += 1;
+            return;
+        }
+        while self.timeline.len() >= self.timeline_len {
+            self.timeline.pop_front();
+            self.timeline_dropped += 1;
+        }
+        self.timeline.push_back(TimelineEvent { at_ms, text });
+    }
+
+    fn push_change(&mut self, machine: StateMachine, to: &str, at_ms: u64) {
+        let from = self.machines.insert(machine, to.to_owned());
+        if from.as_deref() == Some(to) {
+            return; // repeated report of the same state: not a change
+        }
+        if self.history.len() >= STATE_HISTORY_LEN {
+            self.history.pop_front();
+            self.history_dropped += 1;
+        }
+        let text = match &from {
+            Some(f) => format!("{machine}: {f} -> {to}"),
+            None => format!("{machine}: {to}"),
+        };
+        self.history.push_back(StateChange {
+            machine,
+            from,
+            to: to.to_owned(),
+            at_ms,
+        });
+        self.push_event(at_ms, text);
+    }
+}
+
+impl ConnRecord {
+    pub(crate) fn new(
+        id: ConnectionId,
+        kind: ConnectionKind,
+        attrs: ConnectionAttrs,
+        opened: Instant,
+        opened_ms: u64,
+        timeline_len: usize,
+    ) -> Self {
+        let mut state = ConnState {
+            lifecycle: Lifecycle::New,
+            machines: BTreeMap::new(),
+            history: VecDeque::new(),
+            history_dropped: 0,
+            timeline: VecDeque::new(),
+            timeline_dropped: 0,
+            timeline_len,
+            data_channels: Vec::new(),
+            tracks: Vec::new(),
+            counters: Counters::default(),
+            drops: BTreeMap::new(),
+            closed: None,
+        };
+        state.push_change(StateMachine::Lifecycle, Lifecycle::New.as_str(), opened_ms);
+        Self {
+            id,
+            kind,
+            attrs,
+            opened,
+            token: CancellationToken::new(),
+            state: Mutex::new(state),
+        }
+    }
+
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        self.state.lock().lifecycle
+    }
+
+    pub(crate) fn summary(&self, inner: &Inner, now: Instant, tasks_alive: u64) -> ConnectionSummary {
+        let st = self.state.lock();
+        self.summary_locked(&st, inner, now, tasks_alive)
+    }
+
+    fn summary_locked(&self, st: &ConnState, inner: &Inner, now: Instant, tasks_alive: u64) -> ConnectionSummary {
+        let end = st.closed.as_ref().map(|(t, _)| *t).unwrap_or(now);
+        let mut states = st.machines.clone();
+        states.remove(&StateMachine::Lifecycle);
+        ConnectionSummary {
+            id: self.id,
+            kind: self.kind,
+            attrs: self.attrs.clone(),
+            lifecycle: st.lifecycle,
+            states,
+            opened_ms: inner.clock.epoch_ms(self.opened),
+            closed_ms: st.closed.as_ref().map(|(t, _)| inner.clock.epoch_ms(*t)),
+            close_reason: st.closed.as_ref().map(|(_, r)| r.clone()),
+            duration_ms: ms(end.saturating_duration_since(self.opened)),
+            counters: st.counters.clone(),
+            tasks_alive,
+        }
+    }
+
+    pub(crate) fn detail(
+        &self,
+        inner: &Inner,
+        now: Instant,
+        operations: Vec<OperationSnapshot>,
+        tasks: Vec<TaskSnapshot>,
+    ) -> ConnectionDetail {
+        let st = self.state.lock();
+        ConnectionDetail {
+            summary: self.summary_locked(&st, inner, now, tasks.len() as u64),
+            history: st.history.iter().cloned().collect(),
+            history_dropped: st.history_dropped,
+            timeline: st.timeline.iter().cloned().collect(),
+            timeline_dropped: st.timeline_dropped,
+            data_channels: st.data_channels.clone(),
+            tracks: st.tracks.clone(),
+            drops: st.drops.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            operations,
+            tasks,
+        }
+    }
+
+    /// Records a timeline event (used by operations finishing on this connection).
+    pub(crate) fn event(&self, at_ms: u64, text: String) {
+        self.state.lock().push_event(at_ms, text);
+    }
+}
+
+/// Handle to a registered connection. Cheap to clone; the last clone dropped without [`Connection::close`]
+/// closes the connection with reason `"dropped"`.
+#[derive(Clone)]
+pub struct Connection {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    record: Arc<ConnRecord>,
+    monitor: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        close(&self.monitor, &self.record, "dropped");
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.handle.record.id)
+            .field("kind", &self.handle.record.kind)
+            .finish()
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(record: Arc<ConnRecord>, monitor: Arc<Inner>) -> Self {
+        Self {
+            handle: Arc::new(Handle { record, monitor }),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.handle.monitor.clock.epoch_ms(Instant::now())
+    }
+
+    pub fn id(&self) -> ConnectionId {
+        self.handle.record.id
+    }
+
+    pub fn kind(&self) -> ConnectionKind {
+        self.handle.record.kind
+    }
+
+    /// The owner to pass to `Monitor::spawn` for tasks that must end with this connection.
+    pub fn owner(&self) -> Owner {
+        Owner::Connection(self.id())
+    }
+
+    /// Cancelled when the connection closes (explicitly or by dropping the last handle): tasks owned by the
+    /// connection select on it so they end with it, as leak detection expects.
+    pub fn closed_token(&self) -> CancellationToken {
+        self.handle.record.token.clone()
+    }
+
+    /// Whether the connection has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.handle.record.lifecycle() == Lifecycle::Closed
+    }
+
+    /// Records the new state of one machine (history + timeline). A repeated report of the current state is not
+    /// a change. For [`StateMachine::Lifecycle`], `state` must be a [`Lifecycle`] name; `"closed"` closes the
+    /// connection; an unknown name is recorded as a timeline event and otherwise ignored.
+    pub fn set_state(&self, machine: StateMachine, state: &str) {
+        if machine == StateMachine::Lifecycle {
+            match state.parse::<Lifecycle>() {
+                Ok(l) => self.set_lifecycle(l),
+                Err(e) => {
+                    tracing::warn!(conn = %self.id(), "{e}");
+                    let at = self.now_ms();
+                    self.handle.record.event(at, format!("ignored: {e}"));
+                }
+            }
+            return;
+        }
+        let at = self.now_ms();
+        let mut st = self.handle.record.state.lock();
+        if st.closed.is_some() {
+            // Late reports from a closing transport are still worth seeing, but they don't reopen anything.
+            st.push_event(at, format!("after close: {machine} -> {state}"));
+            return;
+        }
+        st.push_change(machine, state, at);
+    }
+
+    /// Moves the lifecycle forward; [`Lifecycle::Closed`] is the same as `close("closed")`. Changes after close
+    /// are ignored (a closed connection stays closed).
+    pub fn set_lifecycle(&self, state: Lifecycle) {
+        if state == Lifecycle::Closed {
+            self.close("closed");
+            return;
+        }
+        let at = self.now_ms();
+        let mut st = self.handle.record.state.lock();
+        if st.closed.is_some() {
+            return;
+        }
+        st.lifecycle = state;
+        st.push_change(StateMachine::Lifecycle, state.as_str(), at);
+    }
+
+    /// Adds an event to the bounded timeline.
+    pub fn event(&self, text: impl Into<String>) {
+        let at = self.now_ms();
+        self.handle.record.event(at, text.into());
+    }
+
+    /// Records a data channel's state (`connecting`, `open`, `closing`, `closed`).
+    pub fn data_channel(&self, label: &str, state: &str) {
+        let at = self.now_ms();
+        let mut st = self.handle.record.state.lock();
+        if let Some(dc) = st.data_channels.iter_mut().find(|d| d.label == label) {
+            if dc.state == state {
+                return;
+            }
+            dc.state = state.to_owned();
+            dc.changed_ms = at;
+        } else if st.data_channels.len() >= MAX_CHANNELS_OR_TRACKS {
+            st.push_event(at, format!("data channel {label:?} not tracked: too many channels"));
+            return;
+        } else {
+            st.data_channels.push(DataChannelSnapshot {
+                label: label.to_owned(),
+                state: state.to_owned(),
+                opened_ms: at,
+                changed_ms: at,
+            });
+        }
+        st.push_event(at, format!("data channel {label:?}: {state}"));
+    }
+
+    /// Records a track's state (`added`, `live`, `ended`, …).
+    pub fn track(&self, id: &str, kind: &str, state: &str) {
+        let at = self.now_ms();
+        let mut st = self.handle.record.state.lock();
+        if let Some(t) = st.tracks.iter_mut().find(|t| t.id == id) {
+            if t.state == state && t.kind == kind {
+                return;
+            }
+            t.state = state.to_owned();
+            t.kind = kind.to_owned();
+            t.changed_ms = at;
+        } else if st.tracks.len() >= MAX_CHANNELS_OR_TRACKS {
+            st.push_event(at, format!("track {id:?} not tracked: too many tracks"));
+            return;
+        } else {
+            st.tracks.push(TrackSnapshot {
+                id: id.to_owned(),
+                kind: kind.to_owned(),
+                state: state.to_owned(),
+                added_ms: at,
+                changed_ms: at,
+            });
+        }
+        st.push_event(at, format!("{kind} track {id:?}: {state}"));
+    }
+
+    /// Updates the transport counters (called by the owner's stats loop; a short lock).
+    pub fn update_counters(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self.handle.record.state.lock().counters);
+    }
+
+    /// Counts `n` frames not sent to this connection, by reason (`"queue_full"`, `"waiting_keyframe"`, …).
+    /// Adds to `frames_dropped` too. No allocation once a reason has been seen.
+    pub fn dropped(&self, reason: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        {
+            let mut st = self.handle.record.state.lock();
+            st.counters.frames_dropped += n;
+            *st.drops.entry(reason).or_insert(0) += n;
+        }
+        self.handle.monitor.count_connection_drop(self.kind(), reason, n);
+    }
+
+    /// Ends the connection: lifecycle `closed` with `reason`, token cancelled, leak detection armed for its tasks,
+    /// log file queued. Idempotent: only the first call (or drop) records anything.
+    pub fn close(&self, reason: &str) {
+        close(&self.handle.monitor, &self.handle.record, reason);
+    }
+}
+
+fn close(inner: &Arc<Inner>, record: &Arc<ConnRecord>, reason: &str) {
+    let now = Instant::now();
+    {
+        let mut st = record.state.lock();
+        if st.closed.is_some() {
+            return;
+        }
+        let at = inner.clock.epoch_ms(now);
+        st.closed = Some((now, reason.to_owned()));
+        st.lifecycle = Lifecycle::Closed;
+        st.push_change(StateMachine::Lifecycle, Lifecycle::Closed.as_str(), at);
+        st.push_event(at, format!("closed: {reason}"));
+    }
+    record.token.cancel();
+    inner.connection_closed(record, now);
+    inner.close_owner_at(&Owner::Connection(record.id), now);
+    if inner.log.is_some() {
+        let detail = inner.connection_detail_of(record, now);
+        inner.write_log(logfiles::LogBody::Connection(Box::new(detail)));
+    }
+    tracing::debug!(conn = %record.id, kind = %record.kind, reason, "connection closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ConnectionAttrs, ConnectionKind, Lifecycle, Monitor, MonitorConfig, StateMachine};
+
+    fn monitor(timeline_len: usize) -> Monitor {
+        Monitor::new(MonitorConfig {
+            timeline_len,
+            ..MonitorConfig::default()
+        })
+    }
+
+    #[test]
+    fn lifecycle_history_is_recorded_in_order() {
+        let m = monitor(256);
+        let c = m.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default());
+        c.set_lifecycle(Lifecycle::Connecting);
+        c.set_state(StateMachine::Ice, "checking");
+        c.set_state(StateMachine::Ice, "checking"); // repeated: not a change
+        c.set_state(StateMachine::Ice, "connected");
+        c.set_state(StateMachine::Lifecycle, "connected");
+        c.close("bye");
+        c.close("again"); // idempotent
+        c.set_lifecycle(Lifecycle::Connecting); // ignored after close
+
+        let d = m.connection(c.id()).expect("closed connections stay visible");
+        let lifecycle: Vec<_> = d
+            .history
+            .iter()
+            .filter(|h| h.machine == StateMachine::Lifecycle)
+            .map(|h| h.to.as_str())
+            .collect();
+        assert_eq!(lifecycle, ["new", "connecting", "connected", "closed"]);
+        let ice: Vec<_> = d
+            .history
+            .iter()
+            .filter(|h| h.machine == StateMachine::Ice)
+            .map(|h| (h.from.clone(), h.to.clone()))
+            .collect();
+        assert_eq!(
+            ice,
+            [
+                (None, "checking".to_owned()),
+                (Some("checking".to_owned()), "connected".to_owned())
+            ]
+        );
+        assert_eq!(d.summary.lifecycle, Lifecycle::Closed);
+        assert_eq!(d.summary.close_reason.as_deref(), Some("bye"));
+        assert_eq!(d.summary.states.get(&StateMachine::Ice).map(String::as_str), Some("connected"));
+        assert!(d.history.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        assert!(c.closed_token().is_cancelled());
+    }
+
+    #[test]
+    fn invalid_lifecycle_name_is_an_event_not_a_panic() {
+        let m = monitor(16);
+        let c = m.open_connection(ConnectionKind::Jpeg, ConnectionAttrs::default());
+        c.set_state(StateMachine::Lifecycle, "exploded");
+        let d = m.connection(c.id()).unwrap();
+        assert_eq!(d.summary.lifecycle, Lifecycle::New);
+        assert!(d.timeline.iter().any(|e| e.text.contains("exploded")));
+    }
+
+    #[test]
+    fn timeline_is_bounded_and_counts_what_it_forgot() {
+        let m = monitor(8);
+        let c = m.open_connection(ConnectionKind::Signaling, ConnectionAttrs::default());
+        for i in 0..100 {
+            c.event(format!("event {i}"));
+        }
+        let d = m.connection(c.id()).unwrap();
+        assert_eq!(d.timeline.len(), 8);
+        assert_eq!(d.timeline.last().unwrap().text, "event 99");
+        assert_eq!(d.timeline.first().unwrap().text, "event 92");
+        // 1 event for "lifecycle: new" + 100 events - 8 kept
+        assert_eq!(d.timeline_dropped, 93);
+    }
+
+    #[test]
+    fn dropping_the_last_handle_closes_with_reason_dropped() {
+        let m = monitor(16);
+        let c = m.open_connection(ConnectionKind::Mcp, ConnectionAttrs::default());
+        let id = c.id();
+        let c2 = c.clone();
+        drop(c);
+        assert_eq!(m.connection(id).unwrap().summary.lifecycle, Lifecycle::New, "a clone is still alive");
+        drop(c2);
+        let d = m.connection(id).unwrap();
+        assert_eq!(d.summary.lifecycle, Lifecycle::Closed);
+        assert_eq!(d.summary.close_reason.as_deref(), Some("dropped"));
+        assert_eq!(m.summary().connections.live, 0);
+    }
+
+    #[test]
+    fn counters_drops_channels_and_tracks() {
+        let m = monitor(64);
+        let c = m.open_connection(
+            ConnectionKind::WebRtc,
+            ConnectionAttrs {
+                screen: Some("0".into()),
+                ..Default::default()
+            },
+        );
+        c.update_counters(|k| {
+            k.bytes_sent = 1000;
+            k.rtt_ms = Some(3.5);
+        });
+        c.dropped("queue_full", 3);
+        c.dropped("waiting_keyframe", 2);
+        c.dropped("queue_full", 1);
+        c.data_channel("input", "connecting");
+        c.data_channel("input", "open");
+        c.track("video0", "video", "live");
+        let d = m.connection(c.id()).unwrap();
+        assert_eq!(d.summary.counters.bytes_sent, 1000);
+        assert_eq!(d.summary.counters.rtt_ms, Some(3.5));
+        assert_eq!(d.summary.counters.frames_dropped, 6);
+        assert_eq!(d.drops["queue_full"], 4);
+        assert_eq!(d.drops["waiting_keyframe"], 2);
+        assert_eq!(d.data_channels.len(), 1);
+        assert_eq!(d.data_channels[0].state, "open");
+        assert_eq!(d.tracks[0].kind, "video");
+        assert_eq!(d.summary.attrs.screen.as_deref(), Some("0"));
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["screen"], "0", "attrs are flattened into the summary");
+        assert_eq!(json["kind"], "webrtc");
+        let back: crate::ConnectionDetail = serde_json::from_value(json).unwrap();
+        assert_eq!(back, d);
+    }
+}

@@ -1,0 +1,437 @@
+//! Operations: significant, individually timed actions (create offer, set remote description, keyframe request,
+//! encoder restart, snapshot, MCP tool call, input injection, …).
+//!
+//! [`crate::Monitor::operation`] returns an [`Operation`] guard that is *running* until it is finished with
+//! [`Operation::ok`] or [`Operation::fail`]; a guard dropped unfinished records the result `abandoned` (an error:
+//! an early `?` return or a cancelled future). Finished operations go to a bounded list of recent ones and to
+//! per-kind statistics: success/failure counts, mean duration over the process lifetime and p95 over the last
+//! [`OP_STATS_WINDOW`] operations of that kind. Failed and slow operations also get a log file.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Inner;
+use crate::clock::ms;
+use crate::metrics::AtomicHistogram;
+use crate::types::ConnectionId;
+
+/// Durations kept per operation kind for the p95. 1024 covers minutes of the busiest kinds (keyframe requests,
+/// input injection) while costing 8 KiB per kind; older durations fall out of the percentile, not of the mean.
+pub const OP_STATS_WINDOW: usize = 1024;
+
+/// Bucket bounds (seconds) of `sightline_operation_duration_seconds`: from sub-millisecond input injection to
+/// multi-second ICE-dependent operations.
+pub(crate) const OP_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationResult {
+    /// Still running (only in the running list).
+    Running,
+    Ok,
+    Error,
+    /// The guard was dropped without `ok()`/`fail()`.
+    Abandoned,
+}
+
+impl OperationResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationResult::Running => "running",
+            OperationResult::Ok => "ok",
+            OperationResult::Error => "error",
+            OperationResult::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// One operation, running or finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationSnapshot {
+    pub id: u64,
+    pub kind: String,
+    pub connection: Option<ConnectionId>,
+    pub started_ms: u64,
+    /// Duration, or time running so far.
+    pub duration_ms: f64,
+    pub result: OperationResult,
+    pub error: Option<String>,
+}
+
+/// Statistics of one operation kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationKindStats {
+    pub kind: String,
+    pub running: u64,
+    pub ok: u64,
+    /// Errors plus abandoned.
+    pub failed: u64,
+    pub abandoned: u64,
+    /// Mean duration of every finished operation of this kind.
+    pub mean_ms: f64,
+    /// 95th percentile over the last [`OP_STATS_WINDOW`] finished operations of this kind.
+    pub p95_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Running and recent operations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationsSnapshot {
+    /// Oldest first.
+    pub running: Vec<OperationSnapshot>,
+    /// Newest first, at most `MonitorConfig::recent_operations`.
+    pub recent: Vec<OperationSnapshot>,
+    /// Sorted by kind.
+    pub by_kind: Vec<OperationKindStats>,
+}
+
+pub(crate) struct RunningOp {
+    kind: &'static str,
+    conn: Option<ConnectionId>,
+    started: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct KindStats {
+    ok: u64,
+    error: u64,
+    abandoned: u64,
+    total_ms: f64,
+    max_ms: f64,
+    window: VecDeque<f64>,
+    pub(crate) histogram: AtomicHistogram,
+}
+
+impl KindStats {
+    fn record(&mut self, result: OperationResult, duration_ms: f64) {
+        match result {
+            OperationResult::Ok => self.ok += 1,
+            OperationResult::Error => self.error += 1,
+            OperationResult::Abandoned | OperationResult::Running => self.abandoned += 1,
+        }
+        self.total_ms += duration_ms;
+        self.max_ms = self.max_ms.max(duration_ms);
+        if self.window.len() >= OP_STATS_WINDOW {
+            self.window.pop_front();
+        }
+        self.window.push_back(duration_ms);
+        self.histogram.observe(duration_ms / 1000.0);
+    }
+
+    pub(crate) fn finished(&self) -> u64 {
+        self.ok + self.error + self.abandoned
+    }
+
+    pub(crate) fn counts(&self) -> [(OperationResult, u64); 3] {
+        [
+            (OperationResult::Ok, self.ok),
+            (OperationResult::Error, self.error),
+            (OperationResult::Abandoned, self.abandoned),
+        ]
+    }
+
+    fn snapshot(&self, kind: &str, running: u64) -> OperationKindStats {
+        let n = self.finished();
+        OperationKindStats {
+            kind: kind.to_owned(),
+            running,
+            ok: self.ok,
+            failed: self.error + self.abandoned,
+            abandoned: self.abandoned,
+            mean_ms: if n == 0 { 0.0 } else { self.total_ms / n as f64 },
+            p95_ms: percentile(self.window.iter().copied(), 0.95),
+            max_ms: self.max_ms,
+        }
+    }
+}
+
+/// Nearest-rank percentile (`q` in 0..=1) of the values; 0 for none.
+pub(crate) fn percentile(values: impl Iterator<Item = f64>, q: f64) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = (q * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// The operation registry: running operations, the recent ring and per-kind statistics.
+pub(crate) struct OpTable {
+    running: HashMap<u64, RunningOp>,
+    recent: VecDeque<OperationSnapshot>,
+    recent_len: usize,
+    pub(crate) stats: HashMap<&'static str, KindStats>,
+}
+
+impl OpTable {
+    pub(crate) fn new(recent_len: usize) -> Self {
+        Self {
+            running: HashMap::new(),
+            recent: VecDeque::new(),
+            recent_len,
+            stats: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn start(&mut self, id: u64, kind: &'static str, conn: Option<ConnectionId>, started: Instant) {
+        self.running.insert(id, RunningOp { kind, conn, started });
+    }
+
+    pub(crate) fn finish(&mut self, snap: OperationSnapshot, kind: &'static str) {
+        self.running.remove(&snap.id);
+        self.stats.entry(kind).or_default().record(snap.result, snap.duration_ms);
+        if self.recent_len == 0 {
+            return;
+        }
+        while self.recent.len() >= self.recent_len {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(snap);
+    }
+
+    fn running_snapshot(&self, inner: &Inner, now: Instant, conn: Option<ConnectionId>) -> Vec<OperationSnapshot> {
+        let mut v: Vec<_> = self
+            .running
+            .iter()
+            .filter(|(_, r)| conn.is_none() || r.conn == conn)
+            .map(|(id, r)| OperationSnapshot {
+                id: *id,
+                kind: r.kind.to_owned(),
+                connection: r.conn,
+                started_ms: inner.clock.epoch_ms(r.started),
+                duration_ms: ms(now.saturating_duration_since(r.started)),
+                result: OperationResult::Running,
+                error: None,
+            })
+            .collect();
+        v.sort_by_key(|o| o.id);
+        v
+    }
+
+    pub(crate) fn snapshot(&self, inner: &Inner, now: Instant) -> OperationsSnapshot {
+        let mut running_by_kind: HashMap<&str, u64> = HashMap::new();
+        for r in self.running.values() {
+            *running_by_kind.entry(r.kind).or_default() += 1;
+        }
+        let mut by_kind: Vec<_> = self
+            .stats
+            .iter()
+            .map(|(k, s)| s.snapshot(k, running_by_kind.get(k).copied().unwrap_or(0)))
+            .collect();
+        // Kinds that are running for the first time have no statistics yet but must still show up.
+        for (k, n) in running_by_kind {
+            if !self.stats.contains_key(k) {
+                by_kind.push(KindStats::default().snapshot(k, n));
+            }
+        }
+        by_kind.sort_by(|a, b| a.kind.cmp(&b.kind));
+        OperationsSnapshot {
+            running: self.running_snapshot(inner, now, None),
+            recent: self.recent.iter().rev().cloned().collect(),
+            by_kind,
+        }
+    }
+
+    /// Running, then recent (newest first) operations of one connection.
+    pub(crate) fn of_connection(&self, inner: &Inner, now: Instant, conn: ConnectionId) -> Vec<OperationSnapshot> {
+        let mut v = self.running_snapshot(inner, now, Some(conn));
+        v.extend(self.recent.iter().rev().filter(|o| o.connection == Some(conn)).cloned());
+        v
+    }
+
+    pub(crate) fn running_count(&self) -> usize {
+        self.running.len()
+    }
+}
+
+/// A running operation. Finish it with [`Operation::ok`] or [`Operation::fail`]; dropping it unfinished records
+/// `abandoned`.
+#[must_use = "an operation dropped immediately is recorded as abandoned"]
+pub struct Operation {
+    inner: Arc<Inner>,
+    id: u64,
+    kind: &'static str,
+    conn: Option<ConnectionId>,
+    started: Instant,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("conn", &self.conn)
+            .finish()
+    }
+}
+
+impl Operation {
+    pub(crate) fn start(inner: Arc<Inner>, id: u64, kind: &'static str, conn: Option<ConnectionId>) -> Self {
+        let started = Instant::now();
+        inner.ops.lock().start(id, kind, conn, started);
+        Self {
+            inner,
+            id,
+            kind,
+            conn,
+            started,
+            finished: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Records success.
+    pub fn ok(mut self) {
+        self.finish(OperationResult::Ok, None);
+    }
+
+    /// Records failure with the error's text.
+    pub fn fail(mut self, err: impl Display) {
+        self.finish(OperationResult::Error, Some(err.to_string()));
+    }
+
+    /// Records the outcome of `result` and passes it through: `monitor.operation(..).finish(do_it().await)?`.
+    pub fn finish_with<T, E: Display>(self, result: Result<T, E>) -> Result<T, E> {
+        match &result {
+            Ok(_) => self.ok(),
+            Err(e) => self.fail(e),
+        }
+        result
+    }
+
+    fn finish(&mut self, result: OperationResult, error: Option<String>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let now = Instant::now();
+        let snap = OperationSnapshot {
+            id: self.id,
+            kind: self.kind.to_owned(),
+            connection: self.conn,
+            started_ms: self.inner.clock.epoch_ms(self.started),
+            duration_ms: ms(now.saturating_duration_since(self.started)),
+            result,
+            error,
+        };
+        self.inner.operation_finished(snap, self.kind, now);
+    }
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        self.finish(OperationResult::Abandoned, Some("abandoned: dropped before ok() or fail()".to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConnectionAttrs, ConnectionKind, Monitor, MonitorConfig};
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        assert_eq!(percentile([].into_iter(), 0.95), 0.0);
+        assert_eq!(percentile([5.0].into_iter(), 0.95), 5.0);
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(v.iter().copied(), 0.95), 95.0);
+        assert_eq!(percentile(v.iter().rev().copied(), 0.5), 50.0);
+    }
+
+    #[test]
+    fn kind_stats_mean_and_p95() {
+        let mut s = KindStats::default();
+        for i in 1..=20 {
+            s.record(OperationResult::Ok, f64::from(i));
+        }
+        s.record(OperationResult::Error, 100.0);
+        let snap = s.snapshot("x", 0);
+        assert_eq!(snap.ok, 20);
+        assert_eq!(snap.failed, 1);
+        assert!((snap.mean_ms - 310.0 / 21.0).abs() < 1e-9, "{}", snap.mean_ms);
+        // 21 values: rank ceil(0.95*21)=20 → the 20th smallest = 20.
+        assert_eq!(snap.p95_ms, 20.0);
+        assert_eq!(snap.max_ms, 100.0);
+    }
+
+    #[test]
+    fn p95_window_forgets_old_durations_but_mean_does_not() {
+        let mut s = KindStats::default();
+        for _ in 0..OP_STATS_WINDOW {
+            s.record(OperationResult::Ok, 1000.0);
+        }
+        for _ in 0..OP_STATS_WINDOW {
+            s.record(OperationResult::Ok, 1.0);
+        }
+        let snap = s.snapshot("x", 0);
+        assert_eq!(snap.p95_ms, 1.0);
+        assert!((snap.mean_ms - 500.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn operations_record_ok_error_and_abandoned() {
+        let m = Monitor::new(MonitorConfig::default());
+        let c = m.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default());
+        let op = m.operation("create_offer", Some(c.id()));
+        assert_eq!(m.operations().running.len(), 1);
+        assert_eq!(m.operations().by_kind[0].running, 1);
+        op.ok();
+        m.operation("set_remote_description", Some(c.id())).fail("bad sdp");
+        drop(m.operation("set_remote_description", Some(c.id())));
+        let r: Result<u32, String> = m.operation("snapshot", None).finish_with(Ok(3));
+        assert_eq!(r, Ok(3));
+
+        let ops = m.operations();
+        assert!(ops.running.is_empty());
+        assert_eq!(ops.recent.len(), 4);
+        assert_eq!(ops.recent[0].kind, "snapshot", "newest first");
+        let srd = ops.by_kind.iter().find(|k| k.kind == "set_remote_description").unwrap();
+        assert_eq!((srd.ok, srd.failed, srd.abandoned), (0, 2, 1));
+        let abandoned = ops.recent.iter().find(|o| o.result == OperationResult::Abandoned).unwrap();
+        assert!(abandoned.error.as_deref().unwrap().contains("abandoned"));
+        let failed = ops.recent.iter().find(|o| o.result == OperationResult::Error).unwrap();
+        assert_eq!(failed.error.as_deref(), Some("bad sdp"));
+
+        let d = m.connection(c.id()).unwrap();
+        assert_eq!(d.operations.len(), 3, "the snapshot op has no connection");
+        assert!(d.timeline.iter().any(|e| e.text.contains("set_remote_description error: bad sdp")));
+        let s = m.summary();
+        assert_eq!(s.totals.operations, 4);
+        assert_eq!(s.totals.operations_failed, 2);
+    }
+
+    #[test]
+    fn recent_operations_are_bounded() {
+        let m = Monitor::new(MonitorConfig {
+            recent_operations: 10,
+            ..MonitorConfig::default()
+        });
+        for _ in 0..25 {
+            m.operation("keyframe_request", None).ok();
+        }
+        let ops = m.operations();
+        assert_eq!(ops.recent.len(), 10);
+        assert_eq!(ops.by_kind[0].ok, 25);
+        assert_eq!(ops.recent[0].id, 25);
+    }
+}

@@ -1,0 +1,470 @@
+//! Tasks: every tokio task, blocking job and thread the gateway starts, each with a name and an [`Owner`].
+//!
+//! `Monitor::spawn`, `spawn_blocking` and `spawn_thread` register the task, then wrap it in a [`TaskGuard`] whose
+//! drop records how it ended: `finished` (ran to completion), `panicked` (dropped while unwinding) or `cancelled`
+//! (dropped before completion: an aborted `JoinHandle` or a runtime shutting down).
+//!
+//! Leak detection is a plain function of time, [`TaskTable::check_leaks`]`(now, grace)`: when an owner closes,
+//! the table remembers when; a task of that owner that started before the close and is still alive `grace` later
+//! is marked leaked (once) and logged with `tracing::warn`. Tasks started after the close belong to a new life of
+//! the same owner (a pipeline restarted under the same name) and are not suspects.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Inner;
+use crate::clock::ms;
+use crate::types::Owner;
+
+/// Ended tasks kept for the tasks snapshot (newest wins). Enough to see what just panicked or was cancelled.
+pub const RECENT_TASKS: usize = 256;
+
+/// What runs the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A tokio task (`Monitor::spawn`).
+    Async,
+    /// A tokio blocking-pool job (`Monitor::spawn_blocking`).
+    Blocking,
+    /// A dedicated OS thread (`Monitor::spawn_thread`), e.g. a capture or encode thread.
+    Thread,
+}
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Registered, not yet polled/started.
+    Pending,
+    Running,
+    Finished,
+    Panicked,
+    /// Dropped before completion (aborted, runtime shut down, or never started).
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Finished => "finished",
+            TaskState::Panicked => "panicked",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSnapshot {
+    pub id: u64,
+    pub name: String,
+    pub owner: Owner,
+    pub kind: TaskKind,
+    pub state: TaskState,
+    /// Alive although its owner closed more than the leak grace period ago.
+    pub leaked: bool,
+    pub started_ms: u64,
+    /// When its owner closed, if it has.
+    pub owner_closed_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
+    /// Age of a live task, or how long an ended one ran.
+    pub duration_ms: f64,
+}
+
+/// Counts of tasks by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounts {
+    /// Alive now, not yet started.
+    pub pending: u64,
+    /// Alive now, started (leaked ones included).
+    pub running: u64,
+    /// Alive now and leaked (a subset of pending + running).
+    pub leaked: u64,
+    /// Since start of the process.
+    pub spawned: u64,
+    pub finished: u64,
+    pub panicked: u64,
+    pub cancelled: u64,
+    /// Tasks ever detected as leaked (including ones that ended late).
+    pub leaked_total: u64,
+}
+
+/// Live, leaked and recently ended tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TasksSnapshot {
+    pub counts: TaskCounts,
+    /// Pending and running tasks (leaked included), oldest first.
+    pub live: Vec<TaskSnapshot>,
+    /// The leaked subset of `live`.
+    pub leaked: Vec<TaskSnapshot>,
+    /// Recently ended tasks, newest first (at most [`RECENT_TASKS`]).
+    pub recent: Vec<TaskSnapshot>,
+}
+
+struct TaskRecord {
+    name: String,
+    owner: Owner,
+    kind: TaskKind,
+    started: Instant,
+    state: TaskState,
+    leaked_at: Option<Instant>,
+}
+
+/// The task registry. Locked briefly on spawn, start and end of each task, and by snapshots.
+pub(crate) struct TaskTable {
+    live: HashMap<u64, TaskRecord>,
+    recent: VecDeque<TaskSnapshot>,
+    /// Owners that closed and when, while tasks started before that may still be alive.
+    closed_owners: HashMap<Owner, Instant>,
+    counts: TaskCounts,
+}
+
+impl TaskTable {
+    pub(crate) fn new() -> Self {
+        Self {
+            live: HashMap::new(),
+            recent: VecDeque::new(),
+            closed_owners: HashMap::new(),
+            counts: TaskCounts::default(),
+        }
+    }
+
+    pub(crate) fn register(&mut self, id: u64, name: String, owner: Owner, kind: TaskKind, now: Instant) {
+        self.counts.spawned += 1;
+        self.live.insert(
+            id,
+            TaskRecord {
+                name,
+                owner,
+                kind,
+                started: now,
+                state: TaskState::Pending,
+                leaked_at: None,
+            },
+        );
+    }
+
+    fn set_running(&mut self, id: u64) {
+        if let Some(t) = self.live.get_mut(&id) {
+            t.state = TaskState::Running;
+        }
+    }
+
+    fn end(&mut self, inner: &Inner, id: u64, state: TaskState, now: Instant) {
+        let Some(t) = self.live.remove(&id) else {
+            return;
+        };
+        match state {
+            TaskState::Panicked => {
+                self.counts.panicked += 1;
+                tracing::warn!(task = %t.name, owner = %t.owner, "task panicked");
+            }
+            TaskState::Cancelled => self.counts.cancelled += 1,
+            _ => self.counts.finished += 1,
+        }
+        if t.leaked_at.is_some() {
+            tracing::info!(task = %t.name, owner = %t.owner, state = state.as_str(), "leaked task ended");
+        }
+        let mut snap = self.snapshot_of(inner, id, &t, now);
+        snap.state = state;
+        snap.ended_ms = Some(inner.clock.epoch_ms(now));
+        if self.recent.len() >= RECENT_TASKS {
+            self.recent.pop_back();
+        }
+        self.recent.push_front(snap);
+    }
+
+    /// Remembers that `owner` closed at `now`; its tasks started before must be gone within the grace period.
+    pub(crate) fn close_owner(&mut self, owner: &Owner, now: Instant) {
+        if self.live.values().any(|t| &t.owner == owner && t.started <= now) {
+            self.closed_owners.insert(owner.clone(), now);
+        }
+    }
+
+    /// Marks tasks whose owner closed at least `grace` before `now` as leaked; returns how many were newly
+    /// marked. Forgets closed owners that have no suspect task left.
+    pub(crate) fn check_leaks(&mut self, now: Instant, grace: Duration) -> u64 {
+        let mut newly = 0;
+        let mut suspects: HashSet<&Owner> = HashSet::new();
+        for t in self.live.values_mut() {
+            let Some(closed) = self.closed_owners.get(&t.owner) else {
+                continue;
+            };
+            if t.started > *closed {
+                continue;
+            }
+            suspects.insert(&t.owner);
+            if t.leaked_at.is_none() && now.saturating_duration_since(*closed) >= grace {
+                t.leaked_at = Some(now);
+                newly += 1;
+                tracing::warn!(
+                    task = %t.name,
+                    owner = %t.owner,
+                    kind = ?t.kind,
+                    alive_after_close_ms = ms(now.saturating_duration_since(*closed)),
+                    "task leaked: still alive after its owner closed"
+                );
+            }
+        }
+        let keep: HashSet<Owner> = suspects.into_iter().cloned().collect();
+        self.closed_owners.retain(|o, _| keep.contains(o));
+        self.counts.leaked_total += newly;
+        newly
+    }
+
+    fn snapshot_of(&self, inner: &Inner, id: u64, t: &TaskRecord, now: Instant) -> TaskSnapshot {
+        let owner_closed = self
+            .closed_owners
+            .get(&t.owner)
+            .filter(|c| t.started <= **c)
+            .map(|c| inner.clock.epoch_ms(*c));
+        TaskSnapshot {
+            id,
+            name: t.name.clone(),
+            owner: t.owner.clone(),
+            kind: t.kind,
+            state: t.state,
+            leaked: t.leaked_at.is_some(),
+            started_ms: inner.clock.epoch_ms(t.started),
+            owner_closed_ms: owner_closed,
+            ended_ms: None,
+            duration_ms: ms(now.saturating_duration_since(t.started)),
+        }
+    }
+
+    pub(crate) fn counts(&self) -> TaskCounts {
+        let mut c = self.counts.clone();
+        for t in self.live.values() {
+            match t.state {
+                TaskState::Pending => c.pending += 1,
+                _ => c.running += 1,
+            }
+            if t.leaked_at.is_some() {
+                c.leaked += 1;
+            }
+        }
+        c
+    }
+
+    pub(crate) fn snapshot(&self, inner: &Inner, now: Instant) -> TasksSnapshot {
+        let mut live: Vec<_> = self
+            .live
+            .iter()
+            .map(|(id, t)| self.snapshot_of(inner, *id, t, now))
+            .collect();
+        live.sort_by_key(|t| t.id);
+        let leaked = live.iter().filter(|t| t.leaked).cloned().collect();
+        TasksSnapshot {
+            counts: self.counts(),
+            live,
+            leaked,
+            recent: self.recent.iter().cloned().collect(),
+        }
+    }
+
+    /// Live tasks of one owner.
+    pub(crate) fn of_owner(&self, inner: &Inner, owner: &Owner, now: Instant) -> Vec<TaskSnapshot> {
+        let mut v: Vec<_> = self
+            .live
+            .iter()
+            .filter(|(_, t)| &t.owner == owner)
+            .map(|(id, t)| self.snapshot_of(inner, *id, t, now))
+            .collect();
+        v.sort_by_key(|t| t.id);
+        v
+    }
+
+    /// Number of live tasks per owner.
+    pub(crate) fn alive_by_owner(&self) -> HashMap<Owner, u64> {
+        let mut m = HashMap::new();
+        for t in self.live.values() {
+            *m.entry(t.owner.clone()).or_default() += 1;
+        }
+        m
+    }
+}
+
+/// Travels with the task; its drop records how the task ended.
+pub(crate) struct TaskGuard {
+    inner: Arc<Inner>,
+    id: u64,
+    completed: bool,
+}
+
+impl TaskGuard {
+    pub(crate) fn new(inner: Arc<Inner>, id: u64) -> Self {
+        Self {
+            inner,
+            id,
+            completed: false,
+        }
+    }
+
+    pub(crate) fn running(&self) {
+        self.inner.tasks.lock().set_running(self.id);
+    }
+
+    pub(crate) fn completed(&mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let state = if self.completed {
+            TaskState::Finished
+        } else if std::thread::panicking() {
+            TaskState::Panicked
+        } else {
+            TaskState::Cancelled
+        };
+        let now = Instant::now();
+        self.inner.tasks.lock().end(&self.inner, self.id, state, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConnectionAttrs, ConnectionKind, Monitor, MonitorConfig};
+
+    fn monitor() -> Monitor {
+        Monitor::new(MonitorConfig {
+            leak_grace: Duration::from_secs(5),
+            ..MonitorConfig::default()
+        })
+    }
+
+    #[test]
+    fn leak_detection_on_virtual_time() {
+        let mut t = TaskTable::new();
+        let t0 = Instant::now();
+        let owner = Owner::Pipeline("screen0/h264/720p".into());
+        t.register(1, "encode".into(), owner.clone(), TaskKind::Thread, t0);
+        t.register(2, "other".into(), Owner::Gateway, TaskKind::Async, t0);
+        let grace = Duration::from_secs(5);
+
+        assert_eq!(t.check_leaks(t0 + Duration::from_secs(100), grace), 0, "owner still open");
+        let closed = t0 + Duration::from_secs(10);
+        t.close_owner(&owner, closed);
+        // A task of the same owner started after the close belongs to its next life.
+        t.register(3, "encode".into(), owner.clone(), TaskKind::Thread, closed + Duration::from_millis(1));
+
+        assert_eq!(t.check_leaks(closed + Duration::from_millis(4999), grace), 0, "inside the grace");
+        assert_eq!(t.counts().leaked, 0);
+        assert_eq!(t.check_leaks(closed + grace, grace), 1);
+        assert_eq!(t.check_leaks(closed + grace * 2, grace), 0, "reported once");
+        let c = t.counts();
+        assert_eq!((c.leaked, c.leaked_total, c.running + c.pending), (1, 1, 3));
+        assert!(t.live[&1].leaked_at.is_some());
+        assert!(t.live[&3].leaked_at.is_none());
+        assert!(t.live[&2].leaked_at.is_none());
+    }
+
+    #[test]
+    fn tasks_that_end_in_time_are_not_leaks_and_owners_are_forgotten() {
+        let m = monitor();
+        let mut t = m.inner.tasks.lock();
+        let t0 = Instant::now();
+        let owner = Owner::Pipeline("p".into());
+        t.register(1, "a".into(), owner.clone(), TaskKind::Thread, t0);
+        t.close_owner(&owner, t0 + Duration::from_secs(1));
+        t.end(&m.inner, 1, TaskState::Finished, t0 + Duration::from_secs(2));
+        assert_eq!(t.check_leaks(t0 + Duration::from_secs(60), Duration::from_secs(5)), 0);
+        assert!(t.closed_owners.is_empty());
+        // Closing an owner without tasks remembers nothing.
+        t.close_owner(&Owner::Pipeline("idle".into()), t0);
+        assert!(t.closed_owners.is_empty());
+    }
+
+    #[test]
+    fn monitor_check_leaks_marks_connection_tasks() {
+        let m = monitor();
+        let c = m.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let h = m
+            .spawn_thread("stuck", c.owner(), move || rx.recv().ok())
+            .unwrap();
+        c.close("test");
+        let closed = Instant::now();
+        m.check_leaks(closed + Duration::from_secs(1));
+        assert_eq!(m.summary().leaked, 0);
+        m.check_leaks(closed + Duration::from_secs(6));
+        let s = m.summary();
+        assert_eq!(s.leaked, 1);
+        assert_eq!(s.totals.tasks_leaked, 1);
+        let tasks = m.tasks();
+        assert_eq!(tasks.leaked.len(), 1);
+        assert_eq!(tasks.leaked[0].name, "stuck");
+        assert!(tasks.leaked[0].owner_closed_ms.is_some());
+        tx.send(()).unwrap();
+        h.join().unwrap();
+        let s = m.summary();
+        assert_eq!(s.leaked, 0, "ended late: no longer leaked now");
+        assert_eq!(s.totals.tasks_leaked, 1, "but counted forever");
+        assert_eq!(s.tasks.running + s.tasks.pending, 0);
+    }
+
+    #[tokio::test]
+    async fn async_task_states_finished_panicked_cancelled() {
+        let m = monitor();
+        let ok = m.spawn("ok", Owner::Gateway, async { 7 });
+        assert_eq!(ok.await.unwrap(), 7);
+
+        let boom = m.spawn("boom", Owner::Gateway, async {
+            panic!("deliberate test panic");
+        });
+        assert!(boom.await.unwrap_err().is_panic());
+
+        let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stuck = m.spawn("stuck", Owner::Gateway, async move { rx.await.ok() });
+        tokio::task::yield_now().await;
+        assert_eq!(m.tasks().counts.running, 1);
+        stuck.abort();
+        assert!(stuck.await.unwrap_err().is_cancelled());
+
+        let blocking = m.spawn_blocking("blocking", Owner::Gateway, || 5);
+        assert_eq!(blocking.await.unwrap(), 5);
+
+        let t = m.tasks();
+        assert_eq!(
+            (t.counts.finished, t.counts.panicked, t.counts.cancelled, t.counts.spawned),
+            (2, 1, 1, 4)
+        );
+        assert!(t.live.is_empty());
+        let states: Vec<_> = t.recent.iter().map(|t| (t.name.as_str(), t.state)).collect();
+        assert_eq!(
+            states,
+            [
+                ("blocking", TaskState::Finished),
+                ("stuck", TaskState::Cancelled),
+                ("boom", TaskState::Panicked),
+                ("ok", TaskState::Finished),
+            ]
+        );
+        assert_eq!(t.recent[0].kind, TaskKind::Blocking);
+    }
+
+    #[test]
+    fn thread_tasks_finish_and_panic() {
+        let m = monitor();
+        let h = m.spawn_thread("worker", Owner::Gateway, || 1 + 1).unwrap();
+        assert_eq!(h.join().unwrap(), 2);
+        let h = m
+            .spawn_thread("crasher", Owner::Gateway, || -> () { panic!("deliberate test panic") })
+            .unwrap();
+        assert!(h.join().is_err());
+        let c = m.tasks().counts;
+        assert_eq!((c.finished, c.panicked), (1, 1));
+        // Names with NUL bytes are cleaned, not a panic inside std.
+        let h = m.spawn_thread("bad\0name", Owner::Gateway, || ()).unwrap();
+        h.join().unwrap();
+        assert_eq!(m.tasks().recent[0].name, "bad\0name");
+    }
+}
