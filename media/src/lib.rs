@@ -11,9 +11,11 @@
 //!
 //! All of it runs on plain threads; async code talks to it through bounded tokio channels and watches.
 
+pub mod convert;
 pub mod desktop;
 pub mod error;
 pub mod frame;
+pub mod h264;
 pub mod input;
 
 pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection};

@@ -1,0 +1,463 @@
+//! H.264 encoding with openh264: constrained baseline, one slice, no periodic IDR, keyframes on request.
+//!
+//! [`H264Encoder`] wraps one openh264 encoder configured for real-time streaming: bitrate rate control with frame
+//! skipping off (openh264's skip mode returns *empty* frames, which must never reach a WebRTC track), one thread
+//! (openh264 gains nothing from threads with a single slice), `Complexity::Low`, and the level picked from the size.
+//! `Profile::Baseline` makes openh264 write `profile_idc 66` with constraint_set0+1 (`42 c0 xx`): constrained
+//! baseline, which decoders negotiated with `profile-level-id=42e01f;packetization-mode=1` accept.
+//!
+//! Each [`AccessUnit`] is one encoded picture in Annex-B (start codes), as WebRTC samples are written. A forced
+//! IDR starts with SPS and PPS (NAL types 7, 8, 5), so a late joiner can decode from it alone.
+//!
+//! openh264 has no safe bitrate setter, so [`H264Encoder::set_bitrate`] re-creates the encoder; the next frame
+//! is then an IDR, which the new encoder emits anyway.
+
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Level,
+    Profile, RateControlMode, SpsPpsStrategy, UsageType, VuiConfig,
+};
+use openh264::formats::YUVSlices;
+use openh264::{OpenH264API, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::MediaError;
+use crate::convert::I420Buffer;
+
+/// Lowest accepted bitrate: below this openh264's rate control produces unusable pictures at any size we stream.
+pub const MIN_BITRATE_KBPS: u32 = 50;
+/// Highest accepted bitrate: level 5.1's limit for baseline (240 Mbit/s) is far above anything useful; 100 Mbit/s
+/// already exceeds what software encoding at 30 fps produces.
+pub const MAX_BITRATE_KBPS: u32 = 100_000;
+/// Highest accepted frame rate.
+pub const MAX_FPS: u32 = 120;
+
+/// openh264's content mode. Camera mode measured about 3× faster than screen mode on desktop content at similar
+/// quality (docs/RUST-STACK.md §4c), so it is the default; `[video] usage = "screen"` selects the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Usage {
+    /// `CameraVideoRealTime`.
+    #[default]
+    Camera,
+    /// `ScreenContentRealTime`.
+    Screen,
+}
+
+impl Usage {
+    /// The lower-case name used in config and pipeline keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Camera => "camera",
+            Self::Screen => "screen",
+        }
+    }
+}
+
+/// How an [`H264Encoder`] is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct H264Settings {
+    /// Picture width in pixels (even).
+    pub width: u32,
+    /// Picture height in pixels (even).
+    pub height: u32,
+    /// Target frame rate: the rate controller's budget per frame is `bitrate / fps`.
+    pub fps: u32,
+    /// Target bitrate in kbit/s; a ceiling, static screens cost much less.
+    pub bitrate_kbps: u32,
+    /// Content mode.
+    pub usage: Usage,
+}
+
+impl H264Settings {
+    /// Checks the values a caller may get wrong.
+    pub fn validate(&self) -> Result<(), MediaError> {
+        if self.width < 16 || self.height < 16 || self.width % 2 != 0 || self.height % 2 != 0 {
+            return Err(MediaError::invalid(
+                "video size",
+                format!(
+                    "{}x{} (needs even dimensions, at least 16x16)",
+                    self.width, self.height
+                ),
+            ));
+        }
+        if self.width.max(self.height) > 3840 || self.width.min(self.height) > 2160 {
+            return Err(MediaError::invalid(
+                "video size",
+                format!(
+                    "{}x{} exceeds openh264's 3840x2160",
+                    self.width, self.height
+                ),
+            ));
+        }
+        if self.fps == 0 || self.fps > MAX_FPS {
+            return Err(MediaError::invalid(
+                "fps",
+                format!("{} (1..={MAX_FPS})", self.fps),
+            ));
+        }
+        if !(MIN_BITRATE_KBPS..=MAX_BITRATE_KBPS).contains(&self.bitrate_kbps) {
+            return Err(MediaError::invalid(
+                "bitrate_kbps",
+                format!(
+                    "{} ({MIN_BITRATE_KBPS}..={MAX_BITRATE_KBPS})",
+                    self.bitrate_kbps
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The H.264 level for this size: 3.1 up to 1280×720 (3600 macroblocks), 4.0 up to 1920×1088 (8192), 5.1
+    /// beyond. Returned as `level_idc` (31, 40, 51), the byte that follows the profile in `profile-level-id`.
+    pub fn level_idc(&self) -> u8 {
+        let mbs = self.width.div_ceil(16) * self.height.div_ceil(16);
+        match mbs {
+            0..=3600 => 31,
+            3601..=8192 => 40,
+            _ => 51,
+        }
+    }
+
+    fn level(&self) -> Level {
+        match self.level_idc() {
+            31 => Level::Level_3_1,
+            40 => Level::Level_4_0,
+            _ => Level::Level_5_1,
+        }
+    }
+}
+
+/// One encoded picture, shared (`Arc<AccessUnit>`) by every subscriber of a pipeline. This is what the WebRTC
+/// peer writes as a sample.
+#[derive(Clone)]
+pub struct AccessUnit {
+    /// Annex-B NAL units with start codes; never empty.
+    pub data: Bytes,
+    /// An IDR picture (preceded by SPS and PPS): a decoder can start here.
+    pub keyframe: bool,
+    /// Capture wall-clock time of the source frame.
+    pub captured_at: SystemTime,
+    /// Per-pipeline counter of emitted access units, starting at 1; a gap means the subscriber missed units.
+    pub seq: u64,
+    /// Picture width in pixels.
+    pub width: u32,
+    /// Picture height in pixels.
+    pub height: u32,
+    /// Time spent in the encoder for this picture, in milliseconds.
+    pub encode_ms: f64,
+}
+
+impl std::fmt::Debug for AccessUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessUnit")
+            .field("bytes", &self.data.len())
+            .field("keyframe", &self.keyframe)
+            .field("seq", &self.seq)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("encode_ms", &self.encode_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessUnit {
+    /// The NAL unit types in this access unit, in order (1 = non-IDR slice, 5 = IDR slice, 7 = SPS, 8 = PPS).
+    pub fn nal_types(&self) -> Vec<u8> {
+        nal_units(&self.data).map(|nal| nal[0] & 0x1F).collect()
+    }
+}
+
+/// Iterates over the NAL units (without start codes) of an Annex-B byte stream.
+pub fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let start = find_start_code(rest)?;
+        let body = &rest[start..];
+        let end = find_start_code(body).map_or(body.len(), |next| {
+            // `next` points after the next start code; step back over it (3 or 4 bytes).
+            let mut e = next - 3;
+            if e > 0 && body[e - 1] == 0 {
+                e -= 1;
+            }
+            e
+        });
+        rest = &body[end..];
+        (end > 0).then(|| &body[..end])
+    })
+}
+
+/// Index just past the first `00 00 01` start code.
+fn find_start_code(data: &[u8]) -> Option<usize> {
+    data.windows(3).position(|w| w == [0, 0, 1]).map(|i| i + 3)
+}
+
+/// An openh264 encoder for one pipeline. Owned by one encode thread.
+pub struct H264Encoder {
+    settings: H264Settings,
+    encoder: Encoder,
+    /// The next encode must be an IDR (new encoder, size change): openh264 starts with one anyway, this keeps
+    /// the `keyframe` flag and the gate's bookkeeping honest.
+    force_next: bool,
+    /// Access units emitted so far (the last `seq`).
+    seq: u64,
+    /// Wall-clock of the first frame: openh264 timestamps are milliseconds since then, kept monotonic.
+    epoch: Option<SystemTime>,
+    last_ts_ms: u64,
+    /// Reused Annex-B assembly buffer.
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for H264Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H264Encoder")
+            .field("settings", &self.settings)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl H264Encoder {
+    /// Creates an encoder; fails on invalid settings or when openh264 refuses them.
+    pub fn new(settings: H264Settings) -> Result<Self, MediaError> {
+        settings.validate()?;
+        Ok(Self {
+            settings,
+            encoder: create(&settings)?,
+            force_next: true,
+            seq: 0,
+            epoch: None,
+            last_ts_ms: 0,
+            scratch: Vec::with_capacity(256 * 1024),
+        })
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> &H264Settings {
+        &self.settings
+    }
+
+    /// Changes the target bitrate by re-creating the encoder (openh264 offers no safe setter). The next encoded
+    /// picture is an IDR.
+    pub fn set_bitrate(&mut self, kbps: u32) -> Result<(), MediaError> {
+        if kbps == self.settings.bitrate_kbps {
+            return Ok(());
+        }
+        let settings = H264Settings {
+            bitrate_kbps: kbps,
+            ..self.settings
+        };
+        self.reconfigure(settings)
+    }
+
+    fn reconfigure(&mut self, settings: H264Settings) -> Result<(), MediaError> {
+        settings.validate()?;
+        self.encoder = create(&settings)?;
+        self.settings = settings;
+        self.force_next = true;
+        Ok(())
+    }
+
+    /// Encodes one picture. `force_idr` makes it an IDR with SPS and PPS. Returns `Ok(None)` when openh264
+    /// produced nothing (a skipped frame): an empty access unit is never returned.
+    ///
+    /// A picture whose size differs from the settings re-creates the encoder at the new size (the screen was
+    /// resized); that picture is an IDR.
+    pub fn encode(
+        &mut self,
+        picture: &I420Buffer,
+        force_idr: bool,
+        captured_at: SystemTime,
+    ) -> Result<Option<AccessUnit>, MediaError> {
+        let (w, h) = (picture.width(), picture.height());
+        if (w, h) != (self.settings.width, self.settings.height) {
+            self.reconfigure(H264Settings {
+                width: w,
+                height: h,
+                ..self.settings
+            })?;
+        }
+        let force = force_idr || self.force_next;
+        if force {
+            self.encoder.force_intra_frame();
+        }
+        let ts = self.timestamp(captured_at);
+        let (wu, hu) = (w as usize, h as usize);
+        let src = YUVSlices::new(
+            (picture.y(), picture.u(), picture.v()),
+            (wu, hu),
+            (wu, wu / 2, wu / 2),
+        );
+
+        let started = Instant::now();
+        let bitstream = self
+            .encoder
+            .encode_at(&src, Timestamp::from_millis(ts))
+            .map_err(|e| MediaError::Encoder(format!("openh264 encode: {e}")))?;
+        let frame_type = bitstream.frame_type();
+        self.scratch.clear();
+        bitstream.write_vec(&mut self.scratch);
+        let encode_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+        if matches!(frame_type, FrameType::Skip | FrameType::Invalid) || self.scratch.is_empty() {
+            return Ok(None);
+        }
+        let keyframe = frame_type == FrameType::IDR;
+        if keyframe {
+            self.force_next = false;
+        }
+        self.seq += 1;
+        Ok(Some(AccessUnit {
+            data: Bytes::copy_from_slice(&self.scratch),
+            keyframe,
+            captured_at,
+            seq: self.seq,
+            width: w,
+            height: h,
+            encode_ms,
+        }))
+    }
+
+    /// Milliseconds since the first frame, never going backwards (wall clocks can step).
+    fn timestamp(&mut self, captured_at: SystemTime) -> u64 {
+        let epoch = *self.epoch.get_or_insert(captured_at);
+        let ms = captured_at
+            .duration_since(epoch)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.last_ts_ms = ms.max(self.last_ts_ms);
+        self.last_ts_ms
+    }
+}
+
+fn create(s: &H264Settings) -> Result<Encoder, MediaError> {
+    let usage = match s.usage {
+        Usage::Camera => UsageType::CameraVideoRealTime,
+        Usage::Screen => UsageType::ScreenContentRealTime,
+    };
+    let config = EncoderConfig::new()
+        .usage_type(usage)
+        .bitrate(BitRate::from_bps(s.bitrate_kbps * 1000))
+        .max_frame_rate(FrameRate::from_hz(s.fps as f32))
+        .rate_control_mode(RateControlMode::Bitrate)
+        .skip_frames(false)
+        .profile(Profile::Baseline)
+        .level(s.level())
+        .complexity(Complexity::Low)
+        .num_threads(1)
+        .intra_frame_period(IntraFramePeriod::from_num_frames(0))
+        .sps_pps_strategy(SpsPpsStrategy::ConstantId)
+        .vui(VuiConfig::bt601());
+    Encoder::with_api_config(OpenH264API::from_source(), config)
+        .map_err(|e| MediaError::Encoder(format!("openh264 init: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(width: u32, height: u32) -> H264Settings {
+        H264Settings {
+            width,
+            height,
+            fps: 30,
+            bitrate_kbps: 2000,
+            usage: Usage::Camera,
+        }
+    }
+
+    #[test]
+    fn level_follows_size() {
+        assert_eq!(settings(1280, 720).level_idc(), 31);
+        assert_eq!(settings(640, 480).level_idc(), 31);
+        assert_eq!(settings(1920, 1080).level_idc(), 40);
+        assert_eq!(settings(1366, 768).level_idc(), 40);
+        assert_eq!(settings(2560, 1440).level_idc(), 51);
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        assert!(settings(15, 16).validate().is_err());
+        assert!(settings(101, 100).validate().is_err());
+        assert!(settings(4096, 2304).validate().is_err());
+        assert!(
+            H264Settings {
+                fps: 0,
+                ..settings(64, 64)
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            H264Settings {
+                bitrate_kbps: 1,
+                ..settings(64, 64)
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(settings(64, 64).validate().is_ok());
+    }
+
+    #[test]
+    fn first_picture_is_idr_then_p_and_forced_idr_carries_parameter_sets() {
+        let mut enc = H264Encoder::new(settings(320, 240)).unwrap();
+        let pic = I420Buffer::black(320, 240);
+        let now = SystemTime::now();
+        let first = enc
+            .encode(&pic, false, now)
+            .unwrap()
+            .expect("first picture");
+        assert!(first.keyframe);
+        assert_eq!(&first.nal_types()[..2], &[7, 8]);
+        assert!(first.nal_types().contains(&5));
+        let p = enc
+            .encode(&pic, false, now)
+            .unwrap()
+            .expect("second picture");
+        assert!(!p.keyframe);
+        assert!(!p.nal_types().contains(&5));
+        let idr = enc
+            .encode(&pic, true, now)
+            .unwrap()
+            .expect("forced picture");
+        assert!(idr.keyframe);
+        assert_eq!(&idr.nal_types()[..2], &[7, 8]);
+        assert_eq!((first.seq, p.seq, idr.seq), (1, 2, 3));
+        // SPS: profile_idc 66 (baseline) with constraint_set0 and 1 (constrained baseline), level 3.1 (0x1f).
+        let sps = nal_units(&idr.data).next().unwrap();
+        assert_eq!(sps[1], 0x42);
+        assert_eq!(sps[2] & 0xC0, 0xC0);
+        assert_eq!(sps[3], 31);
+    }
+
+    #[test]
+    fn bitrate_change_and_resize_restart_with_an_idr() {
+        let mut enc = H264Encoder::new(settings(320, 240)).unwrap();
+        let now = SystemTime::now();
+        let pic = I420Buffer::black(320, 240);
+        enc.encode(&pic, false, now).unwrap();
+        enc.encode(&pic, false, now).unwrap();
+        enc.set_bitrate(500).unwrap();
+        assert_eq!(enc.settings().bitrate_kbps, 500);
+        assert!(enc.encode(&pic, false, now).unwrap().unwrap().keyframe);
+        let bigger = I420Buffer::black(640, 360);
+        let au = enc.encode(&bigger, false, now).unwrap().unwrap();
+        assert!(au.keyframe);
+        assert_eq!((au.width, au.height), (640, 360));
+        assert!(enc.set_bitrate(1).is_err());
+    }
+
+    #[test]
+    fn nal_splitting_handles_both_start_code_lengths() {
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5,
+        ];
+        let nals: Vec<&[u8]> = nal_units(&data).collect();
+        assert_eq!(
+            nals,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]
+        );
+    }
+}
