@@ -13,6 +13,8 @@ want_test=0
 build_pkgs=(nasm cmake pkg-config gcc g++ make)
 test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps)
 
+sudo=""
+[ "$(id -u)" != 0 ] && sudo="sudo"
 missing=()
 pkgs=("${build_pkgs[@]}")
 [ $want_test = 1 ] && pkgs+=("${test_pkgs[@]}")
@@ -21,15 +23,15 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}" >&2
-  sudo=""
-  [ "$(id -u)" != 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v cargo >/dev/null; then
-  echo "install-deps: cargo not found; install Rust (https://rustup.rs) first" >&2
-  exit 1
+# Rust: Debian's packaged rustc is too old (edition 2024 needs >= 1.85), so use rustup when cargo is missing.
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "install-deps: installing Rust with rustup" >&2
+  command -v curl >/dev/null || { $sudo apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq curl ca-certificates >/dev/null; }
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy >&2
 fi
 
 [ $want_test = 1 ] || exit 0
