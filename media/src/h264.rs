@@ -74,7 +74,11 @@ pub struct H264Settings {
 impl H264Settings {
     /// Checks the values a caller may get wrong.
     pub fn validate(&self) -> Result<(), MediaError> {
-        if self.width < 16 || self.height < 16 || self.width % 2 != 0 || self.height % 2 != 0 {
+        if self.width < 16
+            || self.height < 16
+            || !self.width.is_multiple_of(2)
+            || !self.height.is_multiple_of(2)
+        {
             return Err(MediaError::invalid(
                 "video size",
                 format!(

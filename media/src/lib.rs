@@ -13,10 +13,15 @@
 
 pub mod convert;
 pub mod desktop;
+pub mod engine;
 pub mod error;
+pub mod fanout;
 pub mod frame;
 pub mod h264;
 pub mod input;
+pub mod jpeg;
+pub mod keyframe;
+pub mod pacer;
 
 pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection};
 pub use error::MediaError;
