@@ -97,6 +97,9 @@ mod tests {
         let c = Clock::new();
         let later = c.started() + Duration::from_millis(1500);
         assert_eq!(c.epoch_ms(later) - c.epoch_ms(c.started()), 1500);
-        assert!(c.epoch_ms(c.started()) > 1_600_000_000_000, "epoch ms of a current clock");
+        assert!(
+            c.epoch_ms(c.started()) > 1_600_000_000_000,
+            "epoch ms of a current clock"
+        );
     }
 }

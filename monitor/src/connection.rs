@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::ms;
 use crate::operation::OperationSnapshot;
 use crate::task::TaskSnapshot;
-use crate::types::{ConnectionAttrs, ConnectionId, ConnectionKind, Counters, Lifecycle, Owner, StateMachine};
+use crate::types::{
+    ConnectionAttrs, ConnectionId, ConnectionKind, Counters, Lifecycle, Owner, StateMachine,
+};
 use crate::{Inner, logfiles};
 
 /// State changes kept per connection. A flapping ICE connection must not grow memory without bound; past this
@@ -211,12 +213,23 @@ impl ConnRecord {
         self.state.lock().lifecycle
     }
 
-    pub(crate) fn summary(&self, inner: &Inner, now: Instant, tasks_alive: u64) -> ConnectionSummary {
+    pub(crate) fn summary(
+        &self,
+        inner: &Inner,
+        now: Instant,
+        tasks_alive: u64,
+    ) -> ConnectionSummary {
         let st = self.state.lock();
         self.summary_locked(&st, inner, now, tasks_alive)
     }
 
-    fn summary_locked(&self, st: &ConnState, inner: &Inner, now: Instant, tasks_alive: u64) -> ConnectionSummary {
+    fn summary_locked(
+        &self,
+        st: &ConnState,
+        inner: &Inner,
+        now: Instant,
+        tasks_alive: u64,
+    ) -> ConnectionSummary {
         let end = st.closed.as_ref().map(|(t, _)| *t).unwrap_or(now);
         let mut states = st.machines.clone();
         states.remove(&StateMachine::Lifecycle);
@@ -251,7 +264,11 @@ impl ConnRecord {
             timeline_dropped: st.timeline_dropped,
             data_channels: st.data_channels.clone(),
             tracks: st.tracks.clone(),
-            drops: st.drops.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            drops: st
+                .drops
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
             operations,
             tasks,
         }
@@ -265,6 +282,9 @@ impl ConnRecord {
 
 /// Handle to a registered connection. Cheap to clone; the last clone dropped without [`Connection::close`]
 /// closes the connection with reason `"dropped"`.
+///
+/// A task that holds a clone keeps the connection open: tasks that must not (a stats loop) hold a
+/// [`WeakConnection`] from [`Connection::downgrade`] and end on [`Connection::closed_token`].
 #[derive(Clone)]
 pub struct Connection {
     handle: Arc<Handle>,
@@ -383,7 +403,10 @@ impl Connection {
             dc.state = state.to_owned();
             dc.changed_ms = at;
         } else if st.data_channels.len() >= MAX_CHANNELS_OR_TRACKS {
-            st.push_event(at, format!("data channel {label:?} not tracked: too many channels"));
+            st.push_event(
+                at,
+                format!("data channel {label:?} not tracked: too many channels"),
+            );
             return;
         } else {
             st.data_channels.push(DataChannelSnapshot {
@@ -438,13 +461,41 @@ impl Connection {
             st.counters.frames_dropped += n;
             *st.drops.entry(reason).or_insert(0) += n;
         }
-        self.handle.monitor.count_connection_drop(self.kind(), reason, n);
+        self.handle
+            .monitor
+            .count_connection_drop(self.kind(), reason, n);
     }
 
     /// Ends the connection: lifecycle `closed` with `reason`, token cancelled, leak detection armed for its tasks,
     /// log file queued. Idempotent: only the first call (or drop) records anything.
     pub fn close(&self, reason: &str) {
         close(&self.handle.monitor, &self.handle.record, reason);
+    }
+
+    /// A handle that does not keep the connection open.
+    pub fn downgrade(&self) -> WeakConnection {
+        WeakConnection {
+            handle: Arc::downgrade(&self.handle),
+            id: self.id(),
+        }
+    }
+}
+
+/// A non-owning [`Connection`] handle, for tasks that report on a connection without keeping it open.
+#[derive(Clone, Debug)]
+pub struct WeakConnection {
+    handle: std::sync::Weak<Handle>,
+    id: ConnectionId,
+}
+
+impl WeakConnection {
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// The connection, unless every [`Connection`] handle is gone (it is then closed).
+    pub fn upgrade(&self) -> Option<Connection> {
+        self.handle.upgrade().map(|handle| Connection { handle })
     }
 }
 
@@ -495,7 +546,9 @@ mod tests {
         c.close("again"); // idempotent
         c.set_lifecycle(Lifecycle::Connecting); // ignored after close
 
-        let d = m.connection(c.id()).expect("closed connections stay visible");
+        let d = m
+            .connection(c.id())
+            .expect("closed connections stay visible");
         let lifecycle: Vec<_> = d
             .history
             .iter()
@@ -518,7 +571,10 @@ mod tests {
         );
         assert_eq!(d.summary.lifecycle, Lifecycle::Closed);
         assert_eq!(d.summary.close_reason.as_deref(), Some("bye"));
-        assert_eq!(d.summary.states.get(&StateMachine::Ice).map(String::as_str), Some("connected"));
+        assert_eq!(
+            d.summary.states.get(&StateMachine::Ice).map(String::as_str),
+            Some("connected")
+        );
         assert!(d.history.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
         assert!(c.closed_token().is_cancelled());
     }
@@ -553,11 +609,22 @@ mod tests {
         let m = monitor(16);
         let c = m.open_connection(ConnectionKind::Mcp, ConnectionAttrs::default());
         let id = c.id();
+        let weak = c.downgrade();
         let c2 = c.clone();
         drop(c);
-        assert_eq!(m.connection(id).unwrap().summary.lifecycle, Lifecycle::New, "a clone is still alive");
+        assert_eq!(
+            m.connection(id).unwrap().summary.lifecycle,
+            Lifecycle::New,
+            "a clone is still alive"
+        );
+        weak.upgrade().expect("alive").event("via weak");
         drop(c2);
+        assert!(
+            weak.upgrade().is_none(),
+            "a weak handle does not keep it open"
+        );
         let d = m.connection(id).unwrap();
+        assert!(d.timeline.iter().any(|e| e.text == "via weak"));
         assert_eq!(d.summary.lifecycle, Lifecycle::Closed);
         assert_eq!(d.summary.close_reason.as_deref(), Some("dropped"));
         assert_eq!(m.summary().connections.live, 0);

@@ -51,17 +51,22 @@ use tokio_util::sync::CancellationToken;
 pub use connection::{
     Connection, ConnectionDetail, ConnectionSummary, DataChannelSnapshot, MAX_CHANNELS_OR_TRACKS,
     RECENT_CLOSED_CONNECTIONS, STATE_HISTORY_LEN, StateChange, TimelineEvent, TrackSnapshot,
+    WeakConnection,
 };
 pub use logfiles::{LOG_PRUNE_INTERVAL, LOG_QUEUE_CAPACITY};
 pub use operation::{
-    OP_STATS_WINDOW, Operation, OperationKindStats, OperationResult, OperationSnapshot, OperationsSnapshot,
+    OP_STATS_WINDOW, Operation, OperationKindStats, OperationResult, OperationSnapshot,
+    OperationsSnapshot,
 };
-pub use pipeline::{FPS_WINDOW, PIPELINE_WINDOW, PipelineKey, PipelineSnapshot, PipelineStatsHandle, TimingStats};
+pub use pipeline::{
+    FPS_WINDOW, PIPELINE_WINDOW, PipelineKey, PipelineSnapshot, PipelineStatsHandle, TimingStats,
+};
 pub use process::{CPU_MIN_WINDOW, ProcessSnapshot};
 pub use summary::{ConnectionCounts, Summary, Totals};
 pub use task::{RECENT_TASKS, TaskCounts, TaskKind, TaskSnapshot, TaskState, TasksSnapshot};
 pub use types::{
-    ConnectionAttrs, ConnectionId, ConnectionKind, Counters, Lifecycle, Owner, ParseIdError, StateMachine,
+    ConnectionAttrs, ConnectionId, ConnectionKind, Counters, Lifecycle, Owner, ParseIdError,
+    StateMachine,
 };
 
 use clock::Clock;
@@ -115,7 +120,9 @@ pub struct Monitor {
 
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Monitor").field("cfg", &self.inner.cfg).finish()
+        f.debug_struct("Monitor")
+            .field("cfg", &self.inner.cfg)
+            .finish()
     }
 }
 
@@ -167,9 +174,16 @@ impl Inner {
             .or_else(|| t.closed.iter().rev().find(|c| c.id == id).cloned())
     }
 
-    pub(crate) fn connection_detail_of(&self, record: &ConnRecord, now: Instant) -> ConnectionDetail {
+    pub(crate) fn connection_detail_of(
+        &self,
+        record: &ConnRecord,
+        now: Instant,
+    ) -> ConnectionDetail {
         let ops = self.ops.lock().of_connection(self, now, record.id);
-        let tasks = self.tasks.lock().of_owner(self, &Owner::Connection(record.id), now);
+        let tasks = self
+            .tasks
+            .lock()
+            .of_owner(self, &Owner::Connection(record.id), now);
         record.detail(self, now, ops, tasks)
     }
 
@@ -179,13 +193,29 @@ impl Inner {
         }
     }
 
-    pub(crate) fn operation_finished(&self, snap: OperationSnapshot, kind: &'static str, _now: Instant) {
-        let failed = matches!(snap.result, OperationResult::Error | OperationResult::Abandoned);
+    pub(crate) fn operation_finished(
+        &self,
+        snap: OperationSnapshot,
+        kind: &'static str,
+        _now: Instant,
+    ) {
+        let failed = matches!(
+            snap.result,
+            OperationResult::Error | OperationResult::Abandoned
+        );
         let slow = snap.duration_ms >= clock::ms(self.cfg.slow_operation);
         if let Some(conn) = snap.connection.and_then(|id| self.find_connection(id)) {
             let text = match &snap.error {
-                Some(e) => format!("{kind} {} after {:.1} ms: {e}", snap.result.as_str(), snap.duration_ms),
-                None => format!("{kind} {} in {:.1} ms", snap.result.as_str(), snap.duration_ms),
+                Some(e) => format!(
+                    "{kind} {}: {e} ({:.1} ms)",
+                    snap.result.as_str(),
+                    snap.duration_ms
+                ),
+                None => format!(
+                    "{kind} {} in {:.1} ms",
+                    snap.result.as_str(),
+                    snap.duration_ms
+                ),
             };
             conn.event(self.clock.epoch_ms(Instant::now()), text);
         }
@@ -204,11 +234,16 @@ impl Inner {
 
     fn register_task(self: &Arc<Self>, name: String, owner: Owner, kind: TaskKind) -> TaskGuard {
         let id = self.next_task.fetch_add(1, Relaxed) + 1;
-        self.tasks.lock().register(id, name, owner, kind, Instant::now());
+        self.tasks
+            .lock()
+            .register(id, name, owner, kind, Instant::now());
         TaskGuard::new(self.clone(), id)
     }
 
-    fn sample_cpu(&self, now: Instant) -> (Result<process::ProcStats, String>, Option<(f64, Duration)>) {
+    fn sample_cpu(
+        &self,
+        now: Instant,
+    ) -> (Result<process::ProcStats, String>, Option<(f64, Duration)>) {
         let stats = process::read();
         let cpu = match &stats {
             Ok(s) => self.cpu.lock().sample(now, s.cpu_seconds),
@@ -292,12 +327,19 @@ impl Monitor {
     // ---- tasks ----
 
     /// Spawns a tracked tokio task. Must be called within a tokio runtime (as `tokio::spawn`).
-    pub fn spawn<F>(&self, name: impl Into<String>, owner: Owner, fut: F) -> tokio::task::JoinHandle<F::Output>
+    pub fn spawn<F>(
+        &self,
+        name: impl Into<String>,
+        owner: Owner,
+        fut: F,
+    ) -> tokio::task::JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let guard = self.inner.register_task(name.into(), owner, TaskKind::Async);
+        let guard = self
+            .inner
+            .register_task(name.into(), owner, TaskKind::Async);
         tokio::spawn(async move {
             let mut guard = guard;
             guard.running();
@@ -308,12 +350,19 @@ impl Monitor {
     }
 
     /// Runs a tracked job on tokio's blocking pool. Must be called within a tokio runtime.
-    pub fn spawn_blocking<F, R>(&self, name: impl Into<String>, owner: Owner, f: F) -> tokio::task::JoinHandle<R>
+    pub fn spawn_blocking<F, R>(
+        &self,
+        name: impl Into<String>,
+        owner: Owner,
+        f: F,
+    ) -> tokio::task::JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let guard = self.inner.register_task(name.into(), owner, TaskKind::Blocking);
+        let guard = self
+            .inner
+            .register_task(name.into(), owner, TaskKind::Blocking);
         tokio::task::spawn_blocking(move || {
             let mut guard = guard;
             guard.running();
@@ -339,13 +388,15 @@ impl Monitor {
         let thread_name = name.replace('\0', "_");
         let guard = self.inner.register_task(name, owner, TaskKind::Thread);
         // If the OS refuses the thread, the closure (and the guard) is dropped unrun: recorded as cancelled.
-        std::thread::Builder::new().name(thread_name).spawn(move || {
-            let mut guard = guard;
-            guard.running();
-            let out = f();
-            guard.completed();
-            out
-        })
+        std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let mut guard = guard;
+                guard.running();
+                let out = f();
+                guard.completed();
+                out
+            })
     }
 
     /// Declares that `owner` has stopped (e.g. a pipeline): its tasks started until now must end within the
@@ -357,27 +408,32 @@ impl Monitor {
     /// Marks tasks whose owner closed at least `leak_grace` before `now` as leaked (each once, with a
     /// `tracing::warn`). Pure in `now`: tests pass virtual instants.
     pub fn check_leaks(&self, now: Instant) {
-        self.inner.tasks.lock().check_leaks(now, self.inner.cfg.leak_grace);
+        self.inner
+            .tasks
+            .lock()
+            .check_leaks(now, self.inner.cfg.leak_grace);
     }
 
     /// Starts the background loop (leak check and CPU sample every [`BACKGROUND_PERIOD`]) as a tracked task
     /// owned by the gateway; it ends when `shutdown` is cancelled. Must be called within a tokio runtime.
     pub fn start_background(&self, shutdown: CancellationToken) {
         let monitor = self.clone();
-        drop(self.spawn("monitor-background", Owner::Gateway, async move {
-            let mut tick = tokio::time::interval(BACKGROUND_PERIOD);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => {
-                        let now = Instant::now();
-                        monitor.check_leaks(now);
-                        let _ = monitor.inner.sample_cpu(now); // stored for process()'s window
+        drop(
+            self.spawn("monitor-background", Owner::Gateway, async move {
+                let mut tick = tokio::time::interval(BACKGROUND_PERIOD);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tick.tick() => {
+                            let now = Instant::now();
+                            monitor.check_leaks(now);
+                            let _ = monitor.inner.sample_cpu(now); // stored for process()'s window
+                        }
                     }
                 }
-            }
-        }));
+            }),
+        );
     }
 
     // ---- pipelines ----
@@ -389,7 +445,10 @@ impl Monitor {
         if let Some(shared) = map.get(&key).and_then(Weak::upgrade) {
             return PipelineStatsHandle { shared };
         }
-        let shared = Arc::new(PipelineShared::new(key.clone(), Arc::downgrade(&self.inner)));
+        let shared = Arc::new(PipelineShared::new(
+            key.clone(),
+            Arc::downgrade(&self.inner),
+        ));
         map.insert(key, Arc::downgrade(&shared));
         PipelineStatsHandle { shared }
     }
@@ -408,7 +467,10 @@ impl Monitor {
                     .by_state
                     .entry(c.lifecycle().as_str().to_owned())
                     .or_default() += 1;
-                *connections.by_kind.entry(c.kind.as_str().to_owned()).or_default() += 1;
+                *connections
+                    .by_kind
+                    .entry(c.kind.as_str().to_owned())
+                    .or_default() += 1;
             }
             (t.opened_by_kind.iter().sum(), t.closed_by_kind.iter().sum())
         };
@@ -452,7 +514,10 @@ impl Monitor {
         let now = Instant::now();
         let (mut live, closed): (Vec<_>, Vec<_>) = {
             let t = inner.conns.lock();
-            (t.live.values().cloned().collect(), t.closed.iter().cloned().collect())
+            (
+                t.live.values().cloned().collect(),
+                t.closed.iter().cloned().collect(),
+            )
         };
         live.sort_by_key(|c| c.id);
         let alive = inner.tasks.lock().alive_by_owner();
@@ -476,14 +541,26 @@ impl Monitor {
     }
 
     pub fn tasks(&self) -> TasksSnapshot {
-        self.inner.tasks.lock().snapshot(&self.inner, Instant::now())
+        self.inner
+            .tasks
+            .lock()
+            .snapshot(&self.inner, Instant::now())
     }
 
     /// Running pipelines, sorted by key.
     pub fn pipelines(&self) -> Vec<PipelineSnapshot> {
         let now = Instant::now();
-        let shared: Vec<_> = self.inner.pipelines.lock().values().filter_map(Weak::upgrade).collect();
-        shared.iter().map(|p| p.snapshot(&self.inner, now)).collect()
+        let shared: Vec<_> = self
+            .inner
+            .pipelines
+            .lock()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        shared
+            .iter()
+            .map(|p| p.snapshot(&self.inner, now))
+            .collect()
     }
 
     /// Process CPU (over a window of at least [`CPU_MIN_WINDOW`] when samples allow) and memory.
@@ -491,7 +568,9 @@ impl Monitor {
         let now = Instant::now();
         let (stats, cpu) = self.inner.sample_cpu(now);
         let uptime_ms = clock::ms(now.saturating_duration_since(self.inner.clock.started()));
-        let cpus = std::thread::available_parallelism().ok().map(|n| n.get() as u64);
+        let cpus = std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.get() as u64);
         match stats {
             Ok(s) => ProcessSnapshot {
                 available: true,

@@ -55,7 +55,13 @@ impl LogBody {
                 let kind: String = o
                     .kind
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect();
                 (
                     OPERATIONS_DIR,
@@ -102,7 +108,9 @@ impl LogWriter {
         let tx = match spawned {
             Ok(_) => Some(tx),
             Err(e) => {
-                tracing::error!("monitor log writer thread not started, no log files will be written: {e}");
+                tracing::error!(
+                    "monitor log writer thread not started, no log files will be written: {e}"
+                );
                 None
             }
         };
@@ -121,7 +129,10 @@ impl LogWriter {
         if !sent {
             let n = self.counts.dropped.fetch_add(1, Relaxed) + 1;
             if n == 1 || n.is_multiple_of(1000) {
-                tracing::warn!(dropped_total = n, "monitor log records dropped: writer queue full or writer gone");
+                tracing::warn!(
+                    dropped_total = n,
+                    "monitor log records dropped: writer queue full or writer gone"
+                );
             }
         }
     }
@@ -254,7 +265,9 @@ impl LogStore {
     /// Deletes the oldest files while over the size limit, and every file older than the age limit.
     fn prune(&mut self, now: SystemTime) {
         while let Some(f) = self.files.front() {
-            let too_old = now.duration_since(f.modified).is_ok_and(|age| age > self.max_age);
+            let too_old = now
+                .duration_since(f.modified)
+                .is_ok_and(|age| age > self.max_age);
             if !too_old && self.total <= self.max_bytes {
                 break;
             }
@@ -330,7 +343,8 @@ mod tests {
         });
         let c = m.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default());
         c.event("hello");
-        m.operation("set_remote_description", Some(c.id())).fail("bad sdp");
+        m.operation("set_remote_description", Some(c.id()))
+            .fail("bad sdp");
         m.operation("fast_ok", None).ok();
         let slow = m.operation("slow ok/op", None);
         std::thread::sleep(Duration::from_millis(25));
@@ -342,7 +356,8 @@ mod tests {
         assert_eq!(conns.len(), 1);
         let name = conns[0].file_name().unwrap().to_str().unwrap().to_owned();
         assert!(name.ends_with(&format!("_{}.json", c.id())), "{name}");
-        let detail: ConnectionDetail = serde_json::from_slice(&std::fs::read(&conns[0]).unwrap()).unwrap();
+        let detail: ConnectionDetail =
+            serde_json::from_slice(&std::fs::read(&conns[0]).unwrap()).unwrap();
         assert_eq!(detail.summary.id, c.id());
         assert_eq!(detail.summary.close_reason.as_deref(), Some("done"));
         assert!(detail.timeline.iter().any(|e| e.text == "hello"));
@@ -356,7 +371,10 @@ mod tests {
         }
         kinds.sort();
         assert_eq!(kinds, ["set_remote_description", "slow ok/op"]);
-        assert!(ops.iter().any(|p| p.to_str().unwrap().contains("_slow_ok_op_")));
+        assert!(
+            ops.iter()
+                .any(|p| p.to_str().unwrap().contains("_slow_ok_op_"))
+        );
         assert_eq!(m.summary().totals.log_files_written, 3);
     }
 
@@ -380,7 +398,8 @@ mod tests {
         assert!(files.len() >= 2 && files.len() < 20, "{}", files.len());
         assert_eq!(store.total, total);
         // The newest survive.
-        let last: OperationSnapshot = serde_json::from_slice(&std::fs::read(files.last().unwrap()).unwrap()).unwrap();
+        let last: OperationSnapshot =
+            serde_json::from_slice(&std::fs::read(files.last().unwrap()).unwrap()).unwrap();
         assert_eq!(last.id, 19);
         assert_eq!(counts.written.load(Relaxed), 20);
         assert_eq!(counts.errors.load(Relaxed), 0);

@@ -145,7 +145,11 @@ impl KindStats {
             ok: self.ok,
             failed: self.error + self.abandoned,
             abandoned: self.abandoned,
-            mean_ms: if n == 0 { 0.0 } else { self.total_ms / n as f64 },
+            mean_ms: if n == 0 {
+                0.0
+            } else {
+                self.total_ms / n as f64
+            },
             p95_ms: percentile(self.window.iter().copied(), 0.95),
             max_ms: self.max_ms,
         }
@@ -181,13 +185,29 @@ impl OpTable {
         }
     }
 
-    pub(crate) fn start(&mut self, id: u64, kind: &'static str, conn: Option<ConnectionId>, started: Instant) {
-        self.running.insert(id, RunningOp { kind, conn, started });
+    pub(crate) fn start(
+        &mut self,
+        id: u64,
+        kind: &'static str,
+        conn: Option<ConnectionId>,
+        started: Instant,
+    ) {
+        self.running.insert(
+            id,
+            RunningOp {
+                kind,
+                conn,
+                started,
+            },
+        );
     }
 
     pub(crate) fn finish(&mut self, snap: OperationSnapshot, kind: &'static str) {
         self.running.remove(&snap.id);
-        self.stats.entry(kind).or_default().record(snap.result, snap.duration_ms);
+        self.stats
+            .entry(kind)
+            .or_default()
+            .record(snap.result, snap.duration_ms);
         if self.recent_len == 0 {
             return;
         }
@@ -197,7 +217,12 @@ impl OpTable {
         self.recent.push_back(snap);
     }
 
-    fn running_snapshot(&self, inner: &Inner, now: Instant, conn: Option<ConnectionId>) -> Vec<OperationSnapshot> {
+    fn running_snapshot(
+        &self,
+        inner: &Inner,
+        now: Instant,
+        conn: Option<ConnectionId>,
+    ) -> Vec<OperationSnapshot> {
         let mut v: Vec<_> = self
             .running
             .iter()
@@ -241,9 +266,20 @@ impl OpTable {
     }
 
     /// Running, then recent (newest first) operations of one connection.
-    pub(crate) fn of_connection(&self, inner: &Inner, now: Instant, conn: ConnectionId) -> Vec<OperationSnapshot> {
+    pub(crate) fn of_connection(
+        &self,
+        inner: &Inner,
+        now: Instant,
+        conn: ConnectionId,
+    ) -> Vec<OperationSnapshot> {
         let mut v = self.running_snapshot(inner, now, Some(conn));
-        v.extend(self.recent.iter().rev().filter(|o| o.connection == Some(conn)).cloned());
+        v.extend(
+            self.recent
+                .iter()
+                .rev()
+                .filter(|o| o.connection == Some(conn))
+                .cloned(),
+        );
         v
     }
 
@@ -275,7 +311,12 @@ impl std::fmt::Debug for Operation {
 }
 
 impl Operation {
-    pub(crate) fn start(inner: Arc<Inner>, id: u64, kind: &'static str, conn: Option<ConnectionId>) -> Self {
+    pub(crate) fn start(
+        inner: Arc<Inner>,
+        id: u64,
+        kind: &'static str,
+        conn: Option<ConnectionId>,
+    ) -> Self {
         let started = Instant::now();
         inner.ops.lock().start(id, kind, conn, started);
         Self {
@@ -340,7 +381,10 @@ impl Operation {
 
 impl Drop for Operation {
     fn drop(&mut self) {
-        self.finish(OperationResult::Abandoned, Some("abandoned: dropped before ok() or fail()".to_owned()));
+        self.finish(
+            OperationResult::Abandoned,
+            Some("abandoned: dropped before ok() or fail()".to_owned()),
+        );
     }
 }
 
@@ -368,7 +412,11 @@ mod tests {
         let snap = s.snapshot("x", 0);
         assert_eq!(snap.ok, 20);
         assert_eq!(snap.failed, 1);
-        assert!((snap.mean_ms - 310.0 / 21.0).abs() < 1e-9, "{}", snap.mean_ms);
+        assert!(
+            (snap.mean_ms - 310.0 / 21.0).abs() < 1e-9,
+            "{}",
+            snap.mean_ms
+        );
         // 21 values: rank ceil(0.95*21)=20 → the 20th smallest = 20.
         assert_eq!(snap.p95_ms, 20.0);
         assert_eq!(snap.max_ms, 100.0);
@@ -396,7 +444,8 @@ mod tests {
         assert_eq!(m.operations().running.len(), 1);
         assert_eq!(m.operations().by_kind[0].running, 1);
         op.ok();
-        m.operation("set_remote_description", Some(c.id())).fail("bad sdp");
+        m.operation("set_remote_description", Some(c.id()))
+            .fail("bad sdp");
         drop(m.operation("set_remote_description", Some(c.id())));
         let r: Result<u32, String> = m.operation("snapshot", None).finish_with(Ok(3));
         assert_eq!(r, Ok(3));
@@ -405,16 +454,32 @@ mod tests {
         assert!(ops.running.is_empty());
         assert_eq!(ops.recent.len(), 4);
         assert_eq!(ops.recent[0].kind, "snapshot", "newest first");
-        let srd = ops.by_kind.iter().find(|k| k.kind == "set_remote_description").unwrap();
+        let srd = ops
+            .by_kind
+            .iter()
+            .find(|k| k.kind == "set_remote_description")
+            .unwrap();
         assert_eq!((srd.ok, srd.failed, srd.abandoned), (0, 2, 1));
-        let abandoned = ops.recent.iter().find(|o| o.result == OperationResult::Abandoned).unwrap();
+        let abandoned = ops
+            .recent
+            .iter()
+            .find(|o| o.result == OperationResult::Abandoned)
+            .unwrap();
         assert!(abandoned.error.as_deref().unwrap().contains("abandoned"));
-        let failed = ops.recent.iter().find(|o| o.result == OperationResult::Error).unwrap();
+        let failed = ops
+            .recent
+            .iter()
+            .find(|o| o.result == OperationResult::Error)
+            .unwrap();
         assert_eq!(failed.error.as_deref(), Some("bad sdp"));
 
         let d = m.connection(c.id()).unwrap();
         assert_eq!(d.operations.len(), 3, "the snapshot op has no connection");
-        assert!(d.timeline.iter().any(|e| e.text.contains("set_remote_description error: bad sdp")));
+        assert!(
+            d.timeline
+                .iter()
+                .any(|e| e.text.contains("set_remote_description error: bad sdp"))
+        );
         let s = m.summary();
         assert_eq!(s.totals.operations, 4);
         assert_eq!(s.totals.operations_failed, 2);

@@ -402,7 +402,10 @@ mod tests {
             r.push(t, 2.0, 0);
         }
         let s = r.timing();
-        assert_eq!((s.samples, s.median_ms, s.max_ms), (PIPELINE_WINDOW as u64, 2.0, 2.0));
+        assert_eq!(
+            (s.samples, s.median_ms, s.max_ms),
+            (PIPELINE_WINDOW as u64, 2.0, 2.0)
+        );
     }
 
     #[test]
@@ -418,10 +421,18 @@ mod tests {
         assert!((fps - 30.0).abs() < 1.0, "{fps}");
         assert!((bps - 30_000.0).abs() < 1000.0, "{bps}");
         // Stopped one second ago: the rate decays.
-        let (fps, _) = r.rate(now + Duration::from_secs(1), FPS_WINDOW, Duration::from_secs(4));
+        let (fps, _) = r.rate(
+            now + Duration::from_secs(1),
+            FPS_WINDOW,
+            Duration::from_secs(4),
+        );
         assert!((fps - 15.0).abs() < 1.0, "{fps}");
         // Long stopped: zero.
-        let (fps, _) = r.rate(now + Duration::from_secs(10), FPS_WINDOW, Duration::from_secs(13));
+        let (fps, _) = r.rate(
+            now + Duration::from_secs(10),
+            FPS_WINDOW,
+            Duration::from_secs(13),
+        );
         assert_eq!(fps, 0.0);
 
         // 200 fps overflows the ring within the window: measured over what the ring covers.
@@ -429,7 +440,11 @@ mod tests {
         for i in 0..400u64 {
             r.push(t0 + Duration::from_micros(i * 5000), 1.0, 0);
         }
-        let (fps, _) = r.rate(t0 + Duration::from_micros(400 * 5000), FPS_WINDOW, Duration::from_secs(2));
+        let (fps, _) = r.rate(
+            t0 + Duration::from_micros(400 * 5000),
+            FPS_WINDOW,
+            Duration::from_secs(2),
+        );
         assert!((fps - 200.0).abs() < 5.0, "{fps}");
     }
 
@@ -452,8 +467,14 @@ mod tests {
         let snaps = m.pipelines();
         assert_eq!(snaps.len(), 2);
         let s = snaps.iter().find(|s| s.profile == "720p").unwrap();
-        assert_eq!((s.frames_total, s.keyframes_total, s.bytes_total), (2, 1, 3000));
-        assert_eq!((s.captures_total, s.unchanged_total, s.subscribers), (1, 1, 2));
+        assert_eq!(
+            (s.frames_total, s.keyframes_total, s.bytes_total),
+            (2, 1, 3000)
+        );
+        assert_eq!(
+            (s.captures_total, s.unchanged_total, s.subscribers),
+            (1, 1, 2)
+        );
         assert_eq!(s.drops["queue_full"], 2);
         assert_eq!(s.encode.median_ms, 4.5);
         assert_eq!(s.mean_frame_bytes, 1500.0);
@@ -476,8 +497,8 @@ mod tests {
         let m = Monitor::new(MonitorConfig::default());
         let p = m.pipeline(key("x"));
         const REASONS: [&str; 20] = [
-            "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
-            "r15", "r16", "r17", "r18", "r19",
+            "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13",
+            "r14", "r15", "r16", "r17", "r18", "r19",
         ];
         for r in REASONS {
             p.record_drop(r);

@@ -74,7 +74,9 @@ pub(crate) fn parse_status(status: &str) -> Result<(u64, u64, u64, u64), String>
     let mut vm = None;
     let mut threads = None;
     for line in status.lines() {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let num = || -> Result<u64, String> {
             v.split_whitespace()
                 .next()
@@ -100,14 +102,16 @@ pub(crate) fn parse_status(status: &str) -> Result<(u64, u64, u64, u64), String>
 
 #[cfg(target_os = "linux")]
 pub(crate) fn read() -> Result<ProcStats, String> {
-    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| format!("/proc/self/stat: {e}"))?;
-    let status =
-        std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").map_err(|e| format!("/proc/self/stat: {e}"))?;
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
     // SAFETY: sysconf has no preconditions; it only reads a configuration value.
     let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let tck = if tck > 0 { tck as f64 } else { 100.0 };
     let ticks = parse_stat_ticks(&stat).map_err(|e| format!("/proc/self/stat: {e}"))?;
-    let (rss, hwm, vm, threads) = parse_status(&status).map_err(|e| format!("/proc/self/status: {e}"))?;
+    let (rss, hwm, vm, threads) =
+        parse_status(&status).map_err(|e| format!("/proc/self/status: {e}"))?;
     Ok(ProcStats {
         cpu_seconds: ticks as f64 / tck,
         rss_bytes: rss,
@@ -154,7 +158,10 @@ impl CpuSampler {
         if window.is_zero() {
             return None;
         }
-        Some((((cpu_seconds - c0).max(0.0) / window.as_secs_f64()) * 100.0, window))
+        Some((
+            ((cpu_seconds - c0).max(0.0) / window.as_secs_f64()) * 100.0,
+            window,
+        ))
     }
 }
 
@@ -176,7 +183,10 @@ mod tests {
     fn parses_status() {
         let status = "Name:\tsightline\nVmPeak:\t  300 kB\nVmSize:\t  200 kB\nVmHWM:\t   150 kB\n\
                       VmRSS:\t   100 kB\nThreads:\t7\n";
-        assert_eq!(parse_status(status).unwrap(), (102_400, 153_600, 204_800, 7));
+        assert_eq!(
+            parse_status(status).unwrap(),
+            (102_400, 153_600, 204_800, 7)
+        );
         assert!(parse_status("Name: x\n").is_err());
         assert!(parse_status("VmRSS: lots kB\n").is_err());
     }
@@ -185,7 +195,11 @@ mod tests {
     fn cpu_percent_over_a_window() {
         let mut s = CpuSampler::default();
         let t0 = Instant::now();
-        assert_eq!(s.sample(t0, 10.0), None, "first sample has nothing to compare with");
+        assert_eq!(
+            s.sample(t0, 10.0),
+            None,
+            "first sample has nothing to compare with"
+        );
         // 0.5 s of CPU in 1 s = 50 %.
         let (p, w) = s.sample(t0 + Duration::from_secs(1), 10.5).unwrap();
         assert!((p - 50.0).abs() < 1e-9 && w == Duration::from_secs(1));

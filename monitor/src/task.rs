@@ -135,7 +135,14 @@ impl TaskTable {
         }
     }
 
-    pub(crate) fn register(&mut self, id: u64, name: String, owner: Owner, kind: TaskKind, now: Instant) {
+    pub(crate) fn register(
+        &mut self,
+        id: u64,
+        name: String,
+        owner: Owner,
+        kind: TaskKind,
+        now: Instant,
+    ) {
         self.counts.spawned += 1;
         self.live.insert(
             id,
@@ -182,7 +189,11 @@ impl TaskTable {
 
     /// Remembers that `owner` closed at `now`; its tasks started before must be gone within the grace period.
     pub(crate) fn close_owner(&mut self, owner: &Owner, now: Instant) {
-        if self.live.values().any(|t| &t.owner == owner && t.started <= now) {
+        if self
+            .live
+            .values()
+            .any(|t| &t.owner == owner && t.started <= now)
+        {
             self.closed_owners.insert(owner.clone(), now);
         }
     }
@@ -325,7 +336,10 @@ impl Drop for TaskGuard {
             TaskState::Cancelled
         };
         let now = Instant::now();
-        self.inner.tasks.lock().end(&self.inner, self.id, state, now);
+        self.inner
+            .tasks
+            .lock()
+            .end(&self.inner, self.id, state, now);
     }
 }
 
@@ -350,13 +364,27 @@ mod tests {
         t.register(2, "other".into(), Owner::Gateway, TaskKind::Async, t0);
         let grace = Duration::from_secs(5);
 
-        assert_eq!(t.check_leaks(t0 + Duration::from_secs(100), grace), 0, "owner still open");
+        assert_eq!(
+            t.check_leaks(t0 + Duration::from_secs(100), grace),
+            0,
+            "owner still open"
+        );
         let closed = t0 + Duration::from_secs(10);
         t.close_owner(&owner, closed);
         // A task of the same owner started after the close belongs to its next life.
-        t.register(3, "encode".into(), owner.clone(), TaskKind::Thread, closed + Duration::from_millis(1));
+        t.register(
+            3,
+            "encode".into(),
+            owner.clone(),
+            TaskKind::Thread,
+            closed + Duration::from_millis(1),
+        );
 
-        assert_eq!(t.check_leaks(closed + Duration::from_millis(4999), grace), 0, "inside the grace");
+        assert_eq!(
+            t.check_leaks(closed + Duration::from_millis(4999), grace),
+            0,
+            "inside the grace"
+        );
         assert_eq!(t.counts().leaked, 0);
         assert_eq!(t.check_leaks(closed + grace, grace), 1);
         assert_eq!(t.check_leaks(closed + grace * 2, grace), 0, "reported once");
@@ -375,8 +403,16 @@ mod tests {
         let owner = Owner::Pipeline("p".into());
         t.register(1, "a".into(), owner.clone(), TaskKind::Thread, t0);
         t.close_owner(&owner, t0 + Duration::from_secs(1));
-        t.end(&m.inner, 1, TaskState::Finished, t0 + Duration::from_secs(2));
-        assert_eq!(t.check_leaks(t0 + Duration::from_secs(60), Duration::from_secs(5)), 0);
+        t.end(
+            &m.inner,
+            1,
+            TaskState::Finished,
+            t0 + Duration::from_secs(2),
+        );
+        assert_eq!(
+            t.check_leaks(t0 + Duration::from_secs(60), Duration::from_secs(5)),
+            0
+        );
         assert!(t.closed_owners.is_empty());
         // Closing an owner without tasks remembers nothing.
         t.close_owner(&Owner::Pipeline("idle".into()), t0);
@@ -434,11 +470,20 @@ mod tests {
 
         let t = m.tasks();
         assert_eq!(
-            (t.counts.finished, t.counts.panicked, t.counts.cancelled, t.counts.spawned),
+            (
+                t.counts.finished,
+                t.counts.panicked,
+                t.counts.cancelled,
+                t.counts.spawned
+            ),
             (2, 1, 1, 4)
         );
         assert!(t.live.is_empty());
-        let states: Vec<_> = t.recent.iter().map(|t| (t.name.as_str(), t.state)).collect();
+        let states: Vec<_> = t
+            .recent
+            .iter()
+            .map(|t| (t.name.as_str(), t.state))
+            .collect();
         assert_eq!(
             states,
             [
@@ -457,7 +502,9 @@ mod tests {
         let h = m.spawn_thread("worker", Owner::Gateway, || 1 + 1).unwrap();
         assert_eq!(h.join().unwrap(), 2);
         let h = m
-            .spawn_thread("crasher", Owner::Gateway, || -> () { panic!("deliberate test panic") })
+            .spawn_thread("crasher", Owner::Gateway, || -> () {
+                panic!("deliberate test panic")
+            })
             .unwrap();
         assert!(h.join().is_err());
         let c = m.tasks().counts;

@@ -353,6 +353,9 @@ mod tests {
             assert_eq!(serde_json::to_string(&l).unwrap(), format!("\"{l}\""));
             assert_eq!(l.as_str().parse::<Lifecycle>().unwrap(), l);
         }
-        assert_eq!(serde_json::to_string(&StateMachine::Ice).unwrap(), "\"ice\"");
+        assert_eq!(
+            serde_json::to_string(&StateMachine::Ice).unwrap(),
+            "\"ice\""
+        );
     }
 }
