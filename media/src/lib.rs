@@ -22,6 +22,8 @@ pub mod input;
 pub mod jpeg;
 pub mod keyframe;
 pub mod pacer;
+#[cfg(target_os = "linux")]
+pub mod x11;
 
 pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection};
 pub use error::MediaError;

@@ -1,0 +1,461 @@
+//! The X11 backend: capture through MIT-SHM, change detection through DAMAGE, the cursor through XFixes, input
+//! through XTEST, all over x11rb's pure-Rust connection.
+//!
+//! # Parts
+//! - [`X11Desktop`] is the [`Desktop`]: it lists every RandR monitor of every X screen of one display
+//!   ([`layout`]), opens a capturer per monitor and injects input. It keeps one persistent "control" connection
+//!   (behind a mutex, reopened when it breaks) for layout queries and input.
+//! - [`capture::X11Source`] is the [`FrameSource`] of one monitor. It owns its own connection and shared-memory
+//!   segment, so capture threads never contend with each other or with input. An unchanged monitor costs one
+//!   non-blocking socket read and one QueryPointer round trip per tick: no image request, no copy.
+//! - [`input`] turns [`InputEvent`]s into XTEST fake events: absolute pointer moves on the right screen, buttons,
+//!   wheel steps, keys by DOM code, and Unicode text (borrowing free keycodes for characters the layout lacks).
+//! - [`keymap`] is the pure keyboard translation (DOM code → keysym, character ↔ keysym, keymap lookups).
+//!
+//! Every X error is turned into a [`MediaError`]; nothing here panics on what a server or a viewer sends.
+
+pub(crate) mod capture;
+pub(crate) mod cursor;
+pub(crate) mod input;
+pub mod keymap;
+mod keysyms;
+pub(crate) mod layout;
+
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::errors::{ConnectError, ConnectionError, ReplyError, ReplyOrIdError};
+use x11rb::protocol::Event;
+use x11rb::protocol::randr::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{self, Window};
+use x11rb::protocol::xtest::{self, ConnectionExt as _};
+use x11rb::reexports::x11rb_protocol::parse_display::parse_display;
+use x11rb::rust_connection::RustConnection;
+use x11rb::x11_utils::X11Error;
+
+use crate::{Desktop, FrameSource, InputEvent, MediaError, ScreenInfo, SourceKind};
+use input::InputState;
+use layout::{AtomNames, Monitor};
+
+/// How long [`Desktop::inject`] trusts the monitor layout it last read. RandR 1.5 monitor changes
+/// (`xrandr --setmonitor`) send no event, so the layout is re-read at most this often while input flows (one
+/// round trip); RandR screen changes, which do send events, invalidate it at once.
+const LAYOUT_TTL: Duration = Duration::from_secs(1);
+
+/// The highest display number whose TCP port (6000 + n) fits in 16 bits.
+const MAX_DISPLAY_NUMBER: u16 = u16::MAX - 6000;
+
+/// Which display to talk to, resolved once when the desktop opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DisplayTarget {
+    /// What every connection of this desktop connects to (the given string, or `$DISPLAY`).
+    pub connect: String,
+    /// `":91"` or `"host:91"`: the display part of screen names.
+    pub base: String,
+    /// The screen named by the display string (`1` for `:91.1`), used to choose the primary monitor.
+    pub default_screen: usize,
+    /// Whether the server runs on this machine (no host part), the condition for shared memory.
+    pub local: bool,
+}
+
+impl DisplayTarget {
+    /// Parses `display`, or `$DISPLAY` when `None`.
+    pub(crate) fn parse(display: Option<&str>) -> Result<Self, MediaError> {
+        let connect = match display {
+            Some(d) => d.to_owned(),
+            None => std::env::var("DISPLAY")
+                .map_err(|_| MediaError::Unavailable("no X display: DISPLAY is not set".into()))?,
+        };
+        let parsed = parse_display(Some(&connect))
+            .map_err(|e| MediaError::Unavailable(format!("bad X display {connect:?}: {e}")))?;
+        // x11rb computes the TCP port 6000 + display in u16 and overflows (panics in debug builds) above this.
+        if parsed.display > MAX_DISPLAY_NUMBER {
+            return Err(MediaError::Unavailable(format!(
+                "bad X display {connect:?}: display numbers go up to {MAX_DISPLAY_NUMBER}"
+            )));
+        }
+        Ok(Self {
+            base: format!("{}:{}", parsed.host, parsed.display),
+            default_screen: usize::from(parsed.screen),
+            local: parsed.host.is_empty(),
+            connect,
+        })
+    }
+
+    /// Opens a new connection to the display.
+    pub(crate) fn connect(&self) -> Result<RustConnection, XError> {
+        Ok(x11rb::connect(Some(&self.connect))?.0)
+    }
+}
+
+/// What went wrong inside the backend, before it becomes a [`MediaError`] at the trait boundary.
+#[derive(Debug)]
+pub(crate) enum XError {
+    /// The connection is unusable (closed, I/O error, malformed data): drop it and reconnect next time.
+    Broken(String),
+    /// The server refused one request; the connection is still fine.
+    Protocol(String),
+    /// The caller asked for something impossible (unknown screen or key); passed through unchanged.
+    Refused(MediaError),
+}
+
+impl XError {
+    /// Whether the connection that produced this error must be replaced.
+    pub(crate) fn is_broken(&self) -> bool {
+        matches!(self, Self::Broken(_))
+    }
+
+    /// The [`MediaError`] for a caller; server-side failures are wrapped by `wrap`.
+    pub(crate) fn into_media(self, wrap: fn(String) -> MediaError) -> MediaError {
+        match self {
+            Self::Broken(msg) | Self::Protocol(msg) => wrap(msg),
+            Self::Refused(e) => e,
+        }
+    }
+
+    pub(crate) fn from_x11(e: &X11Error) -> Self {
+        Self::Protocol(format!(
+            "X server refused {} ({:?}, value {:#x})",
+            e.request_name.unwrap_or("a request"),
+            e.error_kind,
+            e.bad_value
+        ))
+    }
+}
+
+impl From<ConnectionError> for XError {
+    fn from(e: ConnectionError) -> Self {
+        Self::Broken(format!("X connection failed: {e}"))
+    }
+}
+
+impl From<ConnectError> for XError {
+    fn from(e: ConnectError) -> Self {
+        Self::Broken(format!("cannot connect to the X display: {e}"))
+    }
+}
+
+impl From<ReplyError> for XError {
+    fn from(e: ReplyError) -> Self {
+        match e {
+            ReplyError::ConnectionError(e) => e.into(),
+            ReplyError::X11Error(e) => Self::from_x11(&e),
+        }
+    }
+}
+
+impl From<ReplyOrIdError> for XError {
+    fn from(e: ReplyOrIdError) -> Self {
+        match e {
+            ReplyOrIdError::ConnectionError(e) => e.into(),
+            ReplyOrIdError::X11Error(e) => Self::from_x11(&e),
+            ReplyOrIdError::IdsExhausted => Self::Broken("X resource ids exhausted".into()),
+        }
+    }
+}
+
+/// A deadline that is either met or not, renewed by the caller: the plain-struct clock behind cache lifetimes
+/// and periodic re-checks (takes `now`, so tests need no sleeping).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    until: Option<Instant>,
+}
+
+impl Expiry {
+    /// Already expired.
+    pub(crate) fn expired() -> Self {
+        Self { until: None }
+    }
+
+    /// Fresh until `now + ttl`.
+    pub(crate) fn fresh_for(now: Instant, ttl: Duration) -> Self {
+        Self {
+            until: Some(now + ttl),
+        }
+    }
+
+    /// Whether `now` is before the deadline.
+    pub(crate) fn is_fresh(&self, now: Instant) -> bool {
+        self.until.is_some_and(|t| now < t)
+    }
+}
+
+/// Refuses screens whose pixels are not 32-bit little-endian xRGB (the BGRA byte order [`crate::Frame`] holds).
+/// Every X server of the last twenty years uses it at depth 24; depth 16 or 30 would need a conversion.
+pub(crate) fn check_pixel_format(setup: &xproto::Setup, screen: usize) -> Result<(), XError> {
+    let refuse =
+        |why: String| XError::Refused(MediaError::Unavailable(format!("X screen {screen}: {why}")));
+    let s = setup
+        .roots
+        .get(screen)
+        .ok_or_else(|| refuse("no such screen".into()))?;
+    let bpp = setup
+        .pixmap_formats
+        .iter()
+        .find(|f| f.depth == s.root_depth)
+        .map(|f| f.bits_per_pixel);
+    let visual = s
+        .allowed_depths
+        .iter()
+        .flat_map(|d| d.visuals.iter())
+        .find(|v| v.visual_id == s.root_visual);
+    let masks = visual.map(|v| (v.red_mask, v.green_mask, v.blue_mask));
+    if bpp != Some(32)
+        || masks != Some((0xff_0000, 0xff00, 0xff))
+        || setup.image_byte_order != xproto::ImageOrder::LSB_FIRST
+    {
+        return Err(refuse(format!(
+            "unsupported pixel format (depth {}, {bpp:?} bits per pixel, masks {masks:x?}, byte order {:?}); \
+             sightline needs depth 24 with 32-bit little-endian xRGB pixels",
+            s.root_depth, setup.image_byte_order
+        )));
+    }
+    Ok(())
+}
+
+/// The desktop's own connection for layout queries and input, with what it has learnt about the server.
+struct Control {
+    conn: RustConnection,
+    roots: Vec<Window>,
+    /// The server speaks RandR 1.5 (monitors).
+    randr: bool,
+    /// The server has XTEST (input).
+    xtest: bool,
+    atoms: AtomNames,
+    layout: Vec<Monitor>,
+    layout_expiry: Expiry,
+    input: InputState,
+}
+
+impl Control {
+    fn connect(target: &DisplayTarget) -> Result<Self, XError> {
+        let conn = target.connect()?;
+        let roots: Vec<Window> = conn.setup().roots.iter().map(|s| s.root).collect();
+        let randr = layout::randr_monitors_supported(&conn)?;
+        if randr {
+            // Resolution and output changes arrive as events and invalidate the cached layout at once.
+            let mask = randr::NotifyMask::SCREEN_CHANGE
+                | randr::NotifyMask::CRTC_CHANGE
+                | randr::NotifyMask::OUTPUT_CHANGE;
+            for &root in &roots {
+                conn.randr_select_input(root, mask)?;
+            }
+        }
+        let xtest = conn
+            .extension_information(xtest::X11_EXTENSION_NAME)?
+            .is_some();
+        if xtest {
+            conn.xtest_get_version(2, 2)?.reply()?;
+        }
+        Ok(Self {
+            conn,
+            roots,
+            randr,
+            xtest,
+            atoms: AtomNames::default(),
+            layout: Vec::new(),
+            layout_expiry: Expiry::expired(),
+            input: InputState::default(),
+        })
+    }
+
+    /// Handles what the server sent since the last call, without blocking.
+    fn drain_events(&mut self) -> Result<(), XError> {
+        while let Some(event) = self.conn.poll_for_event()? {
+            match event {
+                Event::MappingNotify(_) => self.input.keymap_changed(),
+                Event::RandrScreenChangeNotify(_) | Event::RandrNotify(_) => {
+                    self.layout_expiry = Expiry::expired()
+                }
+                // Errors of requests sent without waiting (fake input, keymap changes) land here.
+                Event::Error(e) => {
+                    tracing::warn!(error = %XError::from_x11(&e).into_media(MediaError::Input), "X11 input")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn refresh_layout(&mut self, target: &DisplayTarget, now: Instant) -> Result<(), XError> {
+        let screens = layout::query_screens(&self.conn, &self.roots, self.randr, &mut self.atoms)?;
+        self.layout = layout::build_layout(&target.base, target.default_screen, &screens);
+        self.layout_expiry = Expiry::fresh_for(now, LAYOUT_TTL);
+        Ok(())
+    }
+
+    /// The monitor with this id, from the cached layout if fresh, re-read otherwise or when the id is unknown.
+    fn monitor(
+        &mut self,
+        target: &DisplayTarget,
+        id: &str,
+        now: Instant,
+    ) -> Result<Monitor, XError> {
+        if !self.layout_expiry.is_fresh(now) || !self.layout.iter().any(|m| m.info.id == id) {
+            self.refresh_layout(target, now)?;
+        }
+        self.layout
+            .iter()
+            .find(|m| m.info.id == id)
+            .cloned()
+            .ok_or_else(|| XError::Refused(MediaError::UnknownScreen(id.to_owned())))
+    }
+}
+
+/// The X11 [`Desktop`]: every RandR monitor of every screen of one X display.
+pub struct X11Desktop {
+    target: DisplayTarget,
+    /// `None` after the connection broke; the next call reconnects.
+    control: Mutex<Option<Control>>,
+}
+
+impl std::fmt::Debug for X11Desktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("X11Desktop")
+            .field("display", &self.target.connect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl X11Desktop {
+    /// Connects to `display` (`":0"`, `":91.1"`, `"host:10"`), or to `$DISPLAY` when `None`.
+    ///
+    /// Fails with [`MediaError::Unavailable`] when the display cannot be opened, so callers can fall back to
+    /// another backend.
+    pub fn open(display: Option<&str>) -> Result<Self, MediaError> {
+        let target = DisplayTarget::parse(display)?;
+        let control = Control::connect(&target).map_err(|e| match e {
+            XError::Refused(e) => e,
+            XError::Broken(msg) | XError::Protocol(msg) => MediaError::Unavailable(format!(
+                "cannot open X display {:?}: {msg}",
+                target.connect
+            )),
+        })?;
+        Ok(Self {
+            target,
+            control: Mutex::new(Some(control)),
+        })
+    }
+
+    /// The display string every connection of this desktop uses.
+    pub fn display(&self) -> &str {
+        &self.target.connect
+    }
+
+    /// Runs `f` on the control connection, connecting first if needed and dropping the connection if it broke.
+    fn with_control<T>(
+        &self,
+        f: impl FnOnce(&mut Control) -> Result<T, XError>,
+    ) -> Result<T, XError> {
+        let mut guard = self.control.lock();
+        if guard.is_none() {
+            *guard = Some(Control::connect(&self.target)?);
+        }
+        let control = guard.as_mut().expect("connected just above");
+        let result = control.drain_events().and_then(|()| f(control));
+        if result.as_ref().is_err_and(XError::is_broken) {
+            tracing::warn!(display = %self.target.connect, "X11 control connection broke; reconnecting on next use");
+            *guard = None;
+        }
+        result
+    }
+}
+
+impl Desktop for X11Desktop {
+    fn kind(&self) -> SourceKind {
+        SourceKind::X11
+    }
+
+    fn screens(&self) -> Result<Vec<ScreenInfo>, MediaError> {
+        self.with_control(|c| {
+            c.refresh_layout(&self.target, Instant::now())?;
+            Ok(c.layout.iter().map(|m| m.info.clone()).collect())
+        })
+        .map_err(|e| e.into_media(MediaError::Display))
+    }
+
+    fn open(&self, screen: &str) -> Result<Box<dyn FrameSource>, MediaError> {
+        let monitor = self
+            .with_control(|c| {
+                c.refresh_layout(&self.target, Instant::now())?;
+                c.monitor(&self.target, screen, Instant::now())
+            })
+            .map_err(|e| e.into_media(MediaError::Display))?;
+        let source = capture::X11Source::open(self.target.clone(), monitor)?;
+        Ok(Box::new(source))
+    }
+
+    fn inject(&self, screen: &str, event: &InputEvent) -> Result<(), MediaError> {
+        self.with_control(|c| {
+            if !c.xtest {
+                return Err(XError::Refused(MediaError::Unavailable(
+                    "the X server has no XTEST extension: input cannot be injected".into(),
+                )));
+            }
+            let monitor = c.monitor(&self.target, screen, Instant::now())?;
+            let root = *c
+                .roots
+                .get(monitor.screen)
+                .ok_or_else(|| XError::Refused(MediaError::UnknownScreen(screen.to_owned())))?;
+            c.input.inject(&c.conn, root, &monitor, event)
+        })
+        .map_err(|e| e.into_media(MediaError::Input))
+    }
+}
+
+impl Drop for X11Desktop {
+    fn drop(&mut self) {
+        // Keys or buttons a viewer left pressed, and keycodes still borrowed, must not outlive the gateway.
+        if let Some(control) = self.control.get_mut().as_mut()
+            && let Err(e) = control.input.release_all(&control.conn)
+        {
+            tracing::warn!(error = ?e, "X11: could not release held input");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_strings_resolve_to_base_and_default_screen() {
+        let t = DisplayTarget::parse(Some(":91.1")).expect("valid");
+        assert_eq!(
+            (t.base.as_str(), t.default_screen, t.local),
+            (":91", 1, true)
+        );
+        let t = DisplayTarget::parse(Some("remote:10")).expect("valid");
+        assert_eq!(
+            (t.base.as_str(), t.default_screen, t.local),
+            ("remote:10", 0, false)
+        );
+        assert!(matches!(
+            DisplayTarget::parse(Some("nonsense")),
+            Err(MediaError::Unavailable(_))
+        ));
+        assert!(matches!(
+            DisplayTarget::parse(Some(":65000")),
+            Err(MediaError::Unavailable(_))
+        ));
+        assert!(DisplayTarget::parse(Some(":59535")).is_ok());
+    }
+
+    #[test]
+    fn expiry_is_fresh_only_before_its_deadline() {
+        let t0 = Instant::now();
+        assert!(!Expiry::expired().is_fresh(t0));
+        let e = Expiry::fresh_for(t0, Duration::from_secs(1));
+        assert!(e.is_fresh(t0));
+        assert!(e.is_fresh(t0 + Duration::from_millis(999)));
+        assert!(!e.is_fresh(t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn opening_a_display_that_does_not_exist_is_unavailable() {
+        // Display 59000 is far above anything a test or a desktop starts (and has no TCP listener either).
+        let err = X11Desktop::open(Some(":59000")).expect_err("no such display");
+        assert!(matches!(err, MediaError::Unavailable(_)), "{err}");
+    }
+}
