@@ -11,17 +11,21 @@
 //!
 //! All of it runs on plain threads; async code talks to it through bounded tokio channels and watches.
 
+pub mod barcode;
 pub mod convert;
 pub mod desktop;
 pub mod engine;
 pub mod error;
 pub mod fanout;
+pub mod font;
 pub mod frame;
 pub mod h264;
 pub mod input;
 pub mod jpeg;
 pub mod keyframe;
+mod open;
 pub mod pacer;
+pub mod synthetic;
 #[cfg(target_os = "linux")]
 pub mod x11;
 
@@ -29,3 +33,4 @@ pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, 
 pub use error::MediaError;
 pub use frame::Frame;
 pub use input::{InputEvent, MouseButton};
+pub use open::open_desktop;
