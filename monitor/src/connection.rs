@@ -513,7 +513,7 @@ fn close(inner: &Arc<Inner>, record: &Arc<ConnRecord>, reason: &str) {
         st.push_event(at, format!("closed: {reason}"));
     }
     record.token.cancel();
-    inner.connection_closed(record, now);
+    inner.connection_closed(record);
     inner.close_owner_at(&Owner::Connection(record.id), now);
     if inner.log.is_some() {
         let detail = inner.connection_detail_of(record, now);

@@ -151,7 +151,7 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    pub(crate) fn connection_closed(&self, record: &Arc<ConnRecord>, _now: Instant) {
+    pub(crate) fn connection_closed(&self, record: &Arc<ConnRecord>) {
         let mut t = self.conns.lock();
         if t.live.remove(&record.id).is_some() {
             t.closed_by_kind[record.kind.index()] += 1;
@@ -193,12 +193,7 @@ impl Inner {
         }
     }
 
-    pub(crate) fn operation_finished(
-        &self,
-        snap: OperationSnapshot,
-        kind: &'static str,
-        _now: Instant,
-    ) {
+    pub(crate) fn operation_finished(&self, snap: OperationSnapshot, kind: &'static str) {
         let failed = matches!(
             snap.result,
             OperationResult::Error | OperationResult::Abandoned
@@ -476,7 +471,7 @@ impl Monitor {
         };
         let (operations, running_operations) = {
             let ops = inner.ops.lock();
-            (ops.snapshot(inner, now).by_kind, ops.running_count() as u64)
+            (ops.by_kind(), ops.running_count() as u64)
         };
         let tasks = inner.tasks.lock().counts();
         let frames_dropped = inner.conn_drops.lock().values().sum();
@@ -508,7 +503,8 @@ impl Monitor {
         }
     }
 
-    /// Open connections, then recently closed ones, each group by id.
+    /// Open connections by id, then the recently closed ones (at most [`RECENT_CLOSED_CONNECTIONS`]) in the order
+    /// they closed.
     pub fn connections(&self) -> Vec<ConnectionSummary> {
         let inner = &self.inner;
         let now = Instant::now();

@@ -241,7 +241,8 @@ impl OpTable {
         v
     }
 
-    pub(crate) fn snapshot(&self, inner: &Inner, now: Instant) -> OperationsSnapshot {
+    /// Statistics by kind, sorted by kind; kinds running for the first time are included with zero counts.
+    pub(crate) fn by_kind(&self) -> Vec<OperationKindStats> {
         let mut running_by_kind: HashMap<&str, u64> = HashMap::new();
         for r in self.running.values() {
             *running_by_kind.entry(r.kind).or_default() += 1;
@@ -251,17 +252,20 @@ impl OpTable {
             .iter()
             .map(|(k, s)| s.snapshot(k, running_by_kind.get(k).copied().unwrap_or(0)))
             .collect();
-        // Kinds that are running for the first time have no statistics yet but must still show up.
         for (k, n) in running_by_kind {
             if !self.stats.contains_key(k) {
                 by_kind.push(KindStats::default().snapshot(k, n));
             }
         }
         by_kind.sort_by(|a, b| a.kind.cmp(&b.kind));
+        by_kind
+    }
+
+    pub(crate) fn snapshot(&self, inner: &Inner, now: Instant) -> OperationsSnapshot {
         OperationsSnapshot {
             running: self.running_snapshot(inner, now, None),
             recent: self.recent.iter().rev().cloned().collect(),
-            by_kind,
+            by_kind: self.by_kind(),
         }
     }
 
@@ -375,7 +379,7 @@ impl Operation {
             result,
             error,
         };
-        self.inner.operation_finished(snap, self.kind, now);
+        self.inner.operation_finished(snap, self.kind);
     }
 }
 
