@@ -25,7 +25,9 @@
 //! # What drives it
 //! Nothing runs by itself except the log writer thread. Records change when their owners call the handles;
 //! [`Monitor::start_background`] adds one tracked task that checks for leaks and samples CPU every second.
-//! Every lock is a short `parking_lot` mutex never held across an `.await` or while taking another lock.
+//! Every lock is a short `parking_lot` mutex never held across an `.await`. Locks nest only in one order: the
+//! task table, then the connection table (registering a task), then one connection's state (counting
+//! connections by state); every other lock is released before the next is taken.
 
 mod clock;
 mod connection;
@@ -229,9 +231,16 @@ impl Inner {
 
     fn register_task(self: &Arc<Self>, name: String, owner: Owner, kind: TaskKind) -> TaskGuard {
         let id = self.next_task.fetch_add(1, Relaxed) + 1;
-        self.tasks
-            .lock()
-            .register(id, name, owner, kind, Instant::now());
+        let now = Instant::now();
+        let mut tasks = self.tasks.lock();
+        // Checked under the task lock, so a concurrent close either sees this task (and stamps it) or has already
+        // removed the connection (and we stamp it here). The only nested locking: tasks, then conns.
+        let owner_closed = match &owner {
+            Owner::Connection(id) if !self.conns.lock().live.contains_key(id) => Some(now),
+            _ => None,
+        };
+        tasks.register(id, name, owner, kind, now, owner_closed);
+        drop(tasks);
         TaskGuard::new(self.clone(), id)
     }
 

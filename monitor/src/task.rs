@@ -5,11 +5,12 @@
 //! (dropped before completion: an aborted `JoinHandle` or a runtime shutting down).
 //!
 //! Leak detection is a plain function of time, [`TaskTable::check_leaks`]`(now, grace)`: when an owner closes,
-//! the table remembers when; a task of that owner that started before the close and is still alive `grace` later
-//! is marked leaked (once) and logged with `tracing::warn`. Tasks started after the close belong to a new life of
-//! the same owner (a pipeline restarted under the same name) and are not suspects.
+//! each of its live tasks is stamped with the close time; a stamped task still alive `grace` later is marked
+//! leaked (once) and logged with `tracing::warn`. Tasks registered after the close carry no stamp: they belong to
+//! a new life of the same owner (a pipeline restarted under the same name). A connection never reopens, so a
+//! task registered for an already-closed connection is stamped at registration.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,8 @@ struct TaskRecord {
     kind: TaskKind,
     started: Instant,
     state: TaskState,
+    /// When its owner closed (set by `close_owner`), which starts the grace period.
+    owner_closed: Option<Instant>,
     leaked_at: Option<Instant>,
 }
 
@@ -120,8 +123,6 @@ struct TaskRecord {
 pub(crate) struct TaskTable {
     live: HashMap<u64, TaskRecord>,
     recent: VecDeque<TaskSnapshot>,
-    /// Owners that closed and when, while tasks started before that may still be alive.
-    closed_owners: HashMap<Owner, Instant>,
     counts: TaskCounts,
 }
 
@@ -130,11 +131,11 @@ impl TaskTable {
         Self {
             live: HashMap::new(),
             recent: VecDeque::new(),
-            closed_owners: HashMap::new(),
             counts: TaskCounts::default(),
         }
     }
 
+    /// Registers a task started at `now`; `owner_closed` is `Some(now)` when its owner is already gone for good.
     pub(crate) fn register(
         &mut self,
         id: u64,
@@ -142,6 +143,7 @@ impl TaskTable {
         owner: Owner,
         kind: TaskKind,
         now: Instant,
+        owner_closed: Option<Instant>,
     ) {
         self.counts.spawned += 1;
         self.live.insert(
@@ -152,6 +154,7 @@ impl TaskTable {
                 kind,
                 started: now,
                 state: TaskState::Pending,
+                owner_closed,
                 leaked_at: None,
             },
         );
@@ -178,7 +181,7 @@ impl TaskTable {
         if t.leaked_at.is_some() {
             tracing::info!(task = %t.name, owner = %t.owner, state = state.as_str(), "leaked task ended");
         }
-        let mut snap = self.snapshot_of(inner, id, &t, now);
+        let mut snap = Self::snapshot_of(inner, id, &t, now);
         snap.state = state;
         snap.ended_ms = Some(inner.clock.epoch_ms(now));
         if self.recent.len() >= RECENT_TASKS {
@@ -187,54 +190,40 @@ impl TaskTable {
         self.recent.push_front(snap);
     }
 
-    /// Remembers that `owner` closed at `now`; its tasks started before must be gone within the grace period.
+    /// Stamps the live tasks of `owner` with its close time `now`: they must be gone within the grace period.
+    /// Tasks already stamped keep their earlier stamp.
     pub(crate) fn close_owner(&mut self, owner: &Owner, now: Instant) {
-        if self
-            .live
-            .values()
-            .any(|t| &t.owner == owner && t.started <= now)
-        {
-            self.closed_owners.insert(owner.clone(), now);
+        for t in self.live.values_mut() {
+            if &t.owner == owner && t.owner_closed.is_none() {
+                t.owner_closed = Some(now);
+            }
         }
     }
 
-    /// Marks tasks whose owner closed at least `grace` before `now` as leaked; returns how many were newly
-    /// marked. Forgets closed owners that have no suspect task left.
+    /// Marks tasks whose owner closed at least `grace` before `now` as leaked; returns how many were newly marked.
     pub(crate) fn check_leaks(&mut self, now: Instant, grace: Duration) -> u64 {
         let mut newly = 0;
-        let mut suspects: HashSet<&Owner> = HashSet::new();
         for t in self.live.values_mut() {
-            let Some(closed) = self.closed_owners.get(&t.owner) else {
+            let Some(closed) = t.owner_closed else {
                 continue;
             };
-            if t.started > *closed {
-                continue;
-            }
-            suspects.insert(&t.owner);
-            if t.leaked_at.is_none() && now.saturating_duration_since(*closed) >= grace {
+            if t.leaked_at.is_none() && now.saturating_duration_since(closed) >= grace {
                 t.leaked_at = Some(now);
                 newly += 1;
                 tracing::warn!(
                     task = %t.name,
                     owner = %t.owner,
                     kind = ?t.kind,
-                    alive_after_close_ms = ms(now.saturating_duration_since(*closed)),
+                    alive_after_close_ms = ms(now.saturating_duration_since(closed)),
                     "task leaked: still alive after its owner closed"
                 );
             }
         }
-        let keep: HashSet<Owner> = suspects.into_iter().cloned().collect();
-        self.closed_owners.retain(|o, _| keep.contains(o));
         self.counts.leaked_total += newly;
         newly
     }
 
-    fn snapshot_of(&self, inner: &Inner, id: u64, t: &TaskRecord, now: Instant) -> TaskSnapshot {
-        let owner_closed = self
-            .closed_owners
-            .get(&t.owner)
-            .filter(|c| t.started <= **c)
-            .map(|c| inner.clock.epoch_ms(*c));
+    fn snapshot_of(inner: &Inner, id: u64, t: &TaskRecord, now: Instant) -> TaskSnapshot {
         TaskSnapshot {
             id,
             name: t.name.clone(),
@@ -243,7 +232,7 @@ impl TaskTable {
             state: t.state,
             leaked: t.leaked_at.is_some(),
             started_ms: inner.clock.epoch_ms(t.started),
-            owner_closed_ms: owner_closed,
+            owner_closed_ms: t.owner_closed.map(|c| inner.clock.epoch_ms(c)),
             ended_ms: None,
             duration_ms: ms(now.saturating_duration_since(t.started)),
         }
@@ -267,7 +256,7 @@ impl TaskTable {
         let mut live: Vec<_> = self
             .live
             .iter()
-            .map(|(id, t)| self.snapshot_of(inner, *id, t, now))
+            .map(|(id, t)| Self::snapshot_of(inner, *id, t, now))
             .collect();
         live.sort_by_key(|t| t.id);
         let leaked = live.iter().filter(|t| t.leaked).cloned().collect();
@@ -285,7 +274,7 @@ impl TaskTable {
             .live
             .iter()
             .filter(|(_, t)| &t.owner == owner)
-            .map(|(id, t)| self.snapshot_of(inner, *id, t, now))
+            .map(|(id, t)| Self::snapshot_of(inner, *id, t, now))
             .collect();
         v.sort_by_key(|t| t.id);
         v
@@ -360,8 +349,15 @@ mod tests {
         let mut t = TaskTable::new();
         let t0 = Instant::now();
         let owner = Owner::Pipeline("screen0/h264/720p".into());
-        t.register(1, "encode".into(), owner.clone(), TaskKind::Thread, t0);
-        t.register(2, "other".into(), Owner::Gateway, TaskKind::Async, t0);
+        t.register(
+            1,
+            "encode".into(),
+            owner.clone(),
+            TaskKind::Thread,
+            t0,
+            None,
+        );
+        t.register(2, "other".into(), Owner::Gateway, TaskKind::Async, t0, None);
         let grace = Duration::from_secs(5);
 
         assert_eq!(
@@ -378,6 +374,7 @@ mod tests {
             owner.clone(),
             TaskKind::Thread,
             closed + Duration::from_millis(1),
+            None,
         );
 
         assert_eq!(
@@ -393,15 +390,26 @@ mod tests {
         assert!(t.live[&1].leaked_at.is_some());
         assert!(t.live[&3].leaked_at.is_none());
         assert!(t.live[&2].leaked_at.is_none());
+
+        // The restarted owner closes again: its new task gets its own grace period, the old one keeps its stamp.
+        let closed_again = closed + Duration::from_secs(60);
+        t.close_owner(&owner, closed_again);
+        assert_eq!(t.live[&1].owner_closed, Some(closed));
+        assert_eq!(
+            t.check_leaks(closed_again + Duration::from_secs(1), grace),
+            0
+        );
+        assert_eq!(t.check_leaks(closed_again + grace, grace), 1);
+        assert_eq!(t.counts().leaked, 2);
     }
 
     #[test]
-    fn tasks_that_end_in_time_are_not_leaks_and_owners_are_forgotten() {
+    fn tasks_that_end_in_time_are_not_leaks() {
         let m = monitor();
         let mut t = m.inner.tasks.lock();
         let t0 = Instant::now();
         let owner = Owner::Pipeline("p".into());
-        t.register(1, "a".into(), owner.clone(), TaskKind::Thread, t0);
+        t.register(1, "a".into(), owner.clone(), TaskKind::Thread, t0, None);
         t.close_owner(&owner, t0 + Duration::from_secs(1));
         t.end(
             &m.inner,
@@ -413,10 +421,25 @@ mod tests {
             t.check_leaks(t0 + Duration::from_secs(60), Duration::from_secs(5)),
             0
         );
-        assert!(t.closed_owners.is_empty());
-        // Closing an owner without tasks remembers nothing.
-        t.close_owner(&Owner::Pipeline("idle".into()), t0);
-        assert!(t.closed_owners.is_empty());
+        let c = t.counts();
+        assert_eq!((c.leaked, c.leaked_total, c.finished), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_task_spawned_for_an_already_closed_connection_is_a_suspect() {
+        let m = monitor();
+        let c = m.open_connection(ConnectionKind::Jpeg, ConnectionAttrs::default());
+        c.close("gone");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let h = m
+            .spawn_thread("late", c.owner(), move || rx.recv().ok())
+            .unwrap();
+        let live = m.tasks().live;
+        assert!(live[0].owner_closed_ms.is_some());
+        m.check_leaks(Instant::now() + Duration::from_secs(6));
+        assert_eq!(m.summary().leaked, 1);
+        tx.send(()).unwrap();
+        h.join().unwrap();
     }
 
     #[test]
