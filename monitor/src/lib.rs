@@ -620,3 +620,77 @@ impl Monitor {
         self.inner.log.as_ref().is_some_and(|l| l.flush(timeout))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_connections_operations_and_tasks() {
+        let m = Monitor::new(MonitorConfig::default());
+        let a = m.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default());
+        a.set_lifecycle(Lifecycle::Connected);
+        let b = m.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default());
+        b.set_lifecycle(Lifecycle::Connecting);
+        let _c = m.open_connection(ConnectionKind::Jpeg, ConnectionAttrs::default());
+        m.open_connection(ConnectionKind::Mcp, ConnectionAttrs::default())
+            .close("bye");
+        b.dropped("queue_full", 4);
+        for i in 0..10 {
+            let op = m.operation("keyframe_request", Some(a.id()));
+            if i < 8 {
+                op.ok()
+            } else {
+                op.fail("encoder gone")
+            }
+        }
+        let _running = m.operation("snapshot", None);
+        let _p = m.pipeline(PipelineKey {
+            screen: "0".into(),
+            kind: "capture".into(),
+            profile: String::new(),
+        });
+
+        let s = m.summary();
+        assert_eq!(s.connections.live, 3);
+        assert_eq!(s.connections.by_state["connected"], 1);
+        assert_eq!(s.connections.by_state["connecting"], 1);
+        assert_eq!(s.connections.by_state["new"], 1);
+        assert!(!s.connections.by_state.contains_key("closed"));
+        assert_eq!(s.connections.by_kind["webrtc"], 2);
+        assert_eq!(s.connections.by_kind["jpeg"], 1);
+        assert_eq!(
+            (s.totals.connections_opened, s.totals.connections_closed),
+            (4, 1)
+        );
+        assert_eq!((s.totals.operations, s.totals.operations_failed), (10, 2));
+        assert_eq!(s.totals.frames_dropped, 4);
+        assert_eq!(s.running_operations, 1);
+        let kr = s
+            .operations
+            .iter()
+            .find(|o| o.kind == "keyframe_request")
+            .unwrap();
+        assert_eq!((kr.ok, kr.failed), (8, 2));
+        assert!(kr.max_ms >= kr.p95_ms && kr.p95_ms > 0.0);
+        let snap = s.operations.iter().find(|o| o.kind == "snapshot").unwrap();
+        assert_eq!((snap.running, snap.ok, snap.failed), (1, 0, 0));
+        assert_eq!(s.pipelines, 1);
+        assert_eq!(s.leaked, 0);
+        assert!(s.generated_ms >= s.started_ms);
+    }
+
+    #[test]
+    fn process_snapshot() {
+        let m = Monitor::new(MonitorConfig::default());
+        let p = m.process();
+        #[cfg(target_os = "linux")]
+        {
+            assert!(p.available, "{:?}", p.unavailable_reason);
+            assert!(p.rss_bytes.unwrap() > 0 && p.threads.unwrap() >= 1);
+            assert!(p.cpu_percent.unwrap() >= 0.0 && p.cpu_window_ms.unwrap() > 0.0);
+        }
+        #[cfg(not(target_os = "linux"))]
+        assert!(!p.available && p.unavailable_reason.unwrap().contains("Linux"));
+    }
+}
