@@ -96,6 +96,11 @@ impl Xvfb {
         panic!("Xvfb :{number} did not answer within {READY_TIMEOUT:?}; its log:\n{log}");
     }
 
+    /// The server's process id (benchmarks read its CPU time from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The display string, e.g. `":93"`.
     pub fn display(&self) -> String {
         format!(":{}", self.number)
