@@ -1,0 +1,189 @@
+//! The command line: `sightline serve | screens | snapshot | mcp`. Every failure is one clear line on stderr and
+//! a non-zero exit code, never a panic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use sightline_media::{CaptureOptions, Desktop, SourceSelection};
+
+use crate::config::{Config, Overrides};
+
+/// Watch and drive a computer's screens from a browser, a phone or an MCP client.
+#[derive(Debug, Parser)]
+#[command(name = "sightline", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// TOML configuration file (see sightline.example.toml). Without one, every default applies.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (overrides [server] listen).
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Screen source: auto, x11, xcap or synthetic (overrides [capture] source).
+    #[arg(long, global = true, value_parser = parse_source)]
+    source: Option<SourceSelection>,
+    /// X11 display, e.g. :0 (overrides [capture] display).
+    #[arg(long, global = true)]
+    display: Option<String>,
+    /// Capture frame rate (overrides [capture] fps).
+    #[arg(long, global = true)]
+    fps: Option<u32>,
+    /// H.264 bitrate in kbit/s (overrides [video] bitrate_kbps).
+    #[arg(long, global = true)]
+    bitrate_kbps: Option<u32>,
+    /// Directory for the monitor's JSON logs (overrides [monitor] log_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    log_dir: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve,
+    /// List the screens: one line per screen with id, name, size and source.
+    Screens,
+    /// Capture one screen to a PNG or JPEG file (by the file's extension).
+    Snapshot {
+        /// Screen id (see `sightline screens`).
+        #[arg(long, default_value = "0")]
+        screen: String,
+        /// Output file: .png, .jpg or .jpeg.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// JPEG quality 1-100.
+        #[arg(long, default_value_t = 90)]
+        quality: u8,
+    },
+    /// Serve MCP over stdio while running the whole gateway in this process (for desktop MCP clients).
+    Mcp,
+}
+
+fn parse_source(s: &str) -> Result<SourceSelection, String> {
+    match s {
+        "auto" => Ok(SourceSelection::Auto),
+        "x11" => Ok(SourceSelection::X11),
+        "xcap" => Ok(SourceSelection::Xcap),
+        "synthetic" => Ok(SourceSelection::Synthetic),
+        other => Err(format!(
+            "{other:?} is not one of auto, x11, xcap, synthetic"
+        )),
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sightline: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+    }
+    s.replace('\n', " ")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    let overrides = Overrides {
+        listen: g.listen.clone(),
+        source: g.source,
+        display: g.display.clone(),
+        fps: g.fps,
+        bitrate_kbps: g.bitrate_kbps,
+        log_dir: g.log_dir.clone(),
+    };
+    let config = Config::load(g.config.as_deref(), &overrides)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            crate::telemetry::init(false);
+            runtime()?.block_on(crate::server::serve(config, crate::server::Mode::Http))
+        }
+        Command::Mcp => {
+            // stdout carries the MCP protocol: every log line goes to stderr.
+            crate::telemetry::init(true);
+            runtime()?.block_on(crate::server::serve(config, crate::server::Mode::Stdio))
+        }
+        Command::Screens => {
+            crate::telemetry::init(true);
+            let desktop = open_desktop(&config)?;
+            for s in desktop.screens()? {
+                println!(
+                    "{}\t{}\t{}x{}\t{}",
+                    s.id, s.name, s.width, s.height, s.source
+                );
+            }
+            Ok(())
+        }
+        Command::Snapshot {
+            screen,
+            output,
+            quality,
+        } => {
+            crate::telemetry::init(true);
+            snapshot(&config, &screen, &output, quality)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Opens the configured screen backend.
+pub fn open_desktop(config: &Config) -> anyhow::Result<Arc<dyn Desktop>> {
+    let opts = CaptureOptions {
+        source: config.capture.source,
+        display: config.display(),
+        synthetic_size: config.synthetic_size()?,
+    };
+    Ok(sightline_media::open_desktop(&opts)?)
+}
+
+fn snapshot(
+    config: &Config,
+    screen: &str,
+    output: &std::path::Path,
+    quality: u8,
+) -> anyhow::Result<()> {
+    let format = crate::image::ImageFormat::from_path(output).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: the file name must end in .png, .jpg or .jpeg",
+            output.display()
+        )
+    })?;
+    if !(1..=100).contains(&quality) {
+        anyhow::bail!("--quality must be from 1 to 100");
+    }
+    let desktop = open_desktop(config)?;
+    let mut source = desktop.open(screen)?;
+    let frame = source
+        .capture(true)?
+        .ok_or_else(|| anyhow::anyhow!("screen {screen} returned no frame"))?;
+    let bytes = crate::image::encode(&frame, format, quality, None)?;
+    std::fs::write(output, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+    Ok(())
+}

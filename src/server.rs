@@ -1,0 +1,248 @@
+//! Start-up and shutdown of the whole gateway: monitor → screen backend → media engine → HTTP server (and the
+//! stdio MCP server in `sightline mcp`), then a shutdown that signals everyone and waits.
+//!
+//! Shutdown order: stop accepting, cancel every session (sockets close with 1001, peers close), wait for the
+//! tracked tasks to end (bounded), stop the media engine (joins its threads), flush the monitor's log files.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sightline_media::engine::{Engine, EngineConfig, JpegProfile, VideoProfile};
+use sightline_monitor::{Monitor, MonitorConfig};
+use sightline_signaling::Role;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Tokens, generate_token};
+use crate::config::{Config, VideoUsage};
+use crate::gateway::Gateway;
+
+/// How the gateway is driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// HTTP only (`sightline serve`).
+    Http,
+    /// HTTP plus MCP over stdin/stdout (`sightline mcp`); ends when stdin closes.
+    Stdio,
+}
+
+/// How long shutdown waits for sessions and tasks to end before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The monitor settings of a configuration.
+pub fn monitor_config(config: &Config) -> MonitorConfig {
+    MonitorConfig {
+        log_dir: config.log_dir(),
+        leak_grace: config.leak_grace(),
+        slow_operation: Duration::from_millis(config.monitor.slow_operation_ms),
+        log_max_bytes: config.monitor.log_max_mb * 1024 * 1024,
+        log_max_age: Duration::from_secs(config.monitor.log_max_age_days * 24 * 3600),
+        ..MonitorConfig::default()
+    }
+}
+
+/// The media engine settings of a configuration.
+pub fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        fps: config.capture.fps,
+        video: video_profile(config, None),
+        preview: JpegProfile {
+            quality: config.preview.quality,
+            max_width: Some(config.preview.max_width),
+            fps: config.preview.fps,
+        },
+    }
+}
+
+/// The H.264 profile for a viewer: the configured one, with the viewer's own `max_width` if it asked for one.
+pub fn video_profile(config: &Config, max_width: Option<u32>) -> VideoProfile {
+    let configured = (config.video.max_width != 0).then_some(config.video.max_width);
+    VideoProfile {
+        bitrate_kbps: config.video.bitrate_kbps,
+        max_width: match (max_width, configured) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        usage: match config.video.usage {
+            VideoUsage::Camera => sightline_media::h264::Usage::Camera,
+            VideoUsage::Screen => sightline_media::h264::Usage::Screen,
+        },
+    }
+}
+
+/// A running gateway, for tests and embedding: its address, its admin token and a way to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound HTTP address.
+    pub addr: SocketAddr,
+    /// The generated admin token, when the configuration had no token.
+    pub generated_token: Option<String>,
+    /// The application state.
+    pub gateway: Gateway,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the gateway and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// Builds every part and starts the HTTP server; returns once it listens.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let monitor = Monitor::new(monitor_config(&config));
+    monitor.start_background(shutdown.child_token());
+
+    let desktop = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || crate::cli::open_desktop(&config))
+            .await
+            .context("screen backend start-up panicked")??
+    };
+    tracing::info!(source = %desktop.kind(), "screen backend ready");
+    let engine = Engine::new(desktop, engine_config(&config), monitor.clone());
+
+    let mut tokens = Tokens::from_config(&config.auth);
+    let mut generated_token = None;
+    if tokens.is_empty() {
+        let t = generate_token();
+        tokens = tokens.with(&t, Role::Admin);
+        generated_token = Some(t);
+    }
+
+    let addr = config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (set [server] listen or --listen)"))?;
+    let addr = listener.local_addr()?;
+
+    let gateway = Gateway::new(config, tokens, engine, monitor, shutdown.clone());
+    let app = crate::http::app(gateway.clone());
+    let server = {
+        let gateway = gateway.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let graceful = shutdown.clone();
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                graceful.cancelled().await;
+            })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+            finish(&gateway).await;
+        })
+    };
+    // Sessions end when the gateway shuts down, so graceful shutdown is not held open by WebSockets.
+    {
+        let gateway = gateway.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            gateway.sessions().kick_all();
+        });
+    }
+    Ok(Running {
+        addr,
+        generated_token,
+        gateway,
+        shutdown,
+        server,
+    })
+}
+
+/// After the HTTP server stopped: wait for sessions' tasks, stop the engine, flush logs.
+async fn finish(gateway: &Gateway) {
+    gateway.sessions().kick_all();
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while !gateway.sessions().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let engine = gateway.engine().clone();
+    let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+    let monitor = gateway.monitor().clone();
+    let _ = tokio::task::spawn_blocking(move || monitor.flush_logs(Duration::from_secs(2))).await;
+}
+
+/// Runs the gateway until Ctrl-C / SIGTERM (or, in stdio mode, until stdin closes).
+pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    let url = format!("http://{}/", display_addr(running.addr));
+    let line = match &running.generated_token {
+        Some(t) => format!(
+            "sightline {} ready: open {url}#token={t}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        None => format!(
+            "sightline {} ready: open {url}#token=<a token from [auth]>",
+            env!("CARGO_PKG_VERSION")
+        ),
+    };
+    match mode {
+        Mode::Http => println!("{line}"),
+        // stdout belongs to the MCP protocol.
+        Mode::Stdio => eprintln!("{line}"),
+    }
+    tracing::info!(%url, "listening");
+
+    let stop = running.shutdown.clone();
+    match mode {
+        Mode::Http => {
+            tokio::select! {
+                () = shutdown_signal() => tracing::info!("shutting down"),
+                () = stop.cancelled() => {}
+            }
+        }
+        Mode::Stdio => {
+            let gateway = running.gateway.clone();
+            tokio::select! {
+                r = crate::mcp::serve_stdio(gateway) => {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "stdio MCP server ended with an error");
+                    }
+                }
+                () = shutdown_signal() => tracing::info!("shutting down"),
+            }
+        }
+    }
+    running.stop().await;
+    Ok(())
+}
+
+/// The address as a URL host: `0.0.0.0` is shown as `127.0.0.1`, which a local browser can open.
+fn display_addr(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,248 @@
+//! WHEP (WebRTC-HTTP Egress Protocol, RFC 9725 draft lineage) so standard players can watch a screen.
+//!
+//! - `POST /whep/{screen}` with an SDP offer (`application/sdp`) and a bearer token (role view or above) →
+//!   `201 Created`, the SDP answer with every candidate inside, and `Location: /whep/{screen}/{resource}`.
+//! - `PATCH` on the location with `application/trickle-ice-sdpfrag` adds the client's trickled candidates (`204`).
+//! - `DELETE` on the location ends the session (`200`).
+//!
+//! Each WHEP session is a session of the session table (listed, kickable) owned by one tracked task that holds the
+//! peer and ends it on DELETE, on kick, on ICE failure or at shutdown. The resource id in the URL is random, so a
+//! viewer cannot end someone else's session by guessing.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use sightline_monitor::{ConnectionAttrs, ConnectionKind, Owner};
+
+use crate::auth::{Auth, Viewer, generate_token};
+use crate::error::AppError;
+use crate::gateway::Gateway;
+use crate::peer::{CandidateInit, Peer, PeerEvent};
+use crate::session::{SessionKind, WatchInfo};
+use crate::transport::video::{SubscriptionFeed, peer_config};
+
+/// Largest SDP offer accepted. Offers from players are a few KB.
+pub const MAX_OFFER_BYTES: usize = 64 * 1024;
+
+/// The live WHEP resources: resource id → (session id, peer).
+#[derive(Clone, Default)]
+pub struct Registry {
+    inner: Arc<Mutex<HashMap<String, Resource>>>,
+}
+
+#[derive(Clone)]
+struct Resource {
+    screen: String,
+    session: String,
+    peer: Arc<Peer>,
+}
+
+impl Registry {
+    fn insert(&self, id: String, r: Resource) {
+        self.inner.lock().insert(id, r);
+    }
+
+    fn get(&self, id: &str) -> Option<Resource> {
+        self.inner.lock().get(id).cloned()
+    }
+
+    fn remove(&self, id: &str) {
+        self.inner.lock().remove(id);
+    }
+}
+
+fn sdp_response(status: StatusCode, sdp: String) -> Response {
+    let mut r = (status, sdp).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    r
+}
+
+fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
+}
+
+/// `POST /whep/{screen}`.
+pub async fn create(
+    State(gw): State<Gateway>,
+    auth: Auth<Viewer>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(screen): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if !content_type_is(&headers, "application/sdp") {
+        return Err(AppError::BadRequest(
+            "the offer must be sent as Content-Type: application/sdp".into(),
+        ));
+    }
+    if body.len() > MAX_OFFER_BYTES {
+        return Err(AppError::TooLarge);
+    }
+    let offer = std::str::from_utf8(&body)
+        .map_err(|_| AppError::BadRequest("the offer is not UTF-8 text".into()))?;
+    let screen = gw.screen(&screen)?;
+    let session = gw
+        .sessions()
+        .open(SessionKind::Whep, auth.role, Some(remote.to_string()), None)
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let sub = gw
+        .engine()
+        .subscribe_video(&screen.id, crate::server::video_profile(gw.config(), None))?;
+    let conn = gw.monitor().open_connection(
+        ConnectionKind::Whep,
+        ConnectionAttrs {
+            session: Some(session.id().to_owned()),
+            screen: Some(screen.id.clone()),
+            role: Some(auth.role.to_string()),
+            remote: Some(remote.to_string()),
+            parent: None,
+        },
+    );
+    let (peer, mut events, answer) = match Peer::answer(
+        &peer_config(gw.config()),
+        offer,
+        SubscriptionFeed::new(sub).0,
+        conn.clone(),
+        gw.monitor(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return Err(AppError::BadRequest(format!("the offer was refused: {e}"))),
+    };
+    session.set_watch(Some(WatchInfo {
+        screen: screen.id.clone(),
+        transport: "whep".into(),
+        connection: Some(conn.id()),
+    }));
+    let resource = generate_token();
+    let peer = Arc::new(peer);
+    gw.whep().insert(
+        resource.clone(),
+        Resource {
+            screen: screen.id.clone(),
+            session: session.id().to_owned(),
+            peer: peer.clone(),
+        },
+    );
+    let location = format!("/whep/{}/{}", screen.id, resource);
+    {
+        let gw2 = gw.clone();
+        let resource = resource.clone();
+        gw.monitor().spawn("whep-session", Owner::Connection(conn.id()), async move {
+            let kicked = session.kicked().clone();
+            let reason = loop {
+                tokio::select! {
+                    () = kicked.cancelled() => break "ended",
+                    ev = events.recv() => match ev {
+                        None | Some(PeerEvent::Closed) => break "closed",
+                        Some(PeerEvent::Failed(_)) => break "failed",
+                        Some(PeerEvent::VideoEnded) => break "the screen is no longer available",
+                        Some(_) => {}
+                    },
+                }
+            };
+            gw2.whep().remove(&resource);
+            peer.close().await;
+            tracing::debug!(session = session.id(), reason, "WHEP session ended");
+            drop(session);
+        });
+    }
+    let mut r = sdp_response(StatusCode::CREATED, answer);
+    let h = r.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|e| AppError::Internal(e.to_string()))?,
+    );
+    for s in &gw.config().webrtc.ice_servers {
+        for url in &s.urls {
+            let mut link = format!("<{url}>; rel=\"ice-server\"");
+            if let (Some(u), Some(c)) = (&s.username, &s.credential) {
+                link.push_str(&format!(
+                    "; username=\"{u}\"; credential=\"{c}\"; credential-type=\"password\""
+                ));
+            }
+            if let Ok(v) = HeaderValue::from_str(&link) {
+                h.append(header::LINK, v);
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// `DELETE /whep/{screen}/{resource}`.
+pub async fn remove(
+    State(gw): State<Gateway>,
+    _auth: Auth<Viewer>,
+    Path((screen, resource)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let r = gw
+        .whep()
+        .get(&resource)
+        .filter(|r| r.screen == screen)
+        .ok_or_else(|| AppError::NotFound("no such WHEP session".into()))?;
+    gw.whep().remove(&resource);
+    gw.sessions().kick(&r.session);
+    r.peer.close().await;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `PATCH /whep/{screen}/{resource}` with `application/trickle-ice-sdpfrag`: adds the client's candidates.
+pub async fn patch(
+    State(gw): State<Gateway>,
+    _auth: Auth<Viewer>,
+    Path((screen, resource)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let r = gw
+        .whep()
+        .get(&resource)
+        .filter(|r| r.screen == screen)
+        .ok_or_else(|| AppError::NotFound("no such WHEP session".into()))?;
+    if !content_type_is(&headers, "application/trickle-ice-sdpfrag") {
+        return Err(AppError::BadRequest(
+            "send candidates as Content-Type: application/trickle-ice-sdpfrag".into(),
+        ));
+    }
+    if body.len() > MAX_OFFER_BYTES {
+        return Err(AppError::TooLarge);
+    }
+    let frag = std::str::from_utf8(&body)
+        .map_err(|_| AppError::BadRequest("the fragment is not UTF-8".into()))?;
+    let mut mid = None;
+    let mut mline = None;
+    for line in frag.lines().map(str::trim) {
+        if let Some(m) = line.strip_prefix("a=mid:") {
+            mid = Some(m.to_owned());
+            mline = Some(mline.map_or(0, |i: u16| i + 1));
+        } else if let Some(c) = line.strip_prefix("a=") {
+            let end = c == "end-of-candidates";
+            if c.starts_with("candidate:") || end {
+                let init = CandidateInit {
+                    candidate: if end { String::new() } else { c.to_owned() },
+                    sdp_mid: mid.clone(),
+                    sdp_mline_index: mline,
+                };
+                r.peer
+                    .add_remote_candidate(init)
+                    .await
+                    .map_err(|e| AppError::BadRequest(format!("candidate refused: {e}")))?;
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
