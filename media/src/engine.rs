@@ -281,6 +281,7 @@ struct Inner {
     monitor: Monitor,
     state: Mutex<State>,
     input: Mutex<Option<std::sync::mpsc::SyncSender<InputJob>>>,
+    input_thread: Mutex<Option<JoinHandle<()>>>,
     next_id: AtomicU64,
 }
 
@@ -299,11 +300,22 @@ struct ScreenEntry {
     video: HashMap<VideoProfile, VideoPipe>,
     jpeg: HashMap<(u8, Option<u32>), JpegPipe>,
     frame_subscribers: usize,
+    /// The capture's statistics (its thread holds another handle).
+    stats: PipelineStatsHandle,
 }
 
 impl ScreenEntry {
+    fn consumers(&self) -> usize {
+        self.video.len() + self.jpeg.len() + self.frame_subscribers
+    }
+
     fn has_consumers(&self) -> bool {
-        !self.video.is_empty() || !self.jpeg.is_empty() || self.frame_subscribers > 0
+        self.consumers() > 0
+    }
+
+    /// The capture's "subscribers" are the pipelines and frame subscriptions it feeds.
+    fn update_stats(&self) {
+        self.stats.set_subscribers(self.consumers());
     }
 }
 
@@ -329,6 +341,7 @@ struct JpegPipe {
     mailbox: Arc<Mailbox>,
     frames: watch::Receiver<Option<Arc<JpegFrame>>>,
     subscribers: HashMap<u64, u32>,
+    stats: PipelineStatsHandle,
     owner: Owner,
     thread: Option<JoinHandle<()>>,
 }
@@ -357,11 +370,11 @@ impl Engine {
                 let _ = job.reply.send(result);
             }
         });
-        let input = match spawned {
-            Ok(_detached) => Some(tx),
+        let (input, input_thread) = match spawned {
+            Ok(thread) => (Some(tx), Some(thread)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the input thread; input injection disabled");
-                None
+                (None, None)
             }
         };
         Self {
@@ -371,6 +384,7 @@ impl Engine {
                 monitor,
                 state: Mutex::new(State::default()),
                 input: Mutex::new(input),
+                input_thread: Mutex::new(input_thread),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -422,6 +436,7 @@ impl Engine {
             mailbox: Arc::clone(&pipe.mailbox),
             stats: pipe.stats.clone(),
         };
+        entry.update_stats();
         drop(state);
         let sub = VideoSubscription {
             engine: self.clone(),
@@ -456,6 +471,7 @@ impl Engine {
         let pipe = entry.jpeg.get_mut(&key).expect("inserted above");
         let id = inner.next_id.fetch_add(1, Relaxed);
         pipe.subscribers.insert(id, profile.fps);
+        pipe.stats.set_subscribers(pipe.subscribers.len());
         let fps = pipe
             .subscribers
             .values()
@@ -468,6 +484,7 @@ impl Engine {
             frames.mark_changed();
         }
         let pipe_id = pipe.id;
+        entry.update_stats();
         drop(state);
         Ok(JpegSubscription {
             engine: self.clone(),
@@ -486,6 +503,7 @@ impl Engine {
         let mut state = inner.state.lock();
         let entry = inner.screen_entry(&mut state, screen)?;
         entry.frame_subscribers += 1;
+        entry.update_stats();
         let mut frames = entry.capture.latest.clone();
         if frames.borrow().is_some() {
             frames.mark_changed();
@@ -614,6 +632,8 @@ impl Inner {
         };
         // Dropping the sender ends the input thread once it finished the queued events.
         self.input.lock().take();
+        let mut handles = handles;
+        handles.extend(self.input_thread.lock().take());
         let me = std::thread::current().id();
         for h in handles {
             // A pipeline thread can itself hold the last engine handle (never in practice: they hold no Engine).
@@ -692,7 +712,7 @@ impl Inner {
             fps: self.cfg.fps,
             shared: Arc::clone(&shared),
             latest: tx,
-            stats,
+            stats: stats.clone(),
         };
         let thread = self
             .monitor
@@ -707,6 +727,7 @@ impl Inner {
             video: HashMap::new(),
             jpeg: HashMap::new(),
             frame_subscribers: 0,
+            stats,
         })
     }
 
@@ -788,7 +809,7 @@ impl Inner {
             fps: profile.fps,
             mailbox: Arc::clone(&mailbox),
             frames: tx,
-            stats,
+            stats: stats.clone(),
         };
         let thread = self
             .monitor
@@ -800,6 +821,7 @@ impl Inner {
             mailbox,
             frames: rx,
             subscribers: HashMap::new(),
+            stats,
             owner,
             thread: Some(thread),
         })
@@ -807,6 +829,9 @@ impl Inner {
 
     /// Stops the screen's capture when nothing consumes it any more.
     fn release_screen_if_idle(&self, state: &mut State, screen: &str) {
+        if let Some(entry) = state.screens.get(screen) {
+            entry.update_stats();
+        }
         if state
             .screens
             .get(screen)
@@ -868,6 +893,7 @@ impl Inner {
             return;
         };
         pipe.subscribers.remove(&subscriber);
+        pipe.stats.set_subscribers(pipe.subscribers.len());
         if let Some(fps) = pipe.subscribers.values().copied().max() {
             pipe.mailbox.update(|m| m.fps = Some(fps));
         } else {
@@ -1194,7 +1220,7 @@ fn video_loop(ctx: &VideoCtx) -> Result<(), MediaError> {
         if mail.keyframe {
             gate.request(now);
         }
-        if mail.replaced > 0 {
+        for _ in 0..mail.replaced {
             ctx.stats.record_drop("encoder_behind");
         }
         if let Some(kbps) = mail.bitrate_kbps

@@ -299,6 +299,17 @@ async fn jpeg_is_shared_per_profile_and_only_changed_frames_are_published() {
         2,
         "shared per (quality, max_width)"
     );
+    let mut counts: Vec<u64> = pipelines(&monitor, "jpeg")
+        .iter()
+        .map(|p| p.subscribers)
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, vec![1, 2], "subscribers per JPEG pipeline");
+    assert_eq!(
+        pipelines(&monitor, "capture")[0].subscribers,
+        2,
+        "the capture feeds two pipelines"
+    );
     let fa = timeout(WAIT, a.changed()).await.unwrap().unwrap();
     let fb = timeout(WAIT, b.changed()).await.unwrap().unwrap();
     let fc = timeout(WAIT, c.changed()).await.unwrap().unwrap();
