@@ -28,6 +28,8 @@ pub mod pacer;
 pub mod synthetic;
 #[cfg(target_os = "linux")]
 pub mod x11;
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+pub mod xcap_backend;
 
 pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection};
 pub use error::MediaError;

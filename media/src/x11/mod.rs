@@ -20,6 +20,9 @@ pub(crate) mod input;
 pub mod keymap;
 mod keysyms;
 pub(crate) mod layout;
+#[cfg(test)]
+mod native_keys;
+pub(crate) mod wheel;
 
 use std::time::{Duration, Instant};
 
