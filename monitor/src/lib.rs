@@ -57,8 +57,8 @@ pub use connection::{
 };
 pub use logfiles::{LOG_PRUNE_INTERVAL, LOG_QUEUE_CAPACITY};
 pub use operation::{
-    OP_STATS_WINDOW, Operation, OperationKindStats, OperationResult, OperationSnapshot,
-    OperationsSnapshot,
+    MAX_DETAIL_BYTES, OP_STATS_WINDOW, Operation, OperationKindStats, OperationResult,
+    OperationSnapshot, OperationsSnapshot,
 };
 pub use pipeline::{
     FPS_WINDOW, PIPELINE_WINDOW, PipelineKey, PipelineSnapshot, PipelineStatsHandle, TimingStats,

@@ -330,6 +330,7 @@ mod tests {
             duration_ms: 1.0,
             result: OperationResult::Error,
             error: Some("x".repeat(100)),
+            detail: None,
         })
     }
 

@@ -6,6 +6,10 @@
 //! an early `?` return or a cancelled future). Finished operations go to a bounded list of recent ones and to
 //! per-kind statistics: success/failure counts, mean duration over the process lifetime and p95 over the last
 //! [`OP_STATS_WINDOW`] operations of that kind. Failed and slow operations also get a log file.
+//!
+//! An operation may carry a JSON [`Operation::detail`] (what was asked and what came of it): the MCP audit trail
+//! records each tool call's name, arguments and result there. It shows in the running list, the recent list and
+//! the log file, bounded by [`MAX_DETAIL_BYTES`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Display;
@@ -22,6 +26,11 @@ use crate::types::ConnectionId;
 /// Durations kept per operation kind for the p95. 1024 covers minutes of the busiest kinds (keyframe requests,
 /// input injection) while costing 8 KiB per kind; older durations fall out of the percentile, not of the mean.
 pub const OP_STATS_WINDOW: usize = 1024;
+
+/// Largest serialised [`Operation::detail`] kept, in bytes. The recent list holds up to
+/// `MonitorConfig::recent_operations` snapshots (1000 by default), so 4 KiB each bounds the audit trail to a few
+/// MiB; a larger detail is replaced by its truncated JSON text (a string), never dropped silently.
+pub const MAX_DETAIL_BYTES: usize = 4096;
 
 /// Bucket bounds (seconds) of `sightline_operation_duration_seconds`: from sub-millisecond input injection to
 /// multi-second ICE-dependent operations.
@@ -63,6 +72,9 @@ pub struct OperationSnapshot {
     pub duration_ms: f64,
     pub result: OperationResult,
     pub error: Option<String>,
+    /// What the operation was asked and what came of it (see [`Operation::detail`]); absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// Statistics of one operation kind.
@@ -96,6 +108,7 @@ pub(crate) struct RunningOp {
     kind: &'static str,
     conn: Option<ConnectionId>,
     started: Instant,
+    detail: Option<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -198,8 +211,15 @@ impl OpTable {
                 kind,
                 conn,
                 started,
+                detail: None,
             },
         );
+    }
+
+    fn set_detail(&mut self, id: u64, detail: &serde_json::Value) {
+        if let Some(r) = self.running.get_mut(&id) {
+            r.detail = Some(detail.clone());
+        }
     }
 
     pub(crate) fn finish(&mut self, snap: OperationSnapshot, kind: &'static str) {
@@ -235,6 +255,7 @@ impl OpTable {
                 duration_ms: ms(now.saturating_duration_since(r.started)),
                 result: OperationResult::Running,
                 error: None,
+                detail: r.detail.clone(),
             })
             .collect();
         v.sort_by_key(|o| o.id);
@@ -302,6 +323,7 @@ pub struct Operation {
     conn: Option<ConnectionId>,
     started: Instant,
     finished: bool,
+    detail: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for Operation {
@@ -330,6 +352,7 @@ impl Operation {
             conn,
             started,
             finished: false,
+            detail: None,
         }
     }
 
@@ -343,6 +366,16 @@ impl Operation {
 
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Attaches (or replaces) the operation's detail: structured data on what was asked and what came of it,
+    /// e.g. `{"tool":"click","arguments":{…},"result":"…"}`. Shown at once in the running list, then in the
+    /// finished snapshot and its log file. A detail larger than [`MAX_DETAIL_BYTES`] once serialised is kept as
+    /// its truncated JSON text.
+    pub fn detail(&mut self, detail: serde_json::Value) {
+        let detail = bound_detail(detail);
+        self.inner.ops.lock().set_detail(self.id, &detail);
+        self.detail = Some(detail);
     }
 
     /// Records success.
@@ -378,9 +411,24 @@ impl Operation {
             duration_ms: ms(now.saturating_duration_since(self.started)),
             result,
             error,
+            detail: self.detail.take(),
         };
         self.inner.operation_finished(snap, self.kind);
     }
+}
+
+/// `detail` itself when its JSON fits [`MAX_DETAIL_BYTES`], otherwise its JSON text cut at a character boundary
+/// with `…` appended.
+fn bound_detail(detail: serde_json::Value) -> serde_json::Value {
+    let text = detail.to_string();
+    if text.len() <= MAX_DETAIL_BYTES {
+        return detail;
+    }
+    let mut cut = MAX_DETAIL_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    serde_json::Value::String(format!("{}…", &text[..cut]))
 }
 
 impl Drop for Operation {
@@ -487,6 +535,40 @@ mod tests {
         let s = m.summary();
         assert_eq!(s.totals.operations, 4);
         assert_eq!(s.totals.operations_failed, 2);
+    }
+
+    #[test]
+    fn detail_shows_while_running_and_after_finishing() {
+        let m = Monitor::new(MonitorConfig::default());
+        let mut op = m.operation("mcp_tool_call", None);
+        op.detail(serde_json::json!({"tool": "click", "arguments": {"x": 1}}));
+        assert_eq!(
+            m.operations().running[0].detail,
+            Some(serde_json::json!({"tool": "click", "arguments": {"x": 1}}))
+        );
+        op.detail(serde_json::json!({"tool": "click", "result": "clicked"}));
+        op.fail("nope");
+        let ops = m.operations();
+        assert!(ops.running.is_empty());
+        assert_eq!(
+            ops.recent[0].detail,
+            Some(serde_json::json!({"tool": "click", "result": "clicked"}))
+        );
+        m.operation("snapshot", None).ok();
+        assert_eq!(m.operations().recent[0].detail, None);
+    }
+
+    #[test]
+    fn oversized_detail_is_kept_as_truncated_text() {
+        let m = Monitor::new(MonitorConfig::default());
+        let mut op = m.operation("mcp_tool_call", None);
+        op.detail(serde_json::json!({ "text": "é".repeat(MAX_DETAIL_BYTES) }));
+        op.ok();
+        let detail = m.operations().recent[0].detail.clone().unwrap();
+        let text = detail.as_str().expect("truncated detail is a string");
+        assert!(text.starts_with("{\"text\":\"éé"));
+        assert!(text.ends_with('…'));
+        assert!(text.len() <= MAX_DETAIL_BYTES + '…'.len_utf8());
     }
 
     #[test]

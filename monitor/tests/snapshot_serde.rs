@@ -58,6 +58,10 @@ fn snapshots_round_trip_through_json() {
     c.dropped("queue_full", 1);
     c.update_counters(|k| k.rtt_ms = Some(1.25));
     m.operation("create_answer", Some(c.id())).ok();
+    let mut audited = m.operation("mcp_tool_call", Some(c.id()));
+    audited
+        .detail(serde_json::json!({"tool": "click", "arguments": {"x": 5}, "result": "clicked"}));
+    audited.ok();
     let _running = m.operation("snapshot", None);
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let t = m
