@@ -1,0 +1,345 @@
+// Unit tests of the viewer's pure modules (web/js/*.js), run by Node without a browser or a gateway.
+//
+// The page's modules are plain ES modules with `.js` names; Node needs a package.json with "type": "module" to
+// load them as such, so they are copied into a scratch directory that has one. Prints one JSON line:
+// {"passed": N, "failed": [{"name", "error"}]}; exits 1 when anything failed.
+//
+// Run: node tests/e2e/web_units.mjs   (or: cargo test -p sightline --test browser_units)
+
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'sightline-web-units-'));
+cpSync(join(here, '../../web/js'), scratch, { recursive: true });
+writeFileSync(join(scratch, 'package.json'), '{"type":"module"}');
+const load = (name) => import(pathToFileURL(join(scratch, name)).href);
+
+const barcode = await load('barcode.js');
+const geometry = await load('geometry.js');
+const gestures = await load('gestures.js');
+const backoff = await load('backoff.js');
+const stats = await load('stats.js');
+const options = await load('options.js');
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+// --- barcode ---------------------------------------------------------------------------------------------------
+
+/** An independent encoder of docs/PROTOCOL.md's barcodes (BigInt, no code shared with the decoder). */
+function drawScreen(width, height, { t, echoA, echoB }) {
+  const px = new Uint8ClampedArray(width * height * 4).fill(128); // mid grey: unreadable outside the rows
+  const h = Math.max(8, Math.floor(width / 64));
+  const row = (y0, word) => {
+    for (let i = 0; i < 64; i++) {
+      const bit = (word >> BigInt(63 - i)) & 1n;
+      const x0 = Math.floor((i * width) / 64);
+      const x1 = Math.floor(((i + 1) * width) / 64);
+      for (let y = y0; y < y0 + h; y++) {
+        for (let x = x0; x < x1; x++) {
+          const o = (y * width + x) * 4;
+          px[o] = px[o + 1] = px[o + 2] = bit ? 255 : 0;
+          px[o + 3] = 255;
+        }
+      }
+    }
+  };
+  const T = BigInt(t) & 0xffffffffffffn;
+  const check = (T & 0xffffn) ^ ((T >> 16n) & 0xffffn) ^ ((T >> 32n) & 0xffffn) ^ 0xa5a5n;
+  row(0, (T << 16n) | check);
+  const u16 = (v) => BigInt(v & 0xffff);
+  row(height - 2 * h, (u16(echoA.x) << 48n) | (u16(echoA.y) << 32n) | (u16(echoA.presses) << 16n) | u16(echoA.wheel));
+  row(height - h, (u16(echoB.chars) << 48n) | (BigInt(echoB.hash >>> 0) << 16n) | u16(echoB.keys));
+  return px;
+}
+
+/** Nearest-neighbour downscale, as a crude stand-in for a scaled JPEG. */
+function scale(px, w, h, nw, nh) {
+  const out = new Uint8ClampedArray(nw * nh * 4);
+  for (let y = 0; y < nh; y++) {
+    for (let x = 0; x < nw; x++) {
+      const sx = Math.floor((x * w) / nw);
+      const sy = Math.floor((y * h) / nh);
+      out.set(px.subarray((sy * w + sx) * 4, (sy * w + sx) * 4 + 4), (y * nw + x) * 4);
+    }
+  }
+  return out;
+}
+
+const sample = { t: 1763750000123, echoA: { x: 400, y: 301, presses: 3, wheel: -5 }, echoB: { chars: 5, hash: 0x4f9f2cab, keys: 7 } };
+
+test('barcode: reads time and echo rows at full size', () => {
+  for (const [w, h] of [[1280, 720], [1920, 1080], [640, 360], [333, 200]]) {
+    const px = drawScreen(w, h, sample);
+    const r = barcode.readScreen(barcode.rgbaSampler(px, w, h, w, h), w, h);
+    assert.equal(r.time, sample.t, `${w}x${h}`);
+    assert.deepEqual(r.echoA, { pointerX: 400, pointerY: 301, presses: 3, wheelDy: -5 }, `${w}x${h}`);
+    assert.deepEqual(r.echoB, { chars: 5, hash: 0x4f9f2cab, keyPresses: 7 }, `${w}x${h}`);
+  }
+});
+
+test('barcode: reads a downscaled picture through the screen-to-image mapping', () => {
+  const px = drawScreen(1280, 720, sample);
+  const small = scale(px, 1280, 720, 960, 540);
+  const r = barcode.readScreen(barcode.rgbaSampler(small, 960, 540, 1280, 720), 1280, 720);
+  assert.equal(r.time, sample.t);
+  assert.equal(r.echoA.pointerX, 400);
+  assert.equal(r.echoB.hash, 0x4f9f2cab);
+});
+
+test('barcode: a one-pixel strip of the top row is enough (the latency probe reads that)', () => {
+  const px = drawScreen(1920, 1080, sample);
+  const y = Math.floor(barcode.rowHeight(1920) / 2);
+  const strip = px.slice(y * 1920 * 4, (y + 1) * 1920 * 4);
+  const bits = barcode.readBits(barcode.rgbaSampler(strip, 1920, 1, 1920, 1), 1920, 0);
+  assert.equal(barcode.decodeTime(bits), sample.t);
+});
+
+test('barcode: a wrong check or a grey cell is refused', () => {
+  const px = drawScreen(1280, 720, sample);
+  const s = barcode.rgbaSampler(px, 1280, 720, 1280, 720);
+  const bits = barcode.readBits(s, 1280, barcode.rowCentres(1280, 720).top);
+  bits[63] ^= 1;
+  assert.equal(barcode.decodeTime(bits), null);
+  const grey = new Uint8ClampedArray(1280 * 720 * 4).fill(128);
+  assert.equal(barcode.readBits(barcode.rgbaSampler(grey, 1280, 720, 1280, 720), 1280, 10), null);
+  assert.equal(barcode.decodeTime(null), null);
+});
+
+test('barcode: FNV-1a 32 matches reference vectors and hashes UTF-8', () => {
+  assert.equal(barcode.fnv1a32(''), 0x811c9dc5);
+  assert.equal(barcode.fnv1a32('a'), 0xe40c292c);
+  assert.equal(barcode.fnv1a32('foobar'), 0xbf9cf968);
+  // UTF-8 bytes, not UTF-16 code units: "é" is C3 A9.
+  let h = 0x811c9dc5;
+  for (const b of [0xc3, 0xa9]) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  assert.equal(barcode.fnv1a32('é'), h);
+});
+
+test('barcode: geometry follows the spec', () => {
+  assert.equal(barcode.rowHeight(1280), 20);
+  assert.equal(barcode.rowHeight(300), 8);
+  assert.equal(barcode.cellCentre(0, 1280), 10);
+  assert.equal(barcode.cellCentre(63, 1920), (1890 + 1920) / 2);
+  assert.deepEqual(barcode.rowCentres(1280, 720), { top: 10, echoA: 690, echoB: 710 });
+});
+
+// --- geometry --------------------------------------------------------------------------------------------------
+
+test('geometry: letterbox and pillarbox content rectangles', () => {
+  // 16:9 in a tall box: bars above and below.
+  assert.deepEqual(geometry.contentRect({ left: 0, top: 50, width: 390, height: 700 }, 1280, 720), {
+    left: 0, top: 50 + (700 - 219.375) / 2, width: 390, height: 219.375,
+  });
+  // 16:9 in a wide box: bars left and right.
+  const r = geometry.contentRect({ left: 10, top: 0, width: 1000, height: 300 }, 1920, 1080);
+  assert.equal(r.height, 300);
+  assert.ok(Math.abs(r.width - 533.333) < 0.01);
+  assert.ok(Math.abs(r.left - (10 + (1000 - r.width) / 2)) < 1e-9);
+  assert.equal(geometry.contentRect({ left: 0, top: 0, width: 100, height: 100 }, 0, 0), null);
+});
+
+test('geometry: object-position moves the picture inside the free space', () => {
+  const top = geometry.contentRect({ left: 0, top: 52, width: 390, height: 792 }, 1280, 720, { x: 0.5, y: 0 });
+  assert.equal(top.top, 52);
+  assert.equal(top.left, 0);
+  assert.deepEqual(geometry.parseObjectPosition('50% 0%'), { x: 0.5, y: 0 });
+  assert.deepEqual(geometry.parseObjectPosition('12.5% 100%'), { x: 0.125, y: 1 });
+  assert.deepEqual(geometry.parseObjectPosition('left 10px top'), { x: 0.5, y: 0.5 });
+  assert.deepEqual(geometry.parseObjectPosition(undefined), { x: 0.5, y: 0.5 });
+});
+
+test('geometry: normalise maps, clamps and tells inside from letterbox', () => {
+  const rect = { left: 100, top: 50, width: 200, height: 100 };
+  assert.deepEqual(geometry.normalise(200, 100, rect), { x: 0.5, y: 0.5, inside: true });
+  assert.deepEqual(geometry.normalise(50, 100, rect), { x: 0, y: 0.5, inside: false });
+  assert.deepEqual(geometry.normalise(400, 200, rect), { x: 1, y: 1, inside: false });
+  // A click on a pixel's centre maps back to that pixel: floor(x * W).
+  const W = 1280;
+  const x = geometry.pixelToNormalised(400, W);
+  assert.equal(Math.floor(x * W), 400);
+});
+
+// --- backoff ---------------------------------------------------------------------------------------------------
+
+test('backoff: doubles with equal jitter up to the cap, and resets', () => {
+  const low = new backoff.Backoff({ base: 500, max: 4000, random: () => 0 });
+  assert.deepEqual([1, 2, 3, 4, 5].map(() => low.next()), [250, 500, 1000, 2000, 2000]);
+  const high = new backoff.Backoff({ base: 500, max: 4000, random: () => 0.999999 });
+  assert.deepEqual([1, 2, 3, 4, 5].map(() => high.next()), [500, 1000, 2000, 4000, 4000]);
+  high.reset();
+  assert.equal(high.next(), 500);
+  const many = new backoff.Backoff({ random: () => 0.5 });
+  for (let i = 0; i < 100; i++) assert.ok(many.next() <= backoff.BACKOFF_MAX_MS);
+});
+
+// --- wheel -----------------------------------------------------------------------------------------------------
+
+test('wheel: pixels, lines and pages become steps; fractions accumulate', () => {
+  const w = new gestures.WheelAccumulator();
+  w.addDom(0, 100, 0);
+  assert.deepEqual(w.take(), { dx: 0, dy: 1 });
+  assert.equal(w.take(), null);
+  w.addDom(0, 40, 0);
+  assert.equal(w.take(), null);
+  w.addDom(0, 40, 0);
+  assert.equal(w.take(), null);
+  w.addDom(0, 40, 0);
+  assert.deepEqual(w.take(), { dx: 0, dy: 1 });
+  assert.ok(Math.abs(w.y - 0.2) < 1e-9);
+  w.addDom(0, 3, 1);
+  assert.deepEqual(w.take(), { dx: 0, dy: 3 });
+  w.addDom(-1, 0, 2);
+  assert.deepEqual(w.take(), { dx: -10, dy: 0 });
+});
+
+test('wheel: a reversal drops the opposite remainder; a message carries at most 100 steps', () => {
+  const w = new gestures.WheelAccumulator();
+  w.addDom(0, 90, 0);
+  w.addDom(0, -100, 0);
+  assert.deepEqual(w.take(), { dx: 0, dy: -1 });
+  w.addSteps(0, 250);
+  assert.deepEqual(w.take(), { dx: 0, dy: 100 });
+  assert.deepEqual(w.take(), { dx: 0, dy: 100 });
+  assert.deepEqual(w.take(), { dx: 0, dy: 50 });
+  w.addSteps(NaN, 1);
+  assert.equal(w.take(), null);
+});
+
+// --- touch gestures --------------------------------------------------------------------------------------------
+
+const T = (x, y, id = 0) => ({ id, x, y });
+
+test('touch: a short tap is a click at the first contact', () => {
+  const g = new gestures.TouchGestures();
+  assert.deepEqual(g.start([T(100, 200)], 0), []);
+  assert.equal(g.deadline(), gestures.LONG_PRESS_MS);
+  assert.deepEqual(g.move([T(104, 203)]), []); // within the slop
+  assert.deepEqual(g.end([], 120), [{ kind: 'click', x: 100, y: 200 }]);
+  assert.equal(g.state, 'idle');
+});
+
+test('touch: holding still for 500 ms is a right click, and lifting afterwards does nothing', () => {
+  const g = new gestures.TouchGestures();
+  g.start([T(50, 60)], 1000);
+  assert.deepEqual(g.tick(1499), []);
+  assert.deepEqual(g.tick(1500), [{ kind: 'rightclick', x: 50, y: 60 }]);
+  assert.deepEqual(g.move([T(90, 60)]), []);
+  assert.deepEqual(g.end([], 1700), []);
+  assert.equal(g.state, 'idle');
+  // Without a tick (a late timer), the lift still tells a long press from a tap.
+  g.start([T(1, 2)], 0);
+  assert.deepEqual(g.end([], 800), [{ kind: 'rightclick', x: 1, y: 2 }]);
+});
+
+test('touch: a moving finger drags with the button held', () => {
+  const g = new gestures.TouchGestures();
+  g.start([T(10, 10)], 0);
+  assert.deepEqual(g.move([T(30, 10)]), [
+    { kind: 'down', x: 10, y: 10 },
+    { kind: 'move', x: 30, y: 10 },
+  ]);
+  assert.deepEqual(g.move([T(40, 15)]), [{ kind: 'move', x: 40, y: 15 }]);
+  assert.deepEqual(g.tick(10000), []);
+  assert.deepEqual(g.end([], 900), [{ kind: 'up', x: 40, y: 15 }]);
+});
+
+test('touch: two fingers scroll from their centroid; up-swipe scrolls down', () => {
+  const g = new gestures.TouchGestures();
+  g.start([T(100, 300, 0)], 0);
+  assert.deepEqual(g.start([T(100, 300, 0), T(200, 300, 1)], 30), [{ kind: 'move', x: 150, y: 300 }]);
+  assert.deepEqual(g.move([T(100, 250, 0), T(200, 250, 1)]), [{ kind: 'scroll', dx: 0, dy: 50 }]);
+  assert.deepEqual(g.end([T(200, 250, 1)], 400), []);
+  assert.equal(g.state, 'done');
+  assert.deepEqual(g.move([T(260, 250, 1)]), []); // the remaining finger does not start a drag
+  assert.deepEqual(g.end([], 500), []);
+  assert.equal(g.state, 'idle');
+});
+
+test('touch: a second finger during a drag releases the button first; cancel releases too', () => {
+  const g = new gestures.TouchGestures();
+  g.start([T(0, 0)], 0);
+  g.move([T(50, 0)]);
+  assert.deepEqual(g.start([T(50, 0, 0), T(50, 100, 1)], 100), [
+    { kind: 'up', x: 50, y: 0 },
+    { kind: 'move', x: 50, y: 50 },
+  ]);
+  const h = new gestures.TouchGestures();
+  h.start([T(0, 0)], 0);
+  h.move([T(50, 0)]);
+  assert.deepEqual(h.cancel(), [{ kind: 'up', x: 50, y: 0 }]);
+  assert.deepEqual(h.cancel(), []);
+});
+
+// --- stats -----------------------------------------------------------------------------------------------------
+
+test('stats: percentile (nearest rank), median and ring', () => {
+  assert.ok(Number.isNaN(stats.median([])));
+  assert.equal(stats.median([5, 1, 3]), 3);
+  const v = Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(stats.percentile(v, 95), 95);
+  assert.equal(stats.percentile(v, 100), 100);
+  const r = new stats.Ring(3);
+  [1, 2, 3, 4, 5].forEach((x) => r.push(x));
+  assert.deepEqual(r.values(), [3, 4, 5]);
+  assert.equal(r.length, 3);
+  r.clear();
+  assert.deepEqual(r.values(), []);
+});
+
+test('stats: getStats reduction finds codec and selected pair; rates come from deltas', () => {
+  const report = (at, frames, bytes, decode, jbDelay, jbCount) => [
+    { id: 'T1', type: 'transport', selectedCandidatePairId: 'CP1' },
+    { id: 'CP1', type: 'candidate-pair', currentRoundTripTime: 0.002, nominated: true, state: 'succeeded' },
+    { id: 'CP2', type: 'candidate-pair', currentRoundTripTime: 0.5 },
+    { id: 'C1', type: 'codec', mimeType: 'video/H264', sdpFmtpLine: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f' },
+    {
+      id: 'IV', type: 'inbound-rtp', kind: 'video', codecId: 'C1', timestamp: at, framesDecoded: frames, bytesReceived: bytes,
+      totalDecodeTime: decode, jitterBufferDelay: jbDelay, jitterBufferEmittedCount: jbCount, frameWidth: 1280, frameHeight: 720,
+    },
+  ];
+  assert.equal(stats.rawRtcStats([{ id: 'x', type: 'codec' }]), null);
+  const a = stats.rawRtcStats(report(1000, 30, 100000, 0.1, 0.3, 30));
+  const b = stats.rawRtcStats(report(2000, 60, 350000, 0.16, 0.45, 60));
+  assert.equal(b.codec, 'video/H264');
+  assert.equal(b.rttMs, 2);
+  const r = stats.rtcRates(a, b);
+  assert.equal(r.fps, 30);
+  assert.equal(r.bitrateKbps, 2000);
+  assert.ok(Math.abs(r.decodeMs - 2) < 1e-9);
+  assert.ok(Math.abs(r.jitterBufferMs - 5) < 1e-9);
+  const first = stats.rtcRates(null, a);
+  assert.equal(first.bitrateKbps, undefined);
+  assert.ok(Math.abs(first.decodeMs - 0.1 * 1000 / 30) < 1e-9);
+});
+
+// --- options ---------------------------------------------------------------------------------------------------
+
+test('options: fragment parsing and token removal', () => {
+  const o = options.parseFragment('#token=abc%2Fdef&screen=1&transport=JPEG&stats=1&e2e=true');
+  assert.deepEqual(o, { token: 'abc/def', screen: '1', transport: 'jpeg', stats: true, debug: false, e2e: true });
+  assert.deepEqual(options.parseFragment(''), { token: null, screen: null, transport: null, stats: false, debug: false, e2e: false });
+  assert.equal(options.parseFragment('#transport=carrier-pigeon').transport, null);
+  assert.equal(options.fragmentWithoutToken('#token=abc&screen=1'), '#screen=1');
+  assert.equal(options.fragmentWithoutToken('#token=abc'), '');
+});
+
+// --- run -------------------------------------------------------------------------------------------------------
+
+const failed = [];
+let passed = 0;
+for (const t of tests) {
+  try {
+    await t.fn();
+    passed += 1;
+  } catch (e) {
+    failed.push({ name: t.name, error: String(e && e.stack ? e.stack : e) });
+  }
+}
+rmSync(scratch, { recursive: true, force: true });
+console.log(JSON.stringify({ passed, failed }));
+process.exit(failed.length ? 1 : 0);
