@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod health;
 pub mod http;
 pub mod image;
 pub mod mcp;
