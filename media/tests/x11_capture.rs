@@ -68,6 +68,18 @@ fn next_frame(source: &mut Box<dyn FrameSource>) -> Frame {
     panic!("no frame within 2 s after a change");
 }
 
+/// Like [`next_frame`] with a longer patience, for changes only a periodic re-check notices.
+fn next_frame_within(source: &mut Box<dyn FrameSource>, patience: Duration) -> Frame {
+    let deadline = std::time::Instant::now() + patience;
+    while std::time::Instant::now() < deadline {
+        if let Some(f) = frame(source, false) {
+            return f;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no frame within {patience:?}");
+}
+
 /// Asserts that a source reports no frame over `ticks` paced calls.
 fn assert_unchanged(source: &mut Box<dyn FrameSource>, ticks: usize) {
     for tick in 0..ticks {
@@ -361,6 +373,28 @@ fn randr_monitors_split_a_screen_into_separately_captured_rectangles() {
         .expect("pointer moves");
     let location = xvfb.run(0, "xdotool", &["getmouselocation"]);
     assert!(location.starts_with("x:970 y:20 screen:0 "), "{location}");
+    park_pointer(&desktop);
+
+    // A monitor redefined in place (no event is sent for that) is picked up by the periodic re-check. Xvfb
+    // refuses to replace a monitor, so one xrandr run deletes and re-adds it (back-to-back requests).
+    xvfb.run(
+        0,
+        "xrandr",
+        &[
+            "--delmonitor",
+            "RIGHT",
+            "--setmonitor",
+            "*RIGHT",
+            "800/212x600/159+1120+480",
+            "none",
+        ],
+    );
+    let f = next_frame_within(&mut right, Duration::from_secs(5));
+    assert_eq!((f.width, f.height), (800, 600));
+    assert_eq!((right.screen().width, right.screen().height), (800, 600));
+    // The green rectangle (1800..1920 x 1000..1080 of the screen) now starts at (680, 520).
+    assert_pixel(&f, 680, 520, GREEN);
+    assert_pixel(&f, 679, 520, BACKGROUND);
 }
 
 #[test]
@@ -396,4 +430,70 @@ fn without_damage_and_shared_memory_capture_compares_frames() {
     let f = frame(&mut s1, false).expect("first frame");
     assert_pixel(&f, 1279, 719, WHITE);
     assert_unchanged(&mut s1, 5);
+}
+
+#[test]
+fn without_randr_each_x_screen_is_one_monitor() {
+    let xvfb = Xvfb::start_with(&["-extension", "RANDR"]);
+    let desktop = X11Desktop::open(Some(&xvfb.display())).expect("display opens");
+    let screens = desktop.screens().expect("screens");
+    let sizes: Vec<_> = screens
+        .iter()
+        .map(|s| (s.name.clone(), s.width, s.height, s.primary))
+        .collect();
+    let d = xvfb.display();
+    assert_eq!(
+        sizes,
+        [
+            (format!("{d}.0 screen"), 1920, 1080, true),
+            (format!("{d}.1 screen"), 1280, 720, false)
+        ]
+    );
+    let mut s1 = desktop.open("1").expect("screen 1 opens");
+    let f = frame(&mut s1, false).expect("first frame");
+    assert_eq!((f.width, f.height), (1280, 720));
+}
+
+#[test]
+fn capture_and_input_recover_when_the_display_restarts() {
+    let mut xvfb = Xvfb::start();
+    let desktop = X11Desktop::open(Some(&xvfb.display())).expect("display opens");
+    let mut s1 = desktop.open("1").expect("screen 1 opens");
+    assert_eq!(frame(&mut s1, false).expect("first frame").seq, 1);
+    assert_unchanged(&mut s1, 3);
+
+    // The server dies and a new one takes its place: the next calls reconnect without an error.
+    xvfb.restart();
+    let painter = Painter::connect(&xvfb.display());
+    paint_known_content(&painter);
+    park_pointer(&desktop);
+    let f = next_frame(&mut s1);
+    assert_eq!(f.seq, 2, "numbering goes on across the reconnect");
+    assert_pixel(&f, 0, 0, BLUE);
+    assert_eq!(desktop.screens().expect("screens").len(), 2);
+
+    // While no server runs, calls fail with display errors instead of panicking.
+    drop(painter);
+    drop(xvfb);
+    let err = s1.capture(true).expect_err("no display");
+    assert!(
+        matches!(err, sightline_media::MediaError::Display(_)),
+        "{err}"
+    );
+    let err = s1.capture(true).expect_err("still no display");
+    assert!(
+        matches!(err, sightline_media::MediaError::Display(_)),
+        "{err}"
+    );
+    assert!(matches!(
+        desktop.screens(),
+        Err(sightline_media::MediaError::Display(_))
+    ));
+    let err = desktop
+        .inject("0", &InputEvent::PointerMove { x: 1, y: 1 })
+        .expect_err("no display");
+    assert!(
+        matches!(err, sightline_media::MediaError::Input(_)),
+        "{err}"
+    );
 }

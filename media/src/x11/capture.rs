@@ -114,13 +114,22 @@ impl X11Source {
 
     fn capture_inner(&mut self, force: bool) -> Result<Option<Frame>, XError> {
         let now = Instant::now();
+        // A connection found dead before this tick sent anything (the server restarted) is replaced at once.
+        if let Some(live) = &mut self.live
+            && let Err(e) = live.drain_events()
+        {
+            if !e.is_broken() {
+                return Err(e);
+            }
+            tracing::warn!(screen = %self.info.id, error = ?e, "X11 capture connection lost; reconnecting");
+            self.live = None;
+        }
         if self.live.is_none() {
             self.live = Some(Live::connect(&self.target, self.screen, self.rect)?);
             self.need_frame = true;
             self.refresh_geometry(now)?; // the monitor may have changed while the display was away
         }
         let live = self.live.as_mut().expect("connected above");
-        live.drain_events()?;
         if live.geometry_changed || !self.geometry_check.is_fresh(now) {
             self.refresh_geometry(now)?;
         }
@@ -258,10 +267,12 @@ impl FrameSource for X11Source {
     fn capture(&mut self, force: bool) -> Result<Option<Frame>, MediaError> {
         self.capture_inner(force).map_err(|e| {
             if e.is_broken() {
-                tracing::warn!(screen = %self.info.id, "X11 capture connection broke; reconnecting on next tick");
+                // Reconnects on the next tick; until the display is back every tick reports Display.
                 self.live = None;
+                e.into_media(MediaError::Display)
+            } else {
+                e.into_media(MediaError::Capture)
             }
-            e.into_media(MediaError::Capture)
         })
     }
 }

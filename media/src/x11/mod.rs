@@ -3,12 +3,12 @@
 //!
 //! # Parts
 //! - [`X11Desktop`] is the [`Desktop`]: it lists every RandR monitor of every X screen of one display
-//!   ([`layout`]), opens a capturer per monitor and injects input. It keeps one persistent "control" connection
+//!   (`layout`), opens a capturer per monitor and injects input. It keeps one persistent "control" connection
 //!   (behind a mutex, reopened when it breaks) for layout queries and input.
-//! - [`capture::X11Source`] is the [`FrameSource`] of one monitor. It owns its own connection and shared-memory
+//! - `capture::X11Source` is the [`FrameSource`] of one monitor. It owns its own connection and shared-memory
 //!   segment, so capture threads never contend with each other or with input. An unchanged monitor costs one
 //!   non-blocking socket read and one QueryPointer round trip per tick: no image request, no copy.
-//! - [`input`] turns [`InputEvent`]s into XTEST fake events: absolute pointer moves on the right screen, buttons,
+//! - `input` turns [`InputEvent`]s into XTEST fake events: absolute pointer moves on the right screen, buttons,
 //!   wheel steps, keys by DOM code, and Unicode text (borrowing free keycodes for characters the layout lacks).
 //! - [`keymap`] is the pure keyboard translation (DOM code → keysym, character ↔ keysym, keymap lookups).
 //!
@@ -352,11 +352,22 @@ impl X11Desktop {
         f: impl FnOnce(&mut Control) -> Result<T, XError>,
     ) -> Result<T, XError> {
         let mut guard = self.control.lock();
+        // A connection found dead before anything is sent on it (the server restarted while nobody called) is
+        // replaced at once, so the caller sees no error for it.
+        if let Some(control) = guard.as_mut()
+            && let Err(e) = control.drain_events()
+        {
+            if !e.is_broken() {
+                return Err(e);
+            }
+            tracing::warn!(display = %self.target.connect, error = ?e, "X11 control connection lost; reconnecting");
+            *guard = None;
+        }
         if guard.is_none() {
             *guard = Some(Control::connect(&self.target)?);
         }
         let control = guard.as_mut().expect("connected just above");
-        let result = control.drain_events().and_then(|()| f(control));
+        let result = f(control);
         if result.as_ref().is_err_and(XError::is_broken) {
             tracing::warn!(display = %self.target.connect, "X11 control connection broke; reconnecting on next use");
             *guard = None;

@@ -26,6 +26,7 @@ pub struct Xvfb {
     number: u32,
     child: Child,
     log: PathBuf,
+    extra_args: Vec<String>,
 }
 
 impl Xvfb {
@@ -74,7 +75,13 @@ impl Xvfb {
             .stdout(Stdio::null())
             .stderr(log_file);
         let child = cmd.spawn().expect("Xvfb is on PATH (checked above)");
-        let mut xvfb = Self { number, child, log };
+        let extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        let mut xvfb = Self {
+            number,
+            child,
+            log,
+            extra_args,
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = xvfb.child.try_wait() {
@@ -94,6 +101,30 @@ impl Xvfb {
         }
         let log = std::fs::read_to_string(&xvfb.log).unwrap_or_default();
         panic!("Xvfb :{number} did not answer within {READY_TIMEOUT:?}; its log:\n{log}");
+    }
+
+    /// Kills the server and starts a fresh one on the same display number, as when a desktop session restarts.
+    /// Clients of the old server lose their connections.
+    ///
+    /// # Panics
+    /// If the new server does not come up (another test took the number in between: practically never).
+    pub fn restart(&mut self) {
+        self.stop();
+        let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        let fresh = Self::try_start(self.number, &args)
+            .unwrap_or_else(|| panic!("Xvfb :{} could not be restarted", self.number));
+        // The old value's server is reaped and its files are gone; its Drop would delete the lock file and
+        // socket the new server just created under the same number, so it must not run.
+        std::mem::forget(std::mem::replace(self, fresh));
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // SIGKILL leaves the lock file and socket behind; they are ours, so tidy them.
+        let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.number));
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.number));
+        let _ = std::fs::remove_file(&self.log);
     }
 
     /// The server's process id (benchmarks read its CPU time from `/proc`).
@@ -133,12 +164,7 @@ impl Xvfb {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // SIGKILL leaves the lock file and socket behind; they are ours, so tidy them.
-        let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.number));
-        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.number));
-        let _ = std::fs::remove_file(&self.log);
+        self.stop();
     }
 }
 
