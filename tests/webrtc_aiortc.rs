@@ -6,57 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::clients::{AiortcPeer, WsClient, WsEvent};
+use common::clients::{AiortcPeer, WsClient};
 use common::{CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, synthetic_config};
 use serde_json::{Value, json};
-
-/// Drives one WebRTC watch through `/ws`: offer → aiortc → answer, candidates both ways. Returns once aiortc is
-/// connected.
-async fn watch(ws: &mut WsClient, peer: &mut AiortcPeer, screen: &str) {
-    ws.send(json!({"type":"watch","screen":screen,"transport":"webrtc"}))
-        .await;
-    let offer = ws.expect_type("offer").await;
-    let sdp = offer["sdp"].as_str().expect("offer sdp");
-    assert!(
-        sdp.contains("H264") || sdp.contains("h264"),
-        "the offer has H.264"
-    );
-    assert!(sdp.contains("packetization-mode=1"), "{sdp}");
-    assert!(
-        sdp.contains("42e01f"),
-        "constrained baseline profile-level-id in the offer"
-    );
-    peer.cmd(json!({"cmd":"offer","sdp":sdp})).await;
-    let answer = peer.expect("answer", Duration::from_secs(20)).await;
-    ws.send(json!({"type":"answer","sdp":answer["sdp"]})).await;
-    // Trickle the server's candidates into aiortc until it connects.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        tokio::select! {
-            ev = ws.next_timeout(Duration::from_millis(50)) => {
-                if let Some(WsEvent::Json(v)) = ev
-                    && v["type"] == "candidate"
-                {
-                    peer.cmd(json!({"cmd":"candidate","candidate":v["candidate"],"sdpMid":v["sdpMid"],"sdpMLineIndex":v["sdpMLineIndex"]})).await;
-                }
-            }
-            () = tokio::time::sleep_until(deadline) => panic!("aiortc did not connect within 20 s"),
-        }
-        let events = peer.collect(Duration::from_millis(1)).await;
-        if events
-            .iter()
-            .any(|e| e["type"] == "state" && e["state"] == "connected")
-        {
-            return;
-        }
-        if let Some(e) = events
-            .iter()
-            .find(|e| e["type"] == "state" && e["state"] == "failed")
-        {
-            panic!("aiortc failed: {e}");
-        }
-    }
-}
 
 fn decoded(events: &[Value]) -> Vec<&Value> {
     events.iter().filter(|e| e["type"] == "frame").collect()
@@ -71,7 +23,7 @@ async fn aiortc_watches_through_ws_and_commands_are_acknowledged() {
     assert_eq!(welcome["role"], "control");
     assert_eq!(welcome["screens"][0]["width"], 1280);
     let mut peer = AiortcPeer::start().await;
-    watch(&mut ws, &mut peer, "0").await;
+    common::clients::watch_webrtc(&mut ws, &mut peer, "0").await;
 
     let events = peer.collect(Duration::from_secs(3)).await;
     let frames = decoded(&events);

@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 #[path = "../../media/tests/common/xvfb.rs"]
 pub mod xvfb;
 
+#[cfg(target_os = "linux")]
+#[path = "../../media/tests/common/recorder.rs"]
+pub mod recorder;
+
+#[cfg(target_os = "linux")]
+#[path = "../../media/tests/common/paint.rs"]
+pub mod paint;
+
 pub mod clients;
 
 /// The repository root.
