@@ -1354,3 +1354,61 @@ fn jpeg_loop(ctx: &JpegCtx) -> Result<(), MediaError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn handles_cross_threads() {
+        send_sync::<Engine>();
+        send::<VideoSubscription>();
+        send::<JpegSubscription>();
+        send::<FrameSubscription>();
+    }
+
+    #[test]
+    fn mailbox_keeps_the_latest_frame_and_counts_replaced_ones() {
+        let mb = Mailbox::default();
+        let frame = |seq| {
+            Arc::new(Frame {
+                width: 2,
+                height: 2,
+                stride: 8,
+                data: Arc::from(vec![0u8; 16]),
+                captured_at: SystemTime::now(),
+                seq,
+            })
+        };
+        mb.post_frame(frame(1));
+        mb.post_frame(frame(2));
+        mb.update(|m| m.keyframe = true);
+        let mail = mb.take(None);
+        assert_eq!(mail.frame.unwrap().seq, 2);
+        assert_eq!(mail.replaced, 1);
+        assert!(mail.keyframe);
+        // Nothing pending: a deadline ends the wait with empty mail.
+        let empty = mb.take(Some(Instant::now() + Duration::from_millis(5)));
+        assert!(empty.frame.is_none() && !empty.keyframe);
+        // Stop is a state: every later take sees it at once.
+        mb.update(|m| m.stop = true);
+        assert!(mb.take(None).stop);
+        assert!(mb.take(None).stop);
+    }
+
+    #[test]
+    fn profile_names_and_defaults() {
+        assert_eq!(VideoProfile::default().name(), "camera-4000k-full");
+        let p = VideoProfile {
+            bitrate_kbps: 2000,
+            max_width: Some(1280),
+            usage: Usage::Screen,
+        };
+        assert_eq!(p.name(), "screen-2000k-w1280");
+        assert!(EngineConfig::default().validate().is_ok());
+        assert_eq!(JpegProfile::default().max_width, Some(960));
+    }
+}

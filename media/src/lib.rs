@@ -8,6 +8,10 @@
 //!   screen changed, so an unchanged screen is neither converted nor encoded.
 //! - The encoders turn frames into H.264 access units (openh264, constrained baseline) and JPEG images.
 //! - The fan-out shares each encoded unit with every subscriber through bounded queues.
+//! - The [`Engine`] ties them together: one capture thread per screen, one encode thread per (screen, profile),
+//!   started by the first subscriber and stopped with the last ([`engine`] describes the threads).
+//! - The synthetic screen ([`synthetic`]) draws its capture time and an echo of its input as barcodes
+//!   ([`barcode`]), so latency and input can be read back from any decoded picture.
 //!
 //! All of it runs on plain threads; async code talks to it through bounded tokio channels and watches.
 
@@ -36,3 +40,9 @@ pub use error::MediaError;
 pub use frame::Frame;
 pub use input::{InputEvent, MouseButton};
 pub use open::open_desktop;
+pub use engine::{
+    Engine, EngineConfig, FrameSubscription, JpegProfile, JpegSubscription, VideoProfile, VideoSubscription,
+};
+pub use fanout::SubscriberStats;
+pub use h264::{AccessUnit, Usage};
+pub use jpeg::JpegFrame;
