@@ -36,13 +36,14 @@ pub mod x11;
 pub mod xcap_backend;
 
 pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection};
-pub use error::MediaError;
-pub use frame::Frame;
-pub use input::{InputEvent, MouseButton};
-pub use open::open_desktop;
 pub use engine::{
-    Engine, EngineConfig, FrameSubscription, JpegProfile, JpegSubscription, VideoProfile, VideoSubscription,
+    Engine, EngineConfig, FrameSubscription, JpegProfile, JpegSubscription, VideoProfile,
+    VideoSubscription,
 };
+pub use error::MediaError;
 pub use fanout::SubscriberStats;
+pub use frame::Frame;
 pub use h264::{AccessUnit, Usage};
+pub use input::{InputEvent, MouseButton};
 pub use jpeg::JpegFrame;
+pub use open::open_desktop;
