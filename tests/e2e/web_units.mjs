@@ -24,6 +24,7 @@ const gestures = await load('gestures.js');
 const backoff = await load('backoff.js');
 const stats = await load('stats.js');
 const options = await load('options.js');
+const fmt = await load('format.js');
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
@@ -326,6 +327,30 @@ test('options: fragment parsing and token removal', () => {
   assert.equal(options.parseFragment('#transport=carrier-pigeon').transport, null);
   assert.equal(options.fragmentWithoutToken('#token=abc&screen=1'), '#screen=1');
   assert.equal(options.fragmentWithoutToken('#token=abc'), '');
+});
+
+// --- format ----------------------------------------------------------------------------------------------------
+
+test('format: durations, sizes, rates and missing values', () => {
+  assert.equal(fmt.duration(850), '850 ms');
+  assert.equal(fmt.duration(4200), '4.2 s');
+  assert.equal(fmt.duration(200000), '3 min 20 s');
+  assert.equal(fmt.duration(2 * 3600e3 + 5 * 60e3), '2 h 5 min');
+  assert.equal(fmt.duration(3 * 86400e3 + 4 * 3600e3), '3 d 4 h');
+  assert.equal(fmt.bytes(512), '512 B');
+  assert.equal(fmt.bytes(1536), '1.50 KiB');
+  assert.equal(fmt.bytes(23.4 * 1024 * 1024), '23.4 MiB');
+  assert.equal(fmt.bitrate(850), '850 kbit/s');
+  assert.equal(fmt.bitrate(2400), '2.40 Mbit/s');
+  assert.equal(fmt.ms(2.44), '2.4 ms');
+  assert.equal(fmt.ms(37.4), '37 ms');
+  assert.equal(fmt.count(1234567), '1,234,567');
+  assert.equal(fmt.ago(1000, 4200), '3.2 s ago');
+  for (const f of [fmt.duration, fmt.bytes, fmt.bitrate, fmt.ms, fmt.count, fmt.rate, fmt.percent, fmt.clock]) {
+    assert.equal(f(undefined), fmt.DASH);
+    assert.equal(f(null), fmt.DASH);
+    assert.equal(f(NaN), fmt.DASH);
+  }
 });
 
 // --- run -------------------------------------------------------------------------------------------------------

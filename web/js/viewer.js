@@ -6,6 +6,7 @@
 // which watch runs, what the user is told, and exposes a read-only `window.sightline` for diagnostics and tests.
 
 import { fnv1a32, readScreen, rgbaSampler } from './barcode.js';
+import { bitrate as formatBitrate } from './format.js';
 import { contentRect, parseObjectPosition } from './geometry.js';
 import { InputController } from './input.js';
 import { JpegWatch } from './jpeg.js';
@@ -717,6 +718,7 @@ class Viewer {
           phase: v.phase,
           status: v.el.statusText.textContent,
           role: v.role,
+          session: v.welcome ? v.welcome.session : null,
           screen: v.screen,
           mode: v.mode,
           watching: w instanceof WebRtcWatch ? 'webrtc' : w instanceof JpegWatch ? 'jpeg' : null,
@@ -752,10 +754,6 @@ function capitalise(s) {
 function profileOf(fmtp) {
   const m = /profile-level-id=([0-9a-f]{6})/i.exec(fmtp || '');
   return m ? ` ${m[1]}` : '';
-}
-
-function formatBitrate(kbps) {
-  return kbps >= 1000 ? `${(kbps / 1000).toFixed(2)} Mbit/s` : `${kbps.toFixed(0)} kbit/s`;
 }
 
 const viewer = new Viewer();
