@@ -38,7 +38,7 @@ fi
 
 # Python peers and clients: aiortc (an independent WebRTC stack), PyAV (FFmpeg decoder), the official MCP SDK.
 venv=.venv-e2e
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiortc, av, mcp, numpy, prometheus_client' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiortc, av, mcp, numpy, prometheus_client, yaml, jsonschema' 2>/dev/null; then
   echo "install-deps: creating $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/e2e/requirements.txt
