@@ -1195,21 +1195,31 @@ struct VideoCtx {
 }
 
 fn run_video(ctx: VideoCtx) {
-    match video_loop(&ctx) {
-        Ok(()) => tracing::debug!(pipeline = %ctx.key, "video pipeline stopped"),
-        Err(e) => tracing::warn!(pipeline = %ctx.key, error = %e, "video pipeline ended"),
+    let mut gate = KeyframeGate::default();
+    let result = video_loop(&ctx, &mut gate);
+    let (requests, coalesced, forced) = (gate.requests(), gate.coalesced(), gate.forced());
+    match result {
+        Ok(()) => tracing::debug!(
+            pipeline = %ctx.key, requests, coalesced, forced, "video pipeline stopped"
+        ),
+        Err(e) => tracing::warn!(
+            pipeline = %ctx.key, error = %e, requests, coalesced, forced, "video pipeline ended"
+        ),
     }
     // Dropping the senders ends every subscriber's `recv()`.
     *ctx.fanout.lock() = Fanout::new();
 }
 
-fn video_loop(ctx: &VideoCtx) -> Result<(), MediaError> {
+/// Subscriber drops are logged at most this often, as one aggregate line.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+fn video_loop(ctx: &VideoCtx, gate: &mut KeyframeGate) -> Result<(), MediaError> {
     let mut encoder: Option<H264Encoder> = None;
     let mut bitrate = ctx.profile.bitrate_kbps;
     let mut picture = I420Buffer::new();
     let mut last_capture: Option<SystemTime> = None;
-    let mut gate = KeyframeGate::default();
     let mut failures = 0u32;
+    let (mut drops_unlogged, mut drops_logged_at) = (0u64, Instant::now());
     loop {
         let deadline = last_capture.and(gate.due_at(Instant::now()));
         let mail = ctx.mailbox.take(deadline);
@@ -1279,6 +1289,14 @@ fn video_loop(ctx: &VideoCtx) -> Result<(), MediaError> {
                 let published = ctx.fanout.lock().publish(&Arc::new(au));
                 for _ in 0..published.dropped {
                     ctx.stats.record_drop("subscriber_queue_full");
+                }
+                drops_unlogged += published.dropped as u64;
+                if drops_unlogged > 0 && drops_logged_at.elapsed() >= DROP_LOG_INTERVAL {
+                    tracing::info!(
+                        pipeline = %ctx.key, dropped = drops_unlogged, subscribers = ctx.fanout.lock().len(),
+                        "units dropped for lagging subscribers (they resume at the next IDR)"
+                    );
+                    (drops_unlogged, drops_logged_at) = (0, Instant::now());
                 }
                 if published.keyframe_wanted {
                     gate.request(now);
