@@ -18,6 +18,7 @@ pub fn app(gw: Gateway) -> Router {
             "/whep/{screen}/{session}",
             delete(crate::transport::whep::remove).patch(crate::transport::whep::patch),
         )
+        .nest_service("/mcp", crate::mcp::service(gw.clone()))
         .merge(crate::rest::routes())
         .fallback(get(static_file))
         .with_state(gw)

@@ -93,6 +93,13 @@ impl Running {
 
 /// Builds every part and starts the HTTP server; returns once it listens.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_mode(config, Mode::Http).await
+}
+
+/// Like [`start`]. In [`Mode::Stdio`] a taken port is not fatal: the desktop MCP client that launched the process
+/// must be served either way (typically a `sightline serve` already holds the port), so the HTTP server listens on
+/// a free port of the same address instead, named in the ready line on stderr.
+pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let monitor = Monitor::new(monitor_config(&config));
     monitor.start_background(shutdown.child_token());
@@ -115,9 +122,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
 
     let addr = config.listen_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} (set [server] listen or --listen)"))?;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if mode == Mode::Stdio && e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(%addr, "the HTTP port is taken; serving HTTP on a free port instead (MCP over stdio is unaffected)");
+            let fallback = SocketAddr::new(addr.ip(), 0);
+            tokio::net::TcpListener::bind(fallback)
+                .await
+                .with_context(|| format!("cannot listen on {fallback}"))?
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("cannot listen on {addr} (set [server] listen or --listen)")
+            });
+        }
+    };
     let addr = listener.local_addr()?;
 
     let gateway = Gateway::new(config, tokens, engine, monitor, shutdown.clone());
@@ -174,7 +193,7 @@ async fn finish(gateway: &Gateway) {
 
 /// Runs the gateway until Ctrl-C / SIGTERM (or, in stdio mode, until stdin closes).
 pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
-    let running = start(config).await?;
+    let running = start_with_mode(config, mode).await?;
     let url = format!("http://{}/", display_addr(running.addr));
     let line = match &running.generated_token {
         Some(t) => format!(

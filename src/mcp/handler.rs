@@ -1,0 +1,506 @@
+//! The MCP server object rmcp drives: one [`SightlineMcp`] per Streamable HTTP session (or per session-less
+//! request), one for the stdio session. Tools are methods that parse their arguments and call [`super::tools`];
+//! every call goes through [`SightlineMcp::call_tool`], which resolves who is calling, checks the tool's role,
+//! records the call in the audit trail and ends it early when the client cancels or an admin kicks the session.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::http::request::Parts;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::{Extension, ToolCallContext};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    InitializeRequestParams, InitializeResult, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use sightline_signaling::Role;
+
+use super::audit;
+use super::error::ToolError;
+use super::http::{HttpSessionId, TrackedSessions, remote_of};
+use super::registration::{Closer, Principal, Registration};
+use super::tools::{self, Output};
+use crate::gateway::{Actor, Gateway};
+
+/// What agents read first (`instructions` of the server info).
+const INSTRUCTIONS: &str = "sightline shows and drives this computer's screens; people may be watching them live. \
+Call list_screens first. Every coordinate is a whole pixel of the named screen, origin at its top-left corner. \
+A screenshot may be scaled or cropped: its text states how image pixels map to screen pixels. After an action, \
+use wait_for_change or wait_until_stable before the next screenshot instead of sleeping. Every input you send is \
+shown to the people watching and recorded in the gateway's audit trail.";
+
+/// State shared by every handler of one transport: built once, because rmcp makes a handler per session and,
+/// for session-less requests, per request.
+struct Shared {
+    gw: Gateway,
+    tools: ToolRouter<SightlineMcp>,
+}
+
+/// How a handler reaches its client, and where its session's registration lives.
+#[derive(Clone)]
+enum Link {
+    /// The stdio session: registered for the life of the process.
+    Stdio(Arc<Registration>),
+    /// Streamable HTTP: registered at `initialize` (sessions), or per tool call (session-less requests).
+    Http {
+        sessions: Arc<TrackedSessions>,
+        registration: Arc<OnceLock<Registration>>,
+    },
+}
+
+/// The per-call context tools receive (an rmcp extension).
+#[derive(Clone, Debug)]
+pub struct CallCtx {
+    /// Who acts: the session, its monitor connection, the request's role, `agent: true`.
+    pub actor: Actor,
+}
+
+/// sightline's MCP server.
+#[derive(Clone)]
+pub struct SightlineMcp {
+    shared: Arc<Shared>,
+    link: Link,
+}
+
+impl std::fmt::Debug for SightlineMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SightlineMcp").finish_non_exhaustive()
+    }
+}
+
+fn result_of(output: Result<Output, ToolError>) -> CallToolResult {
+    match output {
+        Ok(o) => {
+            let mut content = Vec::with_capacity(2);
+            if let Some((data, mime)) = o.image {
+                content.push(ContentBlock::image(data, mime));
+            }
+            content.push(ContentBlock::text(o.text));
+            let mut r = CallToolResult::success(content);
+            r.structured_content = o.structured;
+            r
+        }
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+    }
+}
+
+#[tool_router]
+impl SightlineMcp {
+    /// A factory of handlers for the Streamable HTTP service: each gets a fresh registration slot.
+    pub(crate) fn http_factory(
+        gw: Gateway,
+        sessions: Arc<TrackedSessions>,
+    ) -> impl Fn() -> Self + Send + Sync + 'static {
+        let shared = Arc::new(Shared {
+            gw,
+            tools: Self::tool_router(),
+        });
+        move || Self {
+            shared: Arc::clone(&shared),
+            link: Link::Http {
+                sessions: Arc::clone(&sessions),
+                registration: Arc::new(OnceLock::new()),
+            },
+        }
+    }
+
+    /// The handler of the stdio session.
+    pub(crate) fn stdio(gw: Gateway, registration: Arc<Registration>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                gw,
+                tools: Self::tool_router(),
+            }),
+            link: Link::Stdio(registration),
+        }
+    }
+
+    fn gw(&self) -> &Gateway {
+        &self.shared.gw
+    }
+
+    #[tool(
+        description = "List the screens: id, name, width and height in pixels, source (x11, xcap or synthetic) and \
+                       which one is primary. Other tools take a screen id; without one they use the primary screen.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_screens(&self) -> CallToolResult {
+        result_of(tools::list_screens(self.gw()).await)
+    }
+
+    #[tool(
+        description = "Take a screenshot: the picture viewers see (the live pipeline's latest frame, or one capture). \
+                       Returns the image and a text stating the screen size, the image size and how image pixels \
+                       map to screen pixels (screen_x = region.x + image_x * scale_x). Large screens are scaled to \
+                       at most 1568 px on the long edge unless max_width is given; use region to see a part at full \
+                       detail.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn screenshot(
+        &self,
+        Parameters(args): Parameters<tools::ScreenshotArgs>,
+    ) -> CallToolResult {
+        result_of(tools::screenshot(self.gw(), args).await)
+    }
+
+    #[tool(
+        description = "Click at (x, y) in screen pixels: moves the pointer there, then presses and releases the \
+                       button (twice with double=true).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn click(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<tools::ClickArgs>,
+    ) -> CallToolResult {
+        result_of(tools::click(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
+        description = "Move the pointer to (x, y) in screen pixels without clicking (hover).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn move_pointer(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<tools::MoveArgs>,
+    ) -> CallToolResult {
+        result_of(tools::move_pointer(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
+        description = "Drag with a mouse button held: press at `from`, move to `to` in steps, release. Both points \
+                       in screen pixels.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn drag(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<tools::DragArgs>,
+    ) -> CallToolResult {
+        result_of(tools::drag(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
+        description = "Scroll with the mouse wheel: dy > 0 scrolls down, dx > 0 right, in wheel steps (notches; \
+                       about 3 lines each in most applications). With x and y, moves the pointer there first.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn scroll(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<tools::ScrollArgs>,
+    ) -> CallToolResult {
+        result_of(tools::scroll(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
+        description = "Type text into the focused window, exactly as given (any Unicode, including characters the \
+                       keyboard layout lacks). Use press_keys for Enter, Tab, shortcuts.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn type_text(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<tools::TypeTextArgs>,
+    ) -> CallToolResult {
+        result_of(tools::type_text(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
+        description = "Press a key or a shortcut: keys by DOM KeyboardEvent.code (KeyA, Digit1, Enter, Tab, Escape, \
+                       Backspace, ArrowLeft, F5, ControlLeft, ShiftLeft, AltLeft, MetaLeft, ...). All keys are \
+                       pressed in order, then released in reverse: [\"ControlLeft\",\"KeyC\"] is Ctrl+C.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn press_keys(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<tools::PressKeysArgs>,
+    ) -> CallToolResult {
+        result_of(tools::press_keys(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
+        description = "Wait until the screen (or a region of it) changes, driven by the capture pipeline's change \
+                       detection; returns as soon as it changes, or reports that it did not within timeout_ms. \
+                       The baseline is the screen as it is when the call starts.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn wait_for_change(
+        &self,
+        Parameters(args): Parameters<tools::WaitForChangeArgs>,
+    ) -> CallToolResult {
+        result_of(tools::wait_for_change(self.gw(), args).await)
+    }
+
+    #[tool(
+        description = "Wait until the screen (or a region of it) has stopped changing for quiet_ms (page loaded, \
+                       animation over), or report that it kept changing until timeout_ms.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn wait_until_stable(
+        &self,
+        Parameters(args): Parameters<tools::WaitUntilStableArgs>,
+    ) -> CallToolResult {
+        result_of(tools::wait_until_stable(self.gw(), args).await)
+    }
+
+    #[tool(
+        description = "List who is connected to the gateway: viewers and agents with their transport, role, what \
+                       they watch and live statistics (the same rows as GET /api/v1/sessions). Needs role admin.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_sessions(&self) -> CallToolResult {
+        result_of(Ok(tools::list_sessions(self.gw())))
+    }
+
+    #[tool(
+        description = "The gateway monitor's summary: connections by kind and state, operations, tasks, media \
+                       pipelines and process CPU/memory (the same snapshot as the REST monitor summary). Needs \
+                       role admin.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn monitor_summary(&self) -> CallToolResult {
+        result_of(tools::monitor_summary(self.gw()))
+    }
+}
+
+/// The role a tool needs, or the JSON-RPC error for an unknown tool.
+fn required_role(name: &str) -> Result<Role, McpError> {
+    tools::required_role(name).ok_or_else(|| {
+        McpError::invalid_params(
+            format!("unknown tool {name:?}; tools/list shows the tools"),
+            None,
+        )
+    })
+}
+
+impl SightlineMcp {
+    /// The caller of an HTTP request: the role the guard put into the request's extensions.
+    fn http_principal(context_parts: Option<&Parts>) -> Option<Principal> {
+        context_parts.and_then(|p| p.extensions.get::<Principal>().copied())
+    }
+
+    async fn run_tool(
+        &self,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+        registration: &Registration,
+        principal: Principal,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.to_string();
+        let arguments = request.arguments.clone();
+        let needed = required_role(&name)?;
+        let mut op = self
+            .gw()
+            .monitor()
+            .operation("mcp_tool_call", Some(registration.connection_id()));
+        op.detail(audit::started(&name, arguments.as_ref()));
+        let response = if !principal.role.allows(needed) {
+            Ok(result_of(Err(ToolError::Forbidden {
+                tool: name.clone(),
+                role: principal.role,
+                needed,
+            }))
+            .into())
+        } else {
+            context.extensions.insert(CallCtx {
+                actor: registration.actor(principal.role),
+            });
+            let cancelled = context.ct.clone();
+            let kicked = registration.kicked().clone();
+            let call = self
+                .shared
+                .tools
+                .call(ToolCallContext::new(self, request, context));
+            tokio::select! {
+                biased;
+                r = call => r,
+                () = kicked.cancelled() => {
+                    Ok(result_of(Err(ToolError::Cancelled("the session was ended by an administrator"))).into())
+                }
+                () = cancelled.cancelled() => {
+                    Ok(result_of(Err(ToolError::Cancelled("the client cancelled the call"))).into())
+                }
+            }
+        };
+        match &response {
+            Ok(CallToolResponse::Complete(result)) => {
+                let text = audit::result_text(result);
+                registration.count_call(audit::result_bytes(result));
+                op.detail(audit::finished(&name, arguments.as_ref(), &text));
+                if result.is_error == Some(true) {
+                    op.fail(audit::truncate(&text, audit::MAX_RESULT_CHARS));
+                } else {
+                    op.ok();
+                }
+            }
+            Ok(_) => {
+                registration.count_call(0);
+                op.detail(audit::finished(
+                    &name,
+                    arguments.as_ref(),
+                    "(not a complete result)",
+                ));
+                op.ok();
+            }
+            Err(e) => {
+                registration.count_call(0);
+                op.detail(audit::finished(&name, arguments.as_ref(), &e.message));
+                op.fail(&e.message);
+            }
+        }
+        response
+    }
+}
+
+#[tool_handler(router = self.shared.tools)]
+impl ServerHandler for SightlineMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("sightline", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS.to_owned())
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        if let Link::Http {
+            sessions,
+            registration,
+        } = &self.link
+        {
+            let parts = context.extensions.get::<Parts>();
+            let Some(principal) = Self::http_principal(parts) else {
+                return Err(McpError::invalid_request(
+                    "no credentials on this request",
+                    None,
+                ));
+            };
+            let Some(HttpSessionId(id)) = context.extensions.get::<HttpSessionId>().cloned() else {
+                return Err(McpError::internal_error("the session has no id", None));
+            };
+            let reg = Registration::open(
+                self.gw(),
+                principal.role,
+                parts.and_then(remote_of),
+                "streamable-http",
+                Closer::Http {
+                    sessions: Arc::clone(sessions),
+                    id,
+                },
+            );
+            reg.event(format!(
+                "client {} {} (protocol {})",
+                request.client_info.name, request.client_info.version, request.protocol_version
+            ));
+            if registration.set(reg).is_err() {
+                return Err(McpError::invalid_request(
+                    "the session is already initialised",
+                    None,
+                ));
+            }
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        // An unknown tool is a protocol error (nothing to audit, no session to register for it).
+        required_role(&request.name)?;
+        match &self.link {
+            // The local user started the process: full rights.
+            Link::Stdio(reg) => {
+                let principal = Principal { role: Role::Admin };
+                self.run_tool(request, context, reg, principal).await
+            }
+            Link::Http { registration, .. } => {
+                let parts = context.extensions.get::<Parts>();
+                let Some(principal) = Self::http_principal(parts) else {
+                    return Err(McpError::invalid_request(
+                        "no credentials on this request",
+                        None,
+                    ));
+                };
+                if let Some(reg) = registration.get() {
+                    return self.run_tool(request, context, reg, principal).await;
+                }
+                // A session-less (2026-07-28) request: registered for the duration of this call.
+                let remote = parts.and_then(remote_of);
+                let reg = Registration::open(
+                    self.gw(),
+                    principal.role,
+                    remote,
+                    "streamable-http (no session)",
+                    Closer::Token(context.ct.clone()),
+                );
+                self.run_tool(request, context, &reg, principal).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_a_role_and_a_described_schema() {
+        let router = SightlineMcp::tool_router();
+        let tools = router.list_all();
+        assert_eq!(tools.len(), 12);
+        for t in &tools {
+            assert!(
+                tools::required_role(&t.name).is_some(),
+                "{} has no role",
+                t.name
+            );
+            assert!(
+                t.description.as_deref().is_some_and(|d| d.len() > 40),
+                "{}",
+                t.name
+            );
+            let props = t.input_schema.get("properties").and_then(|p| p.as_object());
+            for (arg, schema) in props.into_iter().flatten() {
+                let described = schema.get("description").is_some()
+                    || schema.get("$ref").is_some()
+                    || schema.get("anyOf").is_some()
+                    || schema.get("allOf").is_some();
+                assert!(described, "{}.{arg} has no description: {schema}", t.name);
+            }
+        }
+    }
+}

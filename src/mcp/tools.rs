@@ -1,0 +1,748 @@
+//! What each tool does, given the gateway and the caller: argument types (with the JSON schemas agents read),
+//! validation, and the calls into the gateway's one control path ([`Gateway::inject`]) and the media engine.
+//! Nothing here knows about MCP transports; [`super::handler`] wraps these in tool results and the audit trail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use rmcp::schemars::{self, JsonSchema};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sightline_media::{Frame, InputEvent, MouseButton, ScreenInfo};
+use sightline_monitor::Owner;
+use sightline_signaling::Role;
+use tokio::time::Instant;
+
+use super::change::{ChangeWait, StableWait, Verdict, region_differs};
+use super::error::ToolError;
+use super::geometry::{self, Mapping, Point, Region, check_point, normalised};
+use crate::gateway::{Actor, AgentActivity, Gateway};
+use crate::image::ImageFormat;
+
+/// Longest `type_text`, in characters (the wire protocol's limit for a viewer's `text` command).
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// Most keys in one `press_keys` chord; real chords use two to four.
+pub const MAX_KEYS: usize = 16;
+/// Largest scroll per call, in wheel steps each way (the wire protocol's limit).
+pub const MAX_WHEEL_STEPS: f64 = 100.0;
+/// Longest wait of `wait_for_change` / `wait_until_stable`: a minute keeps a tool call well inside clients'
+/// request timeouts.
+pub const MAX_WAIT_MS: u64 = 60_000;
+/// `wait_for_change` timeout when none is given.
+pub const DEFAULT_CHANGE_TIMEOUT_MS: u64 = 5_000;
+/// `wait_until_stable` quiet period when none is given: long enough to outlast an animation frame or a repaint
+/// burst, short enough to keep an agent moving.
+pub const DEFAULT_QUIET_MS: u64 = 500;
+/// Accepted `wait_until_stable` quiet periods, in ms (below 50 ms two frames at 30 fps already count as quiet).
+pub const QUIET_RANGE_MS: std::ops::RangeInclusive<u64> = 50..=10_000;
+/// `wait_until_stable` timeout when none is given.
+pub const DEFAULT_STABLE_TIMEOUT_MS: u64 = 10_000;
+/// JPEG quality when none is given: small enough for a quick round trip, clean enough to read small text.
+pub const DEFAULT_JPEG_QUALITY: u8 = 80;
+
+/// The role each tool needs: viewing tools `view`, input tools `control`, and the session list and monitor (the
+/// same data as the admin-only REST endpoints) `admin`. `None` = no such tool.
+pub fn required_role(tool: &str) -> Option<Role> {
+    match tool {
+        "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable" => Some(Role::View),
+        "click" | "move_pointer" | "drag" | "scroll" | "type_text" | "press_keys" => {
+            Some(Role::Control)
+        }
+        "list_sessions" | "monitor_summary" => Some(Role::Admin),
+        _ => None,
+    }
+}
+
+/// What a tool produced: human/model-readable text, and for some tools a picture and a JSON object.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// The text content.
+    pub text: String,
+    /// An image: (base64 data, MIME type).
+    pub image: Option<(String, &'static str)>,
+    /// The structured content.
+    pub structured: Option<Value>,
+}
+
+impl Output {
+    fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    fn json(value: Value) -> Self {
+        Self {
+            text: value.to_string(),
+            structured: Some(value),
+            image: None,
+        }
+    }
+}
+
+/// A mouse button.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Button {
+    /// The primary button.
+    #[default]
+    Left,
+    /// The middle button (wheel click).
+    Middle,
+    /// The secondary button (context menu).
+    Right,
+}
+
+impl Button {
+    fn media(self) -> MouseButton {
+        match self {
+            Self::Left => MouseButton::Left,
+            Self::Middle => MouseButton::Middle,
+            Self::Right => MouseButton::Right,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Left => "left",
+            Self::Middle => "middle",
+            Self::Right => "right",
+        }
+    }
+}
+
+/// A picture format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JPEG: small and fast; fine for reading the screen.
+    #[default]
+    Jpeg,
+    /// PNG: lossless, exact pixels; larger and slower.
+    Png,
+}
+
+/// Arguments of `screenshot`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenshotArgs {
+    /// Screen id from list_screens. Default: the primary screen.
+    pub screen: Option<String>,
+    /// `jpeg` (default) or `png` (lossless).
+    pub format: Option<Format>,
+    /// JPEG quality 1-100 (default 80). Ignored for PNG.
+    #[schemars(range(min = 1, max = 100))]
+    pub quality: Option<u8>,
+    /// Largest image width in pixels (16-8192; aspect kept, never upscaled). Default: at most 1568 px on the long
+    /// edge and 1.15 megapixels, the size vision models use without shrinking it further. Pass the region's width
+    /// for every pixel.
+    #[schemars(range(min = 16, max = 8192))]
+    pub max_width: Option<u32>,
+    /// Part of the screen to capture, in screen pixels. Default: the whole screen.
+    pub region: Option<Region>,
+}
+
+/// Arguments of `click`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClickArgs {
+    /// Screen id from list_screens. Default: the primary screen.
+    pub screen: Option<String>,
+    /// Horizontal screen pixel (0 = left edge).
+    pub x: u32,
+    /// Vertical screen pixel (0 = top edge).
+    pub y: u32,
+    /// `left` (default), `middle` or `right`.
+    pub button: Option<Button>,
+    /// Double-click instead of a single click.
+    pub double: Option<bool>,
+}
+
+/// Arguments of `move_pointer`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveArgs {
+    /// Screen id from list_screens. Default: the primary screen.
+    pub screen: Option<String>,
+    /// Horizontal screen pixel (0 = left edge).
+    pub x: u32,
+    /// Vertical screen pixel (0 = top edge).
+    pub y: u32,
+}
+
+/// Arguments of `drag`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DragArgs {
+    /// Screen id from list_screens. Default: the primary screen.
+    pub screen: Option<String>,
+    /// Where the button is pressed, in screen pixels.
+    pub from: Point,
+    /// Where it is released, in screen pixels.
+    pub to: Point,
+    /// `left` (default), `middle` or `right`.
+    pub button: Option<Button>,
+}
+
+/// Arguments of `scroll`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrollArgs {
+    /// Screen id from list_screens. Default: the primary screen.
+    pub screen: Option<String>,
+    /// Horizontal wheel steps (notches), positive = right; -100..100, fractions allowed. Default 0.
+    pub dx: Option<f64>,
+    /// Vertical wheel steps (notches), positive = down; -100..100, fractions allowed. Default 0.
+    pub dy: Option<f64>,
+    /// Move the pointer here first (screen pixels); give both x and y, or neither to scroll where it is.
+    pub x: Option<u32>,
+    /// See x.
+    pub y: Option<u32>,
+}
+
+/// Arguments of `type_text`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypeTextArgs {
+    /// The text, up to 4096 characters; any Unicode, typed as-is into the focused window.
+    #[schemars(length(min = 1, max = 4096))]
+    pub text: String,
+    /// Screen id of the display to type on. Default: the primary screen.
+    pub screen: Option<String>,
+}
+
+/// Arguments of `press_keys`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PressKeysArgs {
+    /// Keys by DOM `KeyboardEvent.code` name, e.g. `["ControlLeft","ShiftLeft","KeyT"]`, `["Enter"]`,
+    /// `["AltLeft","F4"]`: all pressed in this order, then released in reverse. 1-16 keys.
+    #[schemars(length(min = 1, max = 16))]
+    pub keys: Vec<String>,
+    /// Screen id of the display to type on. Default: the primary screen.
+    pub screen: Option<String>,
+}
+
+/// Arguments of `wait_for_change`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitForChangeArgs {
+    /// Screen id from list_screens. Default: the primary screen.
+    pub screen: Option<String>,
+    /// Only changes inside this part of the screen count (screen pixels). Default: the whole screen.
+    pub region: Option<Region>,
+    /// Longest wait in ms (default 5000, at most 60000).
+    #[schemars(range(max = 60000))]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Arguments of `wait_until_stable`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitUntilStableArgs {
+    /// Screen id from list_screens. Default: the primary screen.
+    pub screen: Option<String>,
+    /// Only changes inside this part of the screen count (screen pixels). Default: the whole screen.
+    pub region: Option<Region>,
+    /// How long the screen must stay unchanged, in ms (default 500, 50-10000).
+    #[schemars(range(min = 50, max = 10000))]
+    pub quiet_ms: Option<u64>,
+    /// Longest wait in ms (default 10000, at most 60000).
+    #[schemars(range(max = 60000))]
+    pub timeout_ms: Option<u64>,
+}
+
+/// The named screen, or the primary one. Reading the screen list may cost a display round trip (it is cached
+/// for two seconds), so it runs on the blocking pool.
+async fn screen(gw: &Gateway, id: Option<String>) -> Result<ScreenInfo, ToolError> {
+    let g = gw.clone();
+    gw.monitor()
+        .spawn_blocking("mcp-screen-lookup", Owner::Gateway, move || match id {
+            Some(id) => g.screen(&id),
+            None => g.primary_screen(),
+        })
+        .await
+        .map_err(|e| ToolError::Failed(format!("screen lookup failed: {e}")))?
+        .map_err(ToolError::from)
+}
+
+fn wait_ms(value: Option<u64>, default: u64, name: &str) -> Result<Duration, ToolError> {
+    let ms = value.unwrap_or(default);
+    if ms > MAX_WAIT_MS {
+        return Err(ToolError::invalid(format!(
+            "{name} {ms} is too long (at most {MAX_WAIT_MS} ms)"
+        )));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// `list_screens`.
+pub async fn list_screens(gw: &Gateway) -> Result<Output, ToolError> {
+    let g = gw.clone();
+    let screens = gw
+        .monitor()
+        .spawn_blocking("mcp-screen-lookup", Owner::Gateway, move || g.screens())
+        .await
+        .map_err(|e| ToolError::Failed(format!("screen lookup failed: {e}")))??;
+    Ok(Output::json(json!({ "screens": screens })))
+}
+
+/// `screenshot`: the running pipeline's latest frame when there is one (no extra capture), otherwise one
+/// capture; cropped, scaled and encoded on the blocking pool.
+pub async fn screenshot(gw: &Gateway, args: ScreenshotArgs) -> Result<Output, ToolError> {
+    let format = args.format.unwrap_or_default();
+    let quality = args.quality.unwrap_or(DEFAULT_JPEG_QUALITY);
+    if !(1..=100).contains(&quality) {
+        return Err(ToolError::invalid(format!(
+            "quality {quality} is out of range (1..=100)"
+        )));
+    }
+    let info = screen(gw, args.screen).await?;
+    let frame = gw.engine().snapshot(&info.id).await?;
+    // The frame is the truth: a screen resized since the list was read is cropped by its real size.
+    let region = args
+        .region
+        .unwrap_or(Region::full(frame.width, frame.height))
+        .check(&info.id, frame.width, frame.height)?;
+    let max_width = geometry::target_width(region.width, region.height, args.max_width)?;
+    let picture = geometry::crop(&frame, region);
+    let (data, bytes, width, height, mime) = match format {
+        Format::Jpeg => {
+            let jpeg = gw.engine().encode_jpeg(picture, quality, max_width).await?;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&jpeg.data);
+            let mime = ImageFormat::Jpeg.mime();
+            (b64, jpeg.data.len(), jpeg.width, jpeg.height, mime)
+        }
+        Format::Png => {
+            let (w, h) = geometry::image_size(region.width, region.height, max_width);
+            let (b64, bytes) = gw
+                .monitor()
+                .spawn_blocking("mcp-screenshot-png", Owner::Gateway, move || {
+                    crate::image::encode(&picture, ImageFormat::Png, 100, max_width).map(|png| {
+                        (
+                            base64::engine::general_purpose::STANDARD.encode(&png),
+                            png.len(),
+                        )
+                    })
+                })
+                .await
+                .map_err(|e| ToolError::Failed(format!("PNG encoding failed: {e}")))??;
+            (b64, bytes, w, h, ImageFormat::Png.mime())
+        }
+    };
+    let m = Mapping::new(region, width, height);
+    let format_name = match format {
+        Format::Jpeg => format!("JPEG (quality {quality})"),
+        Format::Png => "PNG".to_owned(),
+    };
+    let text = format!(
+        "Screen {id} is {sw}x{sh} px. This {width}x{height} {format_name} image shows its region x={rx} y={ry} \
+         width={rw} height={rh}. To act on a point of the image, use screen pixel \
+         x = {rx} + image_x * {scx:.4}, y = {ry} + image_y * {scy:.4}.",
+        id = info.id,
+        sw = frame.width,
+        sh = frame.height,
+        rx = region.x,
+        ry = region.y,
+        rw = region.width,
+        rh = region.height,
+        scx = m.scale_x,
+        scy = m.scale_y,
+    );
+    let structured = json!({
+        "screen": info.id,
+        "screen_width": frame.width,
+        "screen_height": frame.height,
+        "image_width": width,
+        "image_height": height,
+        "format": mime,
+        "bytes": bytes,
+        "region": region,
+        "scale_x": m.scale_x,
+        "scale_y": m.scale_y,
+        "seq": frame.seq,
+        "captured_at_ms": frame.captured_at_ms(),
+    });
+    Ok(Output {
+        text,
+        image: Some((data, mime)),
+        structured: Some(structured),
+    })
+}
+
+fn activity(screen: &ScreenInfo, action: &str, at: Option<Point>, detail: String) -> AgentActivity {
+    AgentActivity {
+        screen: screen.id.clone(),
+        action: action.to_owned(),
+        x: at.map(|p| normalised(p.x, screen.width)),
+        y: at.map(|p| normalised(p.y, screen.height)),
+        detail: Some(detail),
+    }
+}
+
+/// `click`: move, then press and release (twice for a double click).
+pub async fn click(gw: &Gateway, actor: &Actor, args: ClickArgs) -> Result<Output, ToolError> {
+    let s = screen(gw, args.screen).await?;
+    let p = check_point(
+        &s.id,
+        Point {
+            x: args.x,
+            y: args.y,
+        },
+        s.width,
+        s.height,
+    )?;
+    let button = args.button.unwrap_or_default();
+    let clicks = if args.double.unwrap_or(false) { 2 } else { 1 };
+    let mut events = vec![InputEvent::PointerMove { x: p.x, y: p.y }];
+    for _ in 0..clicks {
+        for down in [true, false] {
+            events.push(InputEvent::Button {
+                button: button.media(),
+                down,
+            });
+        }
+    }
+    let what = if clicks == 2 {
+        "double-clicked"
+    } else {
+        "clicked"
+    };
+    let detail = format!("{what} {} at ({}, {})", button.name(), p.x, p.y);
+    let a = activity(&s, "click", Some(p), detail.clone());
+    gw.inject(actor, &s.id, "click", events, Some(a)).await?;
+    Ok(Output::text(format!("{detail} on screen {}", s.id)))
+}
+
+/// `move_pointer`.
+pub async fn move_pointer(
+    gw: &Gateway,
+    actor: &Actor,
+    args: MoveArgs,
+) -> Result<Output, ToolError> {
+    let s = screen(gw, args.screen).await?;
+    let p = check_point(
+        &s.id,
+        Point {
+            x: args.x,
+            y: args.y,
+        },
+        s.width,
+        s.height,
+    )?;
+    let detail = format!("moved the pointer to ({}, {})", p.x, p.y);
+    let a = activity(&s, "move_pointer", Some(p), detail.clone());
+    let events = vec![InputEvent::PointerMove { x: p.x, y: p.y }];
+    gw.inject(actor, &s.id, "move_pointer", events, Some(a))
+        .await?;
+    Ok(Output::text(format!("{detail} on screen {}", s.id)))
+}
+
+/// `drag`: press at `from`, move in steps, release at `to`.
+pub async fn drag(gw: &Gateway, actor: &Actor, args: DragArgs) -> Result<Output, ToolError> {
+    let s = screen(gw, args.screen).await?;
+    let from = check_point(&s.id, args.from, s.width, s.height)?;
+    let to = check_point(&s.id, args.to, s.width, s.height)?;
+    let button = args.button.unwrap_or_default().media();
+    let mut events = vec![
+        InputEvent::PointerMove {
+            x: from.x,
+            y: from.y,
+        },
+        InputEvent::Button { button, down: true },
+    ];
+    events.extend(
+        geometry::drag_path(from, to)
+            .into_iter()
+            .map(|p| InputEvent::PointerMove { x: p.x, y: p.y }),
+    );
+    events.push(InputEvent::Button {
+        button,
+        down: false,
+    });
+    let detail = format!(
+        "dragged from ({}, {}) to ({}, {})",
+        from.x, from.y, to.x, to.y
+    );
+    let a = activity(&s, "drag", Some(to), detail.clone());
+    gw.inject(actor, &s.id, "drag", events, Some(a)).await?;
+    Ok(Output::text(format!("{detail} on screen {}", s.id)))
+}
+
+/// `scroll`.
+pub async fn scroll(gw: &Gateway, actor: &Actor, args: ScrollArgs) -> Result<Output, ToolError> {
+    let (dx, dy) = (args.dx.unwrap_or(0.0), args.dy.unwrap_or(0.0));
+    for (name, v) in [("dx", dx), ("dy", dy)] {
+        if !v.is_finite() || v.abs() > MAX_WHEEL_STEPS {
+            return Err(ToolError::invalid(format!(
+                "{name} {v} is out of range (-{MAX_WHEEL_STEPS}..={MAX_WHEEL_STEPS} wheel steps)"
+            )));
+        }
+    }
+    if dx == 0.0 && dy == 0.0 {
+        return Err(ToolError::invalid("give dx or dy (wheel steps) to scroll"));
+    }
+    let s = screen(gw, args.screen).await?;
+    let at = match (args.x, args.y) {
+        (Some(x), Some(y)) => Some(check_point(&s.id, Point { x, y }, s.width, s.height)?),
+        (None, None) => None,
+        _ => return Err(ToolError::invalid("give both x and y, or neither")),
+    };
+    let mut events = Vec::with_capacity(2);
+    if let Some(p) = at {
+        events.push(InputEvent::PointerMove { x: p.x, y: p.y });
+    }
+    events.push(InputEvent::Wheel { dx, dy });
+    let detail = match at {
+        Some(p) => format!("scrolled dx={dx} dy={dy} at ({}, {})", p.x, p.y),
+        None => format!("scrolled dx={dx} dy={dy} at the pointer"),
+    };
+    let a = activity(&s, "scroll", at, detail.clone());
+    gw.inject(actor, &s.id, "scroll", events, Some(a)).await?;
+    Ok(Output::text(format!("{detail} on screen {}", s.id)))
+}
+
+/// `type_text`.
+pub async fn type_text(
+    gw: &Gateway,
+    actor: &Actor,
+    args: TypeTextArgs,
+) -> Result<Output, ToolError> {
+    let chars = args.text.chars().count();
+    if chars == 0 || chars > MAX_TEXT_CHARS {
+        return Err(ToolError::invalid(format!(
+            "text has {chars} characters; give 1 to {MAX_TEXT_CHARS}"
+        )));
+    }
+    let s = screen(gw, args.screen).await?;
+    let detail = format!("typed {chars} characters");
+    let a = activity(&s, "type_text", None, detail.clone());
+    let events = vec![InputEvent::Text { text: args.text }];
+    gw.inject(actor, &s.id, "type_text", events, Some(a))
+        .await?;
+    Ok(Output::text(detail))
+}
+
+/// `press_keys`: every key pressed in order, then released in reverse. If a key cannot be pressed (an unknown
+/// code), the keys already down are released before the error is returned, so no modifier stays stuck.
+pub async fn press_keys(
+    gw: &Gateway,
+    actor: &Actor,
+    args: PressKeysArgs,
+) -> Result<Output, ToolError> {
+    if args.keys.is_empty() || args.keys.len() > MAX_KEYS {
+        return Err(ToolError::invalid(format!(
+            "keys has {} entries; give 1 to {MAX_KEYS}",
+            args.keys.len()
+        )));
+    }
+    if let Some(bad) = args
+        .keys
+        .iter()
+        .find(|k| k.is_empty() || k.len() > 32 || !k.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(ToolError::invalid(format!(
+            "{bad:?} is not a DOM KeyboardEvent.code name (like \"KeyA\", \"Enter\", \"ShiftLeft\")"
+        )));
+    }
+    let s = screen(gw, args.screen).await?;
+    let key = |code: &String, down| InputEvent::Key {
+        code: code.clone(),
+        down,
+    };
+    for (i, code) in args.keys.iter().enumerate() {
+        if let Err(e) = gw
+            .inject(actor, &s.id, "press_keys", vec![key(code, true)], None)
+            .await
+        {
+            let release: Vec<InputEvent> =
+                args.keys[..i].iter().rev().map(|c| key(c, false)).collect();
+            if !release.is_empty()
+                && let Err(r) = gw.inject(actor, &s.id, "press_keys", release, None).await
+            {
+                tracing::warn!(error = %r, "could not release keys after a failed press_keys");
+            }
+            return Err(match ToolError::from(e) {
+                ToolError::Invalid(m) | ToolError::Failed(m) => ToolError::Failed(format!(
+                    "key {code:?} could not be pressed ({m}); nothing stays pressed"
+                )),
+                other => other,
+            });
+        }
+    }
+    let chord = args.keys.join("+");
+    let detail = format!("pressed {chord}");
+    let a = activity(&s, "press_keys", None, detail.clone());
+    let release: Vec<InputEvent> = args.keys.iter().rev().map(|c| key(c, false)).collect();
+    gw.inject(actor, &s.id, "press_keys", release, Some(a))
+        .await?;
+    Ok(Output::text(detail))
+}
+
+/// The next frame of a subscription, or `None` at `until`. A capture that ended is an error.
+async fn next_frame(
+    sub: &mut sightline_media::engine::FrameSubscription,
+    until: Instant,
+) -> Result<Option<Arc<Frame>>, ToolError> {
+    match tokio::time::timeout_at(until, sub.changed()).await {
+        Ok(Some(f)) => Ok(Some(f)),
+        Ok(None) => Err(ToolError::Failed(
+            "the screen's capture ended (the screen vanished or the gateway is stopping)".into(),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+fn checked_region(s: &ScreenInfo, region: Option<Region>) -> Result<Option<Region>, ToolError> {
+    region
+        .map(|r| r.check(&s.id, s.width, s.height))
+        .transpose()
+}
+
+/// `wait_for_change`: subscribes to the screen's captured frames (starting its capture if nobody watches) and
+/// returns at the first frame whose region differs from the frame current when the call began.
+pub async fn wait_for_change(gw: &Gateway, args: WaitForChangeArgs) -> Result<Output, ToolError> {
+    let timeout = wait_ms(args.timeout_ms, DEFAULT_CHANGE_TIMEOUT_MS, "timeout_ms")?;
+    let s = screen(gw, args.screen).await?;
+    let region = checked_region(&s, args.region)?;
+    let started = Instant::now();
+    let mut wait = ChangeWait::new(started, timeout);
+    let mut sub = gw.engine().subscribe_frames(&s.id)?;
+    let mut baseline = sub.latest();
+    let mut seq = baseline.as_ref().map(|f| f.seq);
+    loop {
+        let until = match wait.poll(Instant::now()) {
+            Verdict::Done | Verdict::TimedOut => break,
+            Verdict::WaitUntil(t) => t,
+        };
+        let Some(frame) = next_frame(&mut sub, until).await? else {
+            continue;
+        };
+        seq = Some(frame.seq);
+        match &baseline {
+            Some(b) => wait.on_frame(region_differs(b, &frame, region)),
+            None => baseline = Some(frame),
+        }
+    }
+    let elapsed = started.elapsed().as_millis() as u64;
+    let changed = wait.poll(Instant::now()) == Verdict::Done;
+    let text = if changed {
+        format!("screen {} changed after {elapsed} ms", s.id)
+    } else {
+        format!(
+            "no change on screen {} within {} ms",
+            s.id,
+            timeout.as_millis()
+        )
+    };
+    Ok(Output {
+        structured: Some(json!({
+            "changed": changed, "elapsed_ms": elapsed, "screen": s.id, "region": region, "seq": seq,
+        })),
+        text,
+        image: None,
+    })
+}
+
+/// `wait_until_stable`: returns once the region went `quiet_ms` without changing, or at the timeout.
+pub async fn wait_until_stable(
+    gw: &Gateway,
+    args: WaitUntilStableArgs,
+) -> Result<Output, ToolError> {
+    let timeout = wait_ms(args.timeout_ms, DEFAULT_STABLE_TIMEOUT_MS, "timeout_ms")?;
+    let quiet_ms = args.quiet_ms.unwrap_or(DEFAULT_QUIET_MS);
+    if !QUIET_RANGE_MS.contains(&quiet_ms) {
+        return Err(ToolError::invalid(format!(
+            "quiet_ms {quiet_ms} is out of range ({}..={})",
+            QUIET_RANGE_MS.start(),
+            QUIET_RANGE_MS.end()
+        )));
+    }
+    let s = screen(gw, args.screen).await?;
+    let region = checked_region(&s, args.region)?;
+    let started = Instant::now();
+    let mut wait = StableWait::new(started, Duration::from_millis(quiet_ms), timeout);
+    let mut sub = gw.engine().subscribe_frames(&s.id)?;
+    let mut previous = sub.latest();
+    loop {
+        let until = match wait.poll(Instant::now()) {
+            Verdict::Done | Verdict::TimedOut => break,
+            Verdict::WaitUntil(t) => t,
+        };
+        let Some(frame) = next_frame(&mut sub, until).await? else {
+            continue;
+        };
+        if let Some(p) = &previous {
+            wait.on_frame(Instant::now(), region_differs(p, &frame, region));
+        }
+        previous = Some(frame);
+    }
+    let elapsed = started.elapsed().as_millis() as u64;
+    let stable = wait.poll(Instant::now()) == Verdict::Done;
+    let text = if stable {
+        format!(
+            "screen {} has been unchanged for {quiet_ms} ms (after {} changes, {elapsed} ms)",
+            s.id,
+            wait.changes()
+        )
+    } else {
+        format!(
+            "screen {} kept changing ({} changes) and was not stable within {} ms",
+            s.id,
+            wait.changes(),
+            timeout.as_millis()
+        )
+    };
+    Ok(Output {
+        structured: Some(json!({
+            "stable": stable, "elapsed_ms": elapsed, "changes": wait.changes(), "screen": s.id, "region": region,
+        })),
+        text,
+        image: None,
+    })
+}
+
+/// `list_sessions`: the session table, as `GET /api/v1/sessions` shows it.
+pub fn list_sessions(gw: &Gateway) -> Output {
+    Output::json(json!({ "sessions": gw.sessions().list() }))
+}
+
+/// `monitor_summary`: the monitor's summary, the same snapshot type as the REST summary.
+pub fn monitor_summary(gw: &Gateway) -> Result<Output, ToolError> {
+    let summary = serde_json::to_value(gw.monitor().summary())
+        .map_err(|e| ToolError::Failed(format!("summary could not be serialised: {e}")))?;
+    Ok(Output::json(summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_follow_what_a_tool_can_do() {
+        assert_eq!(required_role("screenshot"), Some(Role::View));
+        assert_eq!(required_role("wait_until_stable"), Some(Role::View));
+        assert_eq!(required_role("press_keys"), Some(Role::Control));
+        assert_eq!(required_role("monitor_summary"), Some(Role::Admin));
+        assert_eq!(required_role("format_disk"), None);
+    }
+
+    #[test]
+    fn arguments_reject_unknown_fields_and_name_the_field() {
+        let e = serde_json::from_value::<ClickArgs>(json!({"x": 1, "y": 2, "buton": "left"}))
+            .unwrap_err();
+        assert!(e.to_string().contains("buton"), "{e}");
+        let a: ClickArgs =
+            serde_json::from_value(json!({"x": 1, "y": 2, "button": "right"})).unwrap();
+        assert_eq!(a.button, Some(Button::Right));
+        assert!(serde_json::from_value::<ScreenshotArgs>(json!({"format": "gif"})).is_err());
+    }
+
+    #[test]
+    fn wait_lengths_are_bounded() {
+        assert_eq!(wait_ms(None, 5000, "t").unwrap(), Duration::from_secs(5));
+        assert!(wait_ms(Some(MAX_WAIT_MS + 1), 5000, "t").is_err());
+    }
+}
