@@ -1,0 +1,248 @@
+"""Drives sightline's MCP server with the official Python SDK (mcp 2.x) and prints one JSON line of results.
+
+Transports:
+  --mode auto     `Client` over Streamable HTTP in auto mode (server/discover: the session-less 2026-07-28 path)
+  --mode legacy   `streamable_http_client` + `ClientSession.initialize()` (a 2025-11-25 session)
+  --mode stdio    `Client` over stdio, launching `--command` with `--arg`s (`sightline mcp`)
+HTTP modes send `Authorization: Bearer <--token>`.
+
+Scenarios (the Rust tests check their output and the X server):
+  tools       the protocol version and the tool names
+  shots       list_screens and a set of screenshots, images saved under --out
+  input       a fixed sequence of input tools (see `input`)
+  forbidden   input tools that a view token must not be able to use, and an unknown tool
+  wait        wait_for_change / wait_until_stable around X clients started on --display
+  sessions    list_sessions and monitor_summary
+"""
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+
+from mcp import Client, ClientSession, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+
+class Conn:
+    """One MCP connection and the protocol version it negotiated."""
+
+    def __init__(self, call, protocol, out):
+        self._call = call
+        self.protocol = protocol
+        self.out = out
+        self.saved = 0
+
+    async def tool(self, name, arguments=None, save_as=None):
+        """Calls a tool; returns a JSON-able summary (images saved to files, never inlined)."""
+        r = await self._call(name, arguments or {})
+        summary = {"tool": name, "is_error": bool(r.is_error), "texts": [], "images": []}
+        for c in r.content:
+            if c.type == "text":
+                summary["texts"].append(c.text)
+            elif c.type == "image":
+                data = base64.b64decode(c.data)
+                ext = "png" if c.mime_type == "image/png" else "jpg"
+                path = os.path.join(self.out, f"{save_as or name}-{self.saved}.{ext}")
+                self.saved += 1
+                with open(path, "wb") as f:
+                    f.write(data)
+                summary["images"].append({"mime": c.mime_type, "file": path, "bytes": len(data)})
+        summary["structured"] = r.structured_content
+        return summary
+
+
+@asynccontextmanager
+async def connect(args, token):
+    if args.mode == "stdio":
+        params = StdioServerParameters(command=args.command, args=args.arg or [])
+        async with Client(params, mode="auto") as c:
+            yield Conn(c.call_tool, c.session.protocol_version, args.out)
+        return
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+    async with http:
+        if args.mode == "auto":
+            async with Client(streamable_http_client(args.url, http_client=http), mode="auto") as c:
+                yield Conn(c.call_tool, c.session.protocol_version, args.out)
+        else:
+            async with streamable_http_client(args.url, http_client=http) as (read, write):
+                async with ClientSession(read, write) as s:
+                    init = await s.initialize()
+                    yield Conn(s.call_tool, init.protocol_version, args.out)
+
+
+async def scenario_tools(args):
+    if args.mode == "legacy":
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {args.token}"})
+        async with http:
+            async with streamable_http_client(args.url, http_client=http) as (read, write):
+                async with ClientSession(read, write) as s:
+                    init = await s.initialize()
+                    listed = await s.list_tools()
+                    protocol = init.protocol_version
+    else:
+        if args.mode == "stdio":
+            target = StdioServerParameters(command=args.command, args=args.arg or [])
+            async with Client(target, mode="auto") as c:
+                listed = await c.list_tools()
+                protocol = c.session.protocol_version
+        else:
+            http = create_mcp_http_client(headers={"Authorization": f"Bearer {args.token}"})
+            async with http:
+                async with Client(streamable_http_client(args.url, http_client=http), mode="auto") as c:
+                    listed = await c.list_tools()
+                    protocol = c.session.protocol_version
+    return {
+        "protocol": protocol,
+        "tools": sorted(t.name for t in listed.tools),
+        "schemas": {t.name: t.input_schema for t in listed.tools},
+    }
+
+
+async def scenario_shots(args):
+    async with connect(args, args.token) as c:
+        screens = await c.tool("list_screens")
+        shots = {
+            "s0_png_full": await c.tool("screenshot", {"screen": "0", "format": "png", "max_width": 1920}, "s0_png_full"),
+            "s1_png": await c.tool("screenshot", {"screen": "1", "format": "png"}, "s1_png"),
+            "s0_jpeg_default": await c.tool("screenshot", {}, "s0_jpeg_default"),
+            "s0_png_region": await c.tool(
+                "screenshot",
+                {"screen": "0", "format": "png", "region": {"x": 100, "y": 200, "width": 300, "height": 150}},
+                "s0_png_region",
+            ),
+            "s0_png_half": await c.tool("screenshot", {"screen": "0", "format": "png", "max_width": 960}, "s0_png_half"),
+            "bad_region": await c.tool(
+                "screenshot", {"screen": "1", "region": {"x": 1200, "y": 0, "width": 100, "height": 10}}
+            ),
+            "bad_screen": await c.tool("screenshot", {"screen": "7"}),
+        }
+        return {"protocol": c.protocol, "screens": screens, "shots": shots}
+
+
+async def scenario_input(args):
+    steps = [
+        ("move_pointer", {"screen": "0", "x": 100, "y": 200}),
+        ("click", {"screen": "1", "x": 300, "y": 400, "button": "right"}),
+        ("click", {"screen": "0", "x": 640, "y": 360, "double": True}),
+        ("drag", {"screen": "0", "from": {"x": 500, "y": 500}, "to": {"x": 700, "y": 600}}),
+        ("scroll", {"screen": "0", "dy": 3, "x": 800, "y": 300}),
+        ("type_text", {"text": "Hello, wörld!"}),
+        ("press_keys", {"keys": ["ControlLeft", "ShiftLeft", "KeyT"]}),
+        ("click", {"screen": "0", "x": 1920, "y": 5}),
+        ("press_keys", {"keys": ["ShiftLeft", "NoSuchKey"]}),
+        ("move_pointer", {"screen": "1", "x": 1000, "y": 700}),
+    ]
+    results = []
+    async with connect(args, args.token) as c:
+        for name, arguments in steps:
+            results.append(await c.tool(name, arguments))
+        return {"protocol": c.protocol, "results": results}
+
+
+async def scenario_forbidden(args):
+    async with connect(args, args.token) as c:
+        results = [
+            await c.tool("click", {"screen": "0", "x": 42, "y": 42, "button": "middle"}),
+            await c.tool("move_pointer", {"screen": "0", "x": 43, "y": 43}),
+            await c.tool("type_text", {"text": "nope"}),
+            await c.tool("list_sessions"),
+            await c.tool("screenshot", {"max_width": 64}),
+        ]
+        try:
+            await c.tool("no_such_tool")
+            unknown = None
+        except Exception as e:  # the SDK raises on a JSON-RPC error
+            unknown = f"{type(e).__name__}: {e}"
+        return {"protocol": c.protocol, "results": results, "unknown_tool_error": unknown}
+
+
+def x_client(display, *argv):
+    """Starts an X client (xlogo, …) on `display`; the caller kills it."""
+    return subprocess.Popen(list(argv), env={**os.environ, "DISPLAY": display},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def scenario_wait(args):
+    clients = []
+    try:
+        async with connect(args, args.token) as c:
+            out = {"protocol": c.protocol}
+            # Nothing happens on screen 1: the wait times out.
+            out["idle"] = await c.tool("wait_for_change", {"screen": "1", "timeout_ms": 800})
+
+            # A window appears at (50, 50) on screen 0, outside the watched region: still no change there.
+            async def outside():
+                await asyncio.sleep(0.3)
+                clients.append(x_client(args.display + ".0", "xlogo", "-geometry", "100x100+50+50"))
+            task = asyncio.create_task(outside())
+            out["outside_region"] = await c.tool(
+                "wait_for_change",
+                {"screen": "0", "region": {"x": 1500, "y": 800, "width": 300, "height": 200}, "timeout_ms": 2000},
+            )
+            await task
+
+            # A window appears inside the region: the wait returns early.
+            async def inside():
+                await asyncio.sleep(0.5)
+                clients.append(x_client(args.display + ".0", "xlogo", "-geometry", "120x120+1550+850"))
+            task = asyncio.create_task(inside())
+            t0 = time.monotonic()
+            out["inside_region"] = await c.tool(
+                "wait_for_change",
+                {"screen": "0", "region": {"x": 1500, "y": 800, "width": 300, "height": 200}, "timeout_ms": 20000},
+            )
+            out["inside_region_client_s"] = time.monotonic() - t0
+            await task
+
+            out["stable"] = await c.tool("wait_until_stable", {"screen": "0", "quiet_ms": 300, "timeout_ms": 10000})
+            out["bad_timeout"] = await c.tool("wait_for_change", {"timeout_ms": 600001})
+            return out
+    finally:
+        for p in clients:
+            p.kill()
+            p.wait()
+
+
+async def scenario_sessions(args):
+    async with connect(args, args.token) as c:
+        return {
+            "protocol": c.protocol,
+            "sessions": await c.tool("list_sessions"),
+            "summary": await c.tool("monitor_summary"),
+        }
+
+
+SCENARIOS = {
+    "tools": scenario_tools,
+    "shots": scenario_shots,
+    "input": scenario_input,
+    "forbidden": scenario_forbidden,
+    "wait": scenario_wait,
+    "sessions": scenario_sessions,
+}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario", choices=sorted(SCENARIOS))
+    p.add_argument("--mode", choices=["auto", "legacy", "stdio"], default="auto")
+    p.add_argument("--url")
+    p.add_argument("--token")
+    p.add_argument("--command", help="stdio: the server command")
+    p.add_argument("--arg", action="append", help="stdio: one argument of the command (repeat)")
+    p.add_argument("--out", default=".")
+    p.add_argument("--display", help="X display for scenario wait, e.g. :93")
+    args = p.parse_args()
+    result = asyncio.run(SCENARIOS[args.scenario](args))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
