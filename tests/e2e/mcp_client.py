@@ -13,6 +13,7 @@ Scenarios (the Rust tests check their output and the X server):
   forbidden   input tools that a view token must not be able to use, and an unknown tool
   wait        wait_for_change / wait_until_stable around X clients started on --display
   sessions    list_sessions and monitor_summary
+  smoke       list_screens, a PNG screenshot, a click and list_sessions
 """
 
 import argparse
@@ -210,6 +211,17 @@ async def scenario_wait(args):
             p.wait()
 
 
+async def scenario_smoke(args):
+    async with connect(args, args.token) as c:
+        return {
+            "protocol": c.protocol,
+            "screens": await c.tool("list_screens"),
+            "shot": await c.tool("screenshot", {"format": "png"}, "smoke"),
+            "click": await c.tool("click", {"x": 5, "y": 6}),
+            "sessions": await c.tool("list_sessions"),
+        }
+
+
 async def scenario_sessions(args):
     async with connect(args, args.token) as c:
         return {
@@ -226,6 +238,7 @@ SCENARIOS = {
     "forbidden": scenario_forbidden,
     "wait": scenario_wait,
     "sessions": scenario_sessions,
+    "smoke": scenario_smoke,
 }
 
 
