@@ -1,0 +1,1152 @@
+//! The WebRTC peer against an independent WebRTC stack: aiortc (Python) with FFmpeg decoding.
+//!
+//! Each test starts `tests/e2e/aiortc_peer.py` (protocol documented at its top), negotiates with a real
+//! `sightline::peer::Peer`, and checks what the *receiver* saw: decoded frames at the right size, a keyframe
+//! after a PLI, data-channel messages both ways, and that closing or failing leaves no task alive in the
+//! monitor. Timings (connected, first frame, data-channel round trip) are printed, not asserted.
+//!
+//! The H.264 comes from FFmpeg's libx264 (constrained baseline, Annex-B) split into access units: one IDR per
+//! clip loop, so a keyframe seen by the receiver right after a request is one the request produced.
+//!
+//! Run: `cargo test -p sightline --test peer_aiortc -- --nocapture` (needs ffmpeg and the aiortc venv, which
+//! `scripts/install-deps.sh --test` installs; the tests call it).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sightline::peer::{CandidateInit, Peer, PeerConfig, PeerError, PeerEvent, VideoFeed};
+use sightline_media::h264::AccessUnit;
+use sightline_monitor::{
+    Connection, ConnectionAttrs, ConnectionKind, Monitor, MonitorConfig, StateMachine,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// Generous bound for anything that should take well under a second; a hang fails instead of blocking CI.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Installs the test tools once per test binary (idempotent script; fails loudly, never skips).
+fn ensure_deps() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let status = std::process::Command::new(repo().join("scripts/install-deps.sh"))
+            .arg("--test")
+            .status()
+            .expect("scripts/install-deps.sh could not be started");
+        assert!(status.success(), "scripts/install-deps.sh --test failed");
+        let ffmpeg = std::process::Command::new("ffmpeg")
+            .arg("-version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ffmpeg,
+            "ffmpeg is required by this test and was not found on PATH"
+        );
+        let python = repo().join(".venv-e2e/bin/python");
+        assert!(
+            python.exists(),
+            "{} missing: scripts/install-deps.sh --test should have created it",
+            python.display()
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// H.264 test clip
+
+/// An Annex-B clip split into access units.
+struct Clip {
+    units: Vec<(Bytes, bool)>,
+    width: u32,
+    height: u32,
+}
+
+/// Encodes `frames` frames of FFmpeg's test pattern with libx264 (constrained baseline, one IDR at the start,
+/// SPS/PPS repeated before it) and splits the stream into access units. Cached per size in the target dir.
+fn clip(width: u32, height: u32, frames: u32, noisy: bool) -> Arc<Clip> {
+    type Cache = parking_lot::Mutex<Vec<((u32, u32, u32, bool), Arc<Clip>)>>;
+    static CLIPS: OnceLock<Cache> = OnceLock::new();
+    let key = (width, height, frames, noisy);
+    let clips = CLIPS.get_or_init(Default::default);
+    if let Some((_, c)) = clips.lock().iter().find(|(k, _)| *k == key) {
+        return c.clone();
+    }
+    ensure_deps();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!(
+        "peer_clip_{width}x{height}_{frames}{}.h264",
+        if noisy { "_noisy" } else { "" }
+    ));
+    if !path.exists() {
+        // Static noise at a fixed QP makes keyframes as large as a busy desktop's at 1080p (~150–200 KB,
+        // RUST-STACK §4c) while P-frames stay small: the case pacing is for.
+        let (filter, quality) = if noisy {
+            ("noise=alls=12", ["-qp", "33"])
+        } else {
+            ("null", ["-crf", "23"])
+        };
+        let out = std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg(format!("testsrc=size={width}x{height}:rate=30"))
+            .args(["-vf", filter])
+            .args(quality)
+            .arg("-frames:v")
+            .arg(frames.to_string())
+            .args([
+                "-c:v",
+                "libx264",
+                "-profile:v",
+                "baseline",
+                "-pix_fmt",
+                "yuv420p",
+                "-tune",
+                "zerolatency",
+                "-x264-params",
+            ])
+            .arg(format!(
+                "keyint={frames}:min-keyint={frames}:scenecut=0:repeat-headers=1"
+            ))
+            .args(["-bsf:v", "h264_mp4toannexb", "-f", "h264"])
+            .arg(&path)
+            .output()
+            .expect("ffmpeg could not be started");
+        assert!(
+            out.status.success(),
+            "ffmpeg failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let data = std::fs::read(&path).expect("clip written by ffmpeg");
+    let units = split_access_units(&data);
+    assert_eq!(units.len(), frames as usize, "one access unit per frame");
+    assert!(units[0].1, "the clip starts with an IDR");
+    let c = Arc::new(Clip {
+        units,
+        width,
+        height,
+    });
+    clips.lock().push((key, c.clone()));
+    c
+}
+
+/// NAL units of an Annex-B stream as (start offset including start code, type).
+fn split_access_units(data: &[u8]) -> Vec<(Bytes, bool)> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            let start = if i > 0 && data[i - 1] == 0 { i - 1 } else { i };
+            starts.push((start, i + 3));
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut units: Vec<(Vec<u8>, bool, bool)> = Vec::new(); // (bytes, has_vcl, keyframe)
+    for (n, &(start, payload)) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).map_or(data.len(), |s| s.0);
+        let nal = &data[start..end];
+        let nal_type = data[payload] & 0x1f;
+        let vcl = nal_type == 1 || nal_type == 5;
+        // first_mb_in_slice == 0 ⇔ its ue(v) code is the single bit '1'.
+        let first_slice = vcl && data.get(payload + 1).is_some_and(|b| b & 0x80 != 0);
+        let new_unit = match units.last() {
+            None => true,
+            Some((_, has_vcl, _)) => *has_vcl && (!vcl || first_slice),
+        };
+        if new_unit {
+            units.push((Vec::new(), false, false));
+        }
+        let unit = units.last_mut().expect("pushed above");
+        unit.0.extend_from_slice(nal);
+        unit.1 |= vcl;
+        unit.2 |= nal_type == 5;
+    }
+    units
+        .into_iter()
+        .map(|(b, _, key)| (Bytes::from(b), key))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A feed that plays the clip in real time
+
+#[derive(Default)]
+struct FeedStats {
+    /// Keyframe requests received from the peer.
+    requests: AtomicU64,
+    /// IDRs delivered because of a request.
+    forced_idrs: AtomicU64,
+    delivered: AtomicU64,
+}
+
+/// Plays a clip at 30 fps, stamping each unit with the time it is handed out (= its "capture" time). A
+/// keyframe request restarts the clip at its IDR, like an encoder forcing one.
+struct ClipFeed {
+    clip: Arc<Clip>,
+    next: usize,
+    ticker: tokio::time::Interval,
+    keyframe_requested: Arc<AtomicBool>,
+    stats: Arc<FeedStats>,
+    seq: u64,
+}
+
+impl ClipFeed {
+    fn new(clip: Arc<Clip>) -> (Self, Arc<FeedStats>) {
+        let stats = Arc::new(FeedStats::default());
+        let mut ticker = tokio::time::interval(Duration::from_micros(33_333));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        (
+            Self {
+                clip,
+                // Start mid-clip, like joining a running encoder: no keyframe until one is requested.
+                next: 1,
+                ticker,
+                keyframe_requested: Arc::new(AtomicBool::new(false)),
+                stats: stats.clone(),
+                seq: 0,
+            },
+            stats,
+        )
+    }
+}
+
+impl VideoFeed for ClipFeed {
+    async fn recv(&mut self) -> Option<Arc<AccessUnit>> {
+        // Cancel-safe: `Interval::tick` is, and nothing below awaits.
+        self.ticker.tick().await;
+        if self.keyframe_requested.swap(false, Ordering::AcqRel) {
+            self.next = 0;
+            self.stats.forced_idrs.fetch_add(1, Ordering::Relaxed);
+        }
+        let (data, keyframe) = self.clip.units[self.next].clone();
+        self.next = (self.next + 1) % self.clip.units.len();
+        self.seq += 1;
+        self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+        Some(Arc::new(AccessUnit {
+            data,
+            keyframe,
+            captured_at: SystemTime::now(),
+            seq: self.seq,
+            width: self.clip.width,
+            height: self.clip.height,
+            encode_ms: 0.0,
+        }))
+    }
+
+    fn request_keyframe(&self) {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.keyframe_requested.store(true, Ordering::Release);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The aiortc process
+
+struct Aiortc {
+    child: Child,
+    stdin: ChildStdin,
+    events: mpsc::Receiver<Value>,
+    /// Events read while waiting for another type, kept in order.
+    backlog: VecDeque<Value>,
+}
+
+impl Aiortc {
+    async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the script with extra command-line arguments (see its docs).
+    async fn start_with(args: &[&str]) -> Self {
+        ensure_deps();
+        let mut child = Command::new(repo().join(".venv-e2e/bin/python"))
+            .arg(repo().join("tests/e2e/aiortc_peer.py"))
+            .args(args)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("aiortc_peer.py could not be started");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, events) = mpsc::channel(4096);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("aiortc_peer.py printed non-JSON {line:?}: {e}"));
+                if tx.send(value).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut peer = Self {
+            child,
+            stdin,
+            events,
+            backlog: VecDeque::new(),
+        };
+        peer.wait_for("ready").await;
+        peer
+    }
+
+    async fn send(&mut self, cmd: Value) {
+        let mut line = cmd.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("aiortc stdin");
+    }
+
+    /// The next event of type `ty`; other events are kept for later. Fails on an "error" event.
+    async fn wait_for(&mut self, ty: &str) -> Value {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let mut skipped = VecDeque::new();
+        let found = loop {
+            let v = match self.backlog.pop_front() {
+                Some(v) => v,
+                None => tokio::time::timeout_at(deadline.into(), self.events.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("no {ty:?} event from aiortc in time"))
+                    .expect("aiortc_peer.py exited"),
+            };
+            if v["type"] == ty {
+                break v;
+            }
+            assert_ne!(v["type"], "error", "aiortc reported an error: {v}");
+            skipped.push_back(v);
+        };
+        skipped.append(&mut self.backlog);
+        self.backlog = skipped;
+        found
+    }
+
+    /// Removes and returns every already-received event of type `ty`.
+    fn take(&mut self, ty: &str) -> Vec<Value> {
+        while let Ok(v) = self.events.try_recv() {
+            self.backlog.push_back(v);
+        }
+        let (taken, kept): (VecDeque<Value>, VecDeque<Value>) =
+            self.backlog.drain(..).partition(|v| v["type"] == ty);
+        self.backlog = kept;
+        taken.into()
+    }
+
+    async fn close(mut self) {
+        self.send(json!({"cmd": "close"})).await;
+        let _ = tokio::time::timeout(STEP_TIMEOUT, self.child.wait()).await;
+    }
+}
+
+fn candidate_cmd(c: Option<CandidateInit>) -> Value {
+    match c {
+        Some(c) => json!({
+            "cmd": "candidate", "candidate": c.candidate, "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_mline_index
+        }),
+        None => json!({"cmd": "candidate", "candidate": ""}),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Monitor helpers
+
+fn monitor() -> Monitor {
+    Monitor::new(MonitorConfig::default())
+}
+
+fn open_conn(monitor: &Monitor) -> Connection {
+    monitor.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default())
+}
+
+/// Waits until the monitor lists no live task owned by `conn` (tasks deregister as they return).
+async fn assert_no_tasks_left(monitor: &Monitor, conn: &Connection) {
+    let owner = conn.owner();
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let live: Vec<_> = monitor
+            .tasks()
+            .live
+            .into_iter()
+            .filter(|t| t.owner == owner)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tasks still alive after close: {:?}",
+            live.iter().map(|t| &t.name).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn lifecycle_history(monitor: &Monitor, conn: &Connection) -> Vec<String> {
+    monitor
+        .connection(conn.id())
+        .expect("connection is known to the monitor")
+        .history
+        .into_iter()
+        .filter(|c| c.machine == StateMachine::Lifecycle)
+        .map(|c| c.to)
+        .collect()
+}
+
+async fn next_peer_event(events: &mut mpsc::Receiver<PeerEvent>) -> PeerEvent {
+    tokio::time::timeout(STEP_TIMEOUT, events.recv())
+        .await
+        .expect("no peer event in time")
+        .expect("peer event channel closed")
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Where the time to the first frame went: the gateway's timeline and aiortc's milestones, in ms after `t0_ms`.
+async fn print_breakdown(monitor: &Monitor, conn: &Connection, aiortc: &mut Aiortc, t0_ms: u64) {
+    let detail = monitor.connection(conn.id()).unwrap();
+    for change in detail
+        .history
+        .iter()
+        .filter(|c| matches!(c.machine, StateMachine::Ice | StateMachine::Peer))
+    {
+        eprintln!(
+            "  +{:>4} ms  gateway: {} {}",
+            change.at_ms.saturating_sub(t0_ms),
+            change.machine,
+            change.to
+        );
+    }
+    let timeline = detail.timeline;
+    for e in timeline.iter().filter(|e| {
+        e.text.starts_with("connected")
+            || e.text.starts_with("first keyframe")
+            || e.text.starts_with("video:")
+    }) {
+        eprintln!(
+            "  +{:>4} ms  gateway: {}",
+            e.at_ms.saturating_sub(t0_ms),
+            e.text
+        );
+    }
+    aiortc.send(json!({"cmd": "stats"})).await;
+    let s = aiortc.wait_for("stats").await;
+    for (what, key) in [
+        ("connected", "connected_t_ms"),
+        ("first frame decoded", "first_frame_t_ms"),
+    ] {
+        eprintln!(
+            "  +{:>4} ms  aiortc: {what}",
+            s[key].as_u64().unwrap_or(0).saturating_sub(t0_ms)
+        );
+    }
+}
+
+/// Milliseconds from `t0_ms` (epoch ms) to the wall-clock stamp of an aiortc event.
+fn event_ms(event: &Value, t0_ms: u64) -> f64 {
+    event["t_ms"].as_u64().expect("events carry t_ms") as f64 - t0_ms as f64
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tests
+
+/// Offer flow (WS /ws): sightline offers, aiortc answers with trickled candidates both ways; video decodes
+/// at the clip's size, a PLI produces an IDR, the control channel works both ways, close cleans up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_flow_streams_decodable_video_to_aiortc() {
+    let clip = clip(1280, 720, 300, false);
+    let (feed, feed_stats) = ClipFeed::new(clip.clone());
+    let monitor = monitor();
+    let conn = open_conn(&monitor);
+    let mut aiortc = Aiortc::start().await;
+
+    let t0 = Instant::now();
+    let t0_ms = epoch_ms(SystemTime::now());
+    let (peer, mut events, offer) =
+        Peer::offer(&PeerConfig::default(), feed, conn.clone(), &monitor)
+            .await
+            .expect("offer");
+    assert!(offer.contains("H264/90000") && offer.contains("a=sendonly"));
+    assert!(
+        offer.contains("webrtc-datachannel"),
+        "offer has the control channel"
+    );
+
+    aiortc.send(json!({"cmd": "offer", "sdp": offer})).await;
+    let answer = aiortc.wait_for("answer").await;
+    peer.set_answer(answer["sdp"].as_str().expect("answer sdp"))
+        .await
+        .expect("set_answer");
+
+    // Trickle our candidates until connected; the control channel opens right after.
+    let mut connected_at = None;
+    let mut control_open = false;
+    let mut control_open_at = Duration::ZERO;
+    let mut candidates = 0;
+    while connected_at.is_none() || !control_open {
+        match next_peer_event(&mut events).await {
+            PeerEvent::LocalCandidate(c) => {
+                if c.is_some() {
+                    candidates += 1;
+                }
+                aiortc.send(candidate_cmd(c)).await;
+            }
+            PeerEvent::Connected => connected_at = Some(t0.elapsed()),
+            PeerEvent::ControlOpen => {
+                control_open = true;
+                control_open_at = t0.elapsed();
+            }
+            PeerEvent::KeyframeRequested => {}
+            other => panic!("unexpected event before connected: {other:?}"),
+        }
+    }
+    assert!(
+        candidates >= 1,
+        "at least the 127.0.0.1 host candidate was trickled"
+    );
+
+    let first = aiortc.wait_for("frame").await;
+    let first_frame_ms = event_ms(&first, t0_ms);
+    assert_eq!(first["key"], true, "the first decoded frame is a keyframe");
+    print_breakdown(&monitor, &conn, &mut aiortc, t0_ms).await;
+    assert_eq!(first["width"], clip.width);
+    assert_eq!(first["height"], clip.height);
+
+    // Let it run: every decoded frame has the clip's size.
+    let mut decoded = 1;
+    while decoded < 45 {
+        let f = aiortc.wait_for("frame").await;
+        assert_eq!(
+            (f["width"].clone(), f["height"].clone()),
+            (json!(clip.width), json!(clip.height))
+        );
+        decoded += 1;
+    }
+
+    // PLI from aiortc → KeyframeRequested → the feed forces an IDR → aiortc decodes a keyframe.
+    let requests_before = feed_stats.requests.load(Ordering::Relaxed);
+    let forced_before = feed_stats.forced_idrs.load(Ordering::Relaxed);
+    aiortc.send(json!({"cmd": "pli"})).await;
+    aiortc.wait_for("pli_sent").await;
+    let pli_sent = Instant::now();
+    loop {
+        match next_peer_event(&mut events).await {
+            PeerEvent::KeyframeRequested => break,
+            PeerEvent::LocalCandidate(_) => {}
+            other => panic!("unexpected event waiting for the keyframe request: {other:?}"),
+        }
+    }
+    let keyframe_after_pli = loop {
+        let f = aiortc.wait_for("frame").await;
+        if f["key"] == true {
+            break pli_sent.elapsed();
+        }
+    };
+    assert!(feed_stats.requests.load(Ordering::Relaxed) > requests_before);
+    assert!(feed_stats.forced_idrs.load(Ordering::Relaxed) > forced_before);
+
+    // Control channel, client → gateway.
+    aiortc
+        .send(json!({"cmd": "send", "text": "hello from aiortc"}))
+        .await;
+    loop {
+        match next_peer_event(&mut events).await {
+            PeerEvent::Control(text) => {
+                assert_eq!(text, "hello from aiortc");
+                break;
+            }
+            PeerEvent::KeyframeRequested | PeerEvent::LocalCandidate(_) => {}
+            other => panic!("unexpected event waiting for a control message: {other:?}"),
+        }
+    }
+    // Gateway → client → gateway (aiortc echoes "echo:" messages): round trip.
+    let mut round_trips = Vec::new();
+    for i in 0..10 {
+        let text = format!("echo:ping-{i}");
+        let sent = Instant::now();
+        peer.send_control(text.clone()).await.expect("send_control");
+        loop {
+            match next_peer_event(&mut events).await {
+                PeerEvent::Control(back) if back == text => break,
+                PeerEvent::Control(other) => panic!("unexpected control message {other:?}"),
+                _ => {}
+            }
+        }
+        round_trips.push(ms(sent.elapsed()));
+    }
+    round_trips.sort_by(f64::total_cmp);
+
+    // Counters come from the stats task (once a second).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let detail = monitor.connection(conn.id()).expect("connection detail");
+    let c = &detail.summary.counters;
+    assert!(c.bytes_sent > 20_000, "bytes_sent {}", c.bytes_sent);
+    assert!(c.packets_sent > 100, "packets_sent {}", c.packets_sent);
+    assert!(c.frames_sent >= 45, "frames_sent {}", c.frames_sent);
+    assert!(c.keyframes_sent >= 2, "keyframes_sent {}", c.keyframes_sent);
+    assert!(c.pli_received >= 1, "pli_received {}", c.pli_received);
+    assert!(c.fps > 0.0 && c.bitrate_kbps > 0.0, "rates {c:?}");
+    assert!(
+        detail
+            .data_channels
+            .iter()
+            .any(|d| d.label == "control" && d.state == "open"),
+        "{:?}",
+        detail.data_channels
+    );
+    assert!(
+        detail
+            .tracks
+            .iter()
+            .any(|t| t.kind == "video" && t.state == "live")
+    );
+    assert!(
+        detail.drops.get("not_connected").copied().unwrap_or(0) > 0,
+        "frames before connecting are counted as dropped: {:?}",
+        detail.drops
+    );
+
+    aiortc.send(json!({"cmd": "stats"})).await;
+    let stats = aiortc.wait_for("stats").await;
+    eprintln!(
+        "offer flow 1280x720: connected {:.1} ms, control channel open {:.1} ms, first frame {:.1} ms after Peer::offer; keyframe {:.1} ms after \
+         PLI; data channel round trip median {:.2} ms (max {:.2}); aiortc decoded {} frames ({} key), \
+         counters {:?}",
+        ms(connected_at.unwrap()),
+        ms(control_open_at),
+        first_frame_ms,
+        ms(keyframe_after_pli),
+        round_trips[round_trips.len() / 2],
+        round_trips[round_trips.len() - 1],
+        stats["frames"],
+        stats["keyframes"],
+        c
+    );
+    assert_eq!(stats["decode_errors"], 0);
+
+    peer.close().await;
+    assert!(peer.is_closed());
+    let mut saw_closed = false;
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+        saw_closed |= e == PeerEvent::Closed;
+    }
+    assert!(saw_closed, "PeerEvent::Closed after close()");
+    assert_no_tasks_left(&monitor, &conn).await;
+    assert_eq!(
+        lifecycle_history(&monitor, &conn),
+        ["new", "connecting", "connected", "closed"]
+    );
+    let ops: Vec<String> = monitor
+        .connection(conn.id())
+        .unwrap()
+        .operations
+        .into_iter()
+        .map(|o| o.kind)
+        .collect();
+    for kind in [
+        "create_offer",
+        "set_local_description",
+        "set_remote_description",
+        "close",
+    ] {
+        assert!(
+            ops.iter().any(|k| k == kind),
+            "operation {kind} recorded: {ops:?}"
+        );
+    }
+    // Closing again is a no-op; calls after close fail cleanly.
+    peer.close().await;
+    assert!(matches!(
+        peer.send_control("late".into()).await,
+        Err(PeerError::ControlNotOpen | PeerError::Closed)
+    ));
+    assert!(matches!(
+        peer.add_remote_candidate(CandidateInit::default()).await,
+        Err(PeerError::Closed)
+    ));
+    aiortc.close().await;
+    assert_eq!(monitor.summary().leaked, 0);
+}
+
+/// The real pipeline: media's synthetic screen (1080p, capture-time barcode) → openh264 through the Engine →
+/// the peer → aiortc. The barcode read back from every decoded frame gives capture-to-decode latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_synthetic_screen_to_aiortc() {
+    let monitor = monitor();
+    let desktop: Arc<dyn sightline_media::Desktop> = Arc::new(
+        sightline_media::synthetic::SyntheticDesktop::new(1920, 1080),
+    );
+    let engine = sightline_media::engine::Engine::new(
+        desktop,
+        sightline_media::engine::EngineConfig::default(),
+        monitor.clone(),
+    );
+    let sub = engine
+        .subscribe_video("0", sightline_media::engine::VideoProfile::default())
+        .expect("subscribe to the synthetic screen");
+    let conn = open_conn(&monitor);
+    let mut aiortc = Aiortc::start().await;
+
+    let t0 = Instant::now();
+    let t0_ms = epoch_ms(SystemTime::now());
+    let (peer, mut events, offer) = Peer::offer(
+        &PeerConfig::default(),
+        EngineFeed(sub),
+        conn.clone(),
+        &monitor,
+    )
+    .await
+    .expect("offer");
+    aiortc.send(json!({"cmd": "offer", "sdp": offer})).await;
+    let answer = aiortc.wait_for("answer").await;
+    peer.set_answer(answer["sdp"].as_str().unwrap())
+        .await
+        .expect("set_answer");
+    let connected_at = loop {
+        match next_peer_event(&mut events).await {
+            PeerEvent::LocalCandidate(c) => aiortc.send(candidate_cmd(c)).await,
+            PeerEvent::Connected => break t0.elapsed(),
+            _ => {}
+        }
+    };
+    let first = aiortc.wait_for("frame").await;
+    let first_frame_ms = event_ms(&first, t0_ms);
+    print_breakdown(&monitor, &conn, &mut aiortc, t0_ms).await;
+    assert_eq!(first["key"], true);
+    assert_eq!(
+        (first["width"].clone(), first["height"].clone()),
+        (json!(1920), json!(1080))
+    );
+    let mut latencies = Vec::new();
+    let mut unreadable = 0;
+    for _ in 0..90 {
+        let f = aiortc.wait_for("frame").await;
+        assert_eq!(f["width"], 1920);
+        match f["barcode_ms"].as_u64() {
+            Some(captured) => latencies.push(f["t_ms"].as_u64().unwrap() as f64 - captured as f64),
+            None => unreadable += 1,
+        }
+    }
+    assert!(
+        latencies.len() >= 80,
+        "the synthetic screen's barcode is readable in decoded frames ({unreadable} of 90 unreadable)"
+    );
+    latencies.sort_by(f64::total_cmp);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let c = monitor.connection(conn.id()).unwrap().summary.counters;
+    eprintln!(
+        "engine 1920x1080 synthetic → aiortc: connected {:.1} ms, first frame {:.1} ms after Peer::offer; \
+         capture→decoded latency median {:.0} ms, p90 {:.0} ms, max {:.0} ms (aiortc in Python, same host); \
+         {:.0} kbit/s, {:.1} fps, RTT {:?} ms",
+        ms(connected_at),
+        first_frame_ms,
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() * 9 / 10],
+        latencies[latencies.len() - 1],
+        c.bitrate_kbps,
+        c.fps,
+        c.rtt_ms,
+    );
+    peer.close().await;
+    assert_no_tasks_left(&monitor, &conn).await;
+    engine.shutdown();
+    aiortc.close().await;
+}
+
+/// A media-engine subscription as a feed (what the session manager does with its own wrapper).
+struct EngineFeed(sightline_media::engine::VideoSubscription);
+
+impl VideoFeed for EngineFeed {
+    fn recv(&mut self) -> impl std::future::Future<Output = Option<Arc<AccessUnit>>> + Send {
+        self.0.recv()
+    }
+
+    fn request_keyframe(&self) {
+        self.0.request_keyframe();
+    }
+}
+
+/// Answer flow (WHEP): aiortc offers recvonly video plus a control channel; sightline answers with its
+/// candidates inside; video decodes and the client-created control channel works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_flow_whep_style() {
+    let clip = clip(640, 360, 300, false);
+    let (feed, _stats) = ClipFeed::new(clip.clone());
+    let monitor = monitor();
+    let conn = open_conn(&monitor);
+    let mut aiortc = Aiortc::start().await;
+
+    aiortc
+        .send(json!({"cmd": "create_offer", "datachannel": true}))
+        .await;
+    let offer = aiortc.wait_for("offer").await;
+    let t0 = Instant::now();
+    let t0_ms = epoch_ms(SystemTime::now());
+    let (peer, mut events, answer) = Peer::answer(
+        &PeerConfig::default(),
+        offer["sdp"].as_str().unwrap(),
+        feed,
+        conn.clone(),
+        &monitor,
+    )
+    .await
+    .expect("answer");
+    let answered_in = t0.elapsed();
+    assert!(
+        answer.contains("a=candidate:"),
+        "non-trickle answer carries candidates:\n{answer}"
+    );
+    assert!(answer.contains("a=sendonly"), "we send video:\n{answer}");
+    aiortc.send(json!({"cmd": "answer", "sdp": answer})).await;
+
+    let mut connected_at = None;
+    let mut control_open = false;
+    while connected_at.is_none() || !control_open {
+        match next_peer_event(&mut events).await {
+            PeerEvent::Connected => connected_at = Some(t0.elapsed()),
+            PeerEvent::ControlOpen => control_open = true,
+            PeerEvent::KeyframeRequested => {}
+            other => panic!("unexpected event: {other:?}"),
+        }
+    }
+    let first = aiortc.wait_for("frame").await;
+    let first_frame_ms = event_ms(&first, t0_ms);
+    assert_eq!(first["key"], true);
+    assert_eq!(
+        (first["width"].clone(), first["height"].clone()),
+        (json!(640), json!(360))
+    );
+    for _ in 0..20 {
+        let f = aiortc.wait_for("frame").await;
+        assert_eq!(f["width"], 640);
+    }
+    aiortc.send(json!({"cmd": "send", "text": "input"})).await;
+    loop {
+        if let PeerEvent::Control(t) = next_peer_event(&mut events).await {
+            assert_eq!(t, "input");
+            break;
+        }
+    }
+    peer.send_control("ack".into()).await.expect("send_control");
+    let msg = aiortc.wait_for("dc_message").await;
+    assert_eq!(msg["text"], "ack");
+    eprintln!(
+        "answer flow 640x360: answer ready {:.1} ms, connected {:.1} ms, first frame {:.1} ms after Peer::answer",
+        ms(answered_in),
+        ms(connected_at.unwrap()),
+        first_frame_ms
+    );
+
+    // A second offer-side call is refused: this peer answered.
+    assert!(matches!(
+        peer.set_answer("v=0").await,
+        Err(PeerError::WrongState(_))
+    ));
+    peer.close().await;
+    assert_no_tasks_left(&monitor, &conn).await;
+    assert_eq!(
+        lifecycle_history(&monitor, &conn),
+        ["new", "connecting", "connected", "closed"]
+    );
+    aiortc.close().await;
+}
+
+/// An offer that cannot take our video is refused with a clear error and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_refuses_an_offer_without_h264() {
+    let clip = clip(640, 360, 300, false);
+    let monitor = monitor();
+    let mut aiortc = Aiortc::start().await;
+    aiortc
+        .send(json!({"cmd": "create_offer", "datachannel": false}))
+        .await;
+    let offer = aiortc.wait_for("offer").await;
+    let vp8_only = offer["sdp"]
+        .as_str()
+        .unwrap()
+        .replace("H264/90000", "VP9/90000");
+    let conn = open_conn(&monitor);
+    let (feed, _) = ClipFeed::new(clip);
+    let err = Peer::answer(
+        &PeerConfig::default(),
+        &vp8_only,
+        feed,
+        conn.clone(),
+        &monitor,
+    )
+    .await
+    .expect_err("an offer without H.264 is refused");
+    assert!(matches!(err, PeerError::NoH264("offer")), "{err:?}");
+    assert!(err.to_string().contains("H.264"), "{err}");
+    assert!(conn.is_closed());
+    assert_no_tasks_left(&monitor, &conn).await;
+    aiortc.close().await;
+}
+
+/// The remote vanishes before ICE completes: checks fail, the peer reports `Failed`, tears itself down and
+/// leaves no task behind — without anyone calling `close()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_failure_tears_the_peer_down() {
+    let clip = clip(640, 360, 300, false);
+    let (feed, _) = ClipFeed::new(clip);
+    let monitor = monitor();
+    let conn = open_conn(&monitor);
+    let mut aiortc = Aiortc::start().await;
+    let (peer, mut events, offer) =
+        Peer::offer(&PeerConfig::default(), feed, conn.clone(), &monitor)
+            .await
+            .expect("offer");
+    aiortc.send(json!({"cmd": "offer", "sdp": offer})).await;
+    let answer = aiortc.wait_for("answer").await;
+    // The answerer is gone before any check reaches it: its candidates point at closed ports.
+    aiortc.child.kill().await.expect("kill aiortc");
+    let t0 = Instant::now();
+    peer.set_answer(answer["sdp"].as_str().unwrap())
+        .await
+        .expect("set_answer");
+    let failed = loop {
+        match tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("the peer reports failure")
+            .expect("events open")
+        {
+            PeerEvent::Failed(text) => break text,
+            PeerEvent::LocalCandidate(_) => {}
+            other => panic!("unexpected event: {other:?}"),
+        }
+    };
+    assert!(!failed.is_empty());
+    assert_eq!(next_peer_event(&mut events).await, PeerEvent::Closed);
+    eprintln!(
+        "ice failure detected {:.0} ms after set_answer: {failed}",
+        ms(t0.elapsed())
+    );
+    assert_no_tasks_left(&monitor, &conn).await;
+    assert!(conn.is_closed());
+    assert_eq!(
+        lifecycle_history(&monitor, &conn)
+            .last()
+            .map(String::as_str),
+        Some("closed")
+    );
+    drop(peer);
+}
+
+/// Dropping a peer without `close()` still ends all its tasks and closes its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_peer_cleans_up() {
+    let clip = clip(640, 360, 300, false);
+    let (feed, _) = ClipFeed::new(clip);
+    let monitor = monitor();
+    let conn = open_conn(&monitor);
+    let (peer, _events, _offer) = Peer::offer(&PeerConfig::default(), feed, conn.clone(), &monitor)
+        .await
+        .expect("offer");
+    assert!(
+        monitor
+            .tasks()
+            .live
+            .iter()
+            .filter(|t| t.owner == conn.owner())
+            .count()
+            >= 4,
+        "driver, media, stats and webrtc-driver are registered: {:?}",
+        monitor
+            .tasks()
+            .live
+            .iter()
+            .map(|t| &t.name)
+            .collect::<Vec<_>>()
+    );
+    drop(peer);
+    assert_no_tasks_left(&monitor, &conn).await;
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !conn.is_closed() {
+        assert!(Instant::now() < deadline, "connection closed after drop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Bad input from a client gives errors, never a panic, and the peer keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_client_input_is_rejected_cleanly() {
+    let clip = clip(640, 360, 300, false);
+    let (feed, _) = ClipFeed::new(clip);
+    let monitor = monitor();
+    let conn = open_conn(&monitor);
+    let (peer, _events, offer) = Peer::offer(&PeerConfig::default(), feed, conn.clone(), &monitor)
+        .await
+        .expect("offer");
+    // A candidate before the answer.
+    let early = CandidateInit {
+        candidate: "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_mline_index: Some(0),
+    };
+    assert!(matches!(
+        peer.add_remote_candidate(early).await,
+        Err(PeerError::WrongState(_))
+    ));
+    // mDNS candidates are ignored, not errors.
+    let mdns = CandidateInit {
+        candidate:
+            "candidate:1 1 udp 2122260223 0a1b2c3d-0000-4000-8000-000000000000.local 9 typ host"
+                .into(),
+        sdp_mid: Some("0".into()),
+        sdp_mline_index: Some(0),
+    };
+    peer.add_remote_candidate(mdns).await.expect("mDNS ignored");
+    for garbage in ["", "v=0", "hello", &"v=0\r\n".repeat(20_000)] {
+        assert!(peer.set_answer(garbage).await.is_err(), "{garbage:.20}");
+    }
+    // Our own offer is not an acceptable answer (wrong direction: sendonly).
+    assert!(peer.set_answer(&offer).await.is_err());
+    let junk = CandidateInit {
+        candidate: "candidate:garbage".into(),
+        ..Default::default()
+    };
+    assert!(peer.add_remote_candidate(junk).await.is_err());
+    assert!(matches!(
+        peer.send_control("x".into()).await,
+        Err(PeerError::ControlNotOpen)
+    ));
+    peer.close().await;
+    assert_no_tasks_left(&monitor, &conn).await;
+    assert_eq!(monitor.summary().leaked, 0);
+}
+
+/// Pacing, measured: a 1080p stream with large keyframes to aiortc, with and without the pacer, with the
+/// receiver's default socket buffer and with a small one (64 KB effective, a constrained receiver). Prints
+/// how long each keyframe's packets took to arrive, PLI→keyframe decode time, NACKs and the kernel's UDP
+/// receive-buffer drops. Figures only: the outcome depends on the machine's load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_keyframe_bursts_figures() {
+    let clip = clip(1920, 1080, 60, true);
+    let idr_bytes = clip.units[0].0.len();
+    for rcvbuf in [None, Some(32 * 1024)] {
+        for pacing_bps in [0u64, PeerConfig::default().pacing_bps] {
+            let (feed, _stats) = ClipFeed::new(clip.clone());
+            let monitor = monitor();
+            let conn = open_conn(&monitor);
+            let rcvbuf_arg = rcvbuf.map(|b: usize| b.to_string());
+            let args: Vec<&str> = match &rcvbuf_arg {
+                Some(b) => vec!["--rcvbuf", b.as_str()],
+                None => vec![],
+            };
+            let mut aiortc = Aiortc::start_with(&args).await;
+            let cfg = PeerConfig {
+                pacing_bps,
+                ..Default::default()
+            };
+            let (peer, mut events, offer) = Peer::offer(&cfg, feed, conn.clone(), &monitor)
+                .await
+                .expect("offer");
+            aiortc.send(json!({"cmd": "offer", "sdp": offer})).await;
+            let answer = aiortc.wait_for("answer").await;
+            peer.set_answer(answer["sdp"].as_str().unwrap())
+                .await
+                .unwrap();
+            loop {
+                match next_peer_event(&mut events).await {
+                    PeerEvent::LocalCandidate(c) => aiortc.send(candidate_cmd(c)).await,
+                    PeerEvent::Connected => break,
+                    _ => {}
+                }
+            }
+            aiortc.wait_for("frame").await;
+            let rcvbuf_before = udp_rcvbuf_errors();
+            let mut keyframe_ms = Vec::new();
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                aiortc.send(json!({"cmd": "pli"})).await;
+                aiortc.wait_for("pli_sent").await;
+                let sent = Instant::now();
+                loop {
+                    let f = aiortc.wait_for("frame").await;
+                    if f["key"] == true {
+                        keyframe_ms.push(ms(sent.elapsed()));
+                        break;
+                    }
+                }
+            }
+            let drops = udp_rcvbuf_errors().saturating_sub(rcvbuf_before);
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let counters = monitor.connection(conn.id()).unwrap().summary.counters;
+            let mut spreads: Vec<f64> = aiortc
+                .take("burst")
+                .iter()
+                .filter_map(|b| b["spread_ms"].as_f64())
+                .collect();
+            spreads.sort_by(f64::total_cmp);
+            keyframe_ms.sort_by(f64::total_cmp);
+            eprintln!(
+                "pacing {:>10}, receiver SO_RCVBUF {:>7}: IDR {} KB ≈ {} packets arrive over median {:.1} ms \
+                 (n={}); PLI→keyframe decoded median {:.1} ms (max {:.1}); NACKs received {}; UDP RcvbufErrors \
+                 +{} (system-wide)",
+                if pacing_bps == 0 {
+                    "off".to_owned()
+                } else {
+                    format!("{} Mbit/s", pacing_bps / 1_000_000)
+                },
+                rcvbuf.map_or("default".to_owned(), |b| format!("{}K", b / 1024)),
+                idr_bytes / 1024,
+                idr_bytes / 1188 + 1,
+                spreads.get(spreads.len() / 2).copied().unwrap_or(f64::NAN),
+                spreads.len(),
+                keyframe_ms[keyframe_ms.len() / 2],
+                keyframe_ms[keyframe_ms.len() - 1],
+                counters.nack_received,
+                drops,
+            );
+            peer.close().await;
+            assert_no_tasks_left(&monitor, &conn).await;
+            aiortc.close().await;
+        }
+    }
+}
+
+/// `RcvbufErrors` of the UDP row of /proc/net/snmp (system-wide; 0 where unavailable).
+fn udp_rcvbuf_errors() -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/net/snmp") else {
+        return 0;
+    };
+    let mut lines = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(header), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    header
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(k, _)| *k == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
