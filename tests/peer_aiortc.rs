@@ -958,6 +958,15 @@ async fn ice_failure_tears_the_peer_down() {
             .map(String::as_str),
         Some("closed")
     );
+    assert_eq!(
+        monitor
+            .connection(conn.id())
+            .unwrap()
+            .summary
+            .close_reason
+            .as_deref(),
+        Some("ice failed")
+    );
     drop(peer);
 }
 
@@ -994,6 +1003,51 @@ async fn dropping_a_peer_cleans_up() {
         assert!(Instant::now() < deadline, "connection closed after drop");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A session manager that stops reading events (a full event queue) cannot keep the peer from closing: the
+/// driver stops waiting for room when the peer shuts down, and teardown completes normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_event_queue_does_not_block_close() {
+    let clip = clip(640, 360, 300, false);
+    let (feed, _) = ClipFeed::new(clip);
+    let monitor = monitor();
+    let conn = open_conn(&monitor);
+    let mut aiortc = Aiortc::start().await;
+    let (peer, mut events, offer) =
+        Peer::offer(&PeerConfig::default(), feed, conn.clone(), &monitor)
+            .await
+            .expect("offer");
+    aiortc.send(json!({"cmd": "offer", "sdp": offer})).await;
+    let answer = aiortc.wait_for("answer").await;
+    peer.set_answer(answer["sdp"].as_str().unwrap())
+        .await
+        .unwrap();
+    let mut open = false;
+    while !open {
+        match next_peer_event(&mut events).await {
+            PeerEvent::LocalCandidate(c) => aiortc.send(candidate_cmd(c)).await,
+            PeerEvent::ControlOpen => open = true,
+            _ => {}
+        }
+    }
+    // Far more messages than the event queue holds, and nobody reads them.
+    for i in 0..(3 * sightline::peer::PEER_EVENT_CAPACITY) {
+        aiortc
+            .send(json!({"cmd": "send", "text": format!("m{i}")}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    peer.close().await;
+    assert_no_tasks_left(&monitor, &conn).await;
+    let closed = monitor.connection(conn.id()).unwrap().summary;
+    assert_eq!(
+        closed.close_reason.as_deref(),
+        Some("closed"),
+        "a normal teardown, not the timeout fallback"
+    );
+    drop(events);
+    aiortc.close().await;
 }
 
 /// Bad input from a client gives errors, never a panic, and the peer keeps working.

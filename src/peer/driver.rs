@@ -302,16 +302,23 @@ impl Driver {
         }
     }
 
-    /// Overflow policy of lifecycle events: awaited (see `PEER_EVENT_CAPACITY`). A dropped receiver means
-    /// nobody listens any more, which is not an error for the peer.
+    /// Overflow policy of lifecycle events: awaited (see `PEER_EVENT_CAPACITY`), but never past shutdown: a
+    /// session manager that stopped reading must not keep the peer from being torn down. A dropped receiver
+    /// means nobody listens any more, which is not an error for the peer.
     async fn emit(&self, event: PeerEvent) {
-        let _ = self.events.send(event).await;
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
     }
 
     /// Stops everything this peer owns, in dependency order, and closes its monitor connection.
     async fn teardown(&mut self, reason: &'static str) {
         let op = self.monitor.operation("close", Some(self.conn.id()));
         self.shutdown.cancel();
+        // webrtc-rs keeps calling the handler while it closes; with nobody reading any more, those calls must
+        // fail at once instead of waiting for room in the queue.
+        self.handler_rx.close();
         // Media and stats first: the stats task takes its last sample while the connection is still open.
         for worker in self.workers.drain(..) {
             let abort = worker.abort_handle();
@@ -331,11 +338,11 @@ impl Driver {
         let closed = self.pc.close().await;
         self.connected_tx.send_replace(false);
         self.conn.track(TRACK_ID, "video", "ended");
-        self.conn.set_lifecycle(Lifecycle::Closed);
         // Overflow: dropped when full — the session manager may have stopped reading; `close()` returning is
         // the authoritative signal for it.
         let _ = self.events.try_send(PeerEvent::Closed);
         tracing::info!(connection = %self.conn.id(), reason, "webrtc peer closed");
+        // Also moves the lifecycle to `closed` (`set_lifecycle(Closed)` would record the reason as "closed").
         self.conn.close(reason);
         match closed {
             Ok(()) => op.ok(),

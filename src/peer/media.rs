@@ -376,8 +376,11 @@ pub(crate) async fn run<F: VideoFeed>(mut feed: F, ctx: MediaContext) {
                 let Some(au) = au else {
                     conn.event("video: the source ended");
                     conn.track(super::TRACK_ID, "video", "ended");
-                    // Overflow: awaited (rare, lifecycle). Err = the session manager dropped the receiver.
-                    let _ = events.send(PeerEvent::VideoEnded).await;
+                    // Overflow: awaited (rare, lifecycle) until shutdown. Err = the receiver was dropped.
+                    tokio::select! {
+                        _ = events.send(PeerEvent::VideoEnded) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
                     break;
                 };
                 match sending.as_mut() {

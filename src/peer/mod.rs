@@ -393,7 +393,6 @@ impl Peer {
             driver.abort();
         }
         let _ = self.pc.close().await;
-        self.conn.set_lifecycle(Lifecycle::Closed);
         self.conn.close("close timed out");
         tracing::warn!(connection = %self.conn.id(), "webrtc peer teardown timed out; aborted");
     }
