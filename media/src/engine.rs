@@ -1218,6 +1218,7 @@ fn video_loop(ctx: &VideoCtx, gate: &mut KeyframeGate) -> Result<(), MediaError>
     let mut bitrate = ctx.profile.bitrate_kbps;
     let mut picture = I420Buffer::new();
     let mut last_capture: Option<SystemTime> = None;
+    let mut last_frame: Option<Arc<Frame>> = None;
     let mut failures = 0u32;
     let (mut drops_unlogged, mut drops_logged_at) = (0u64, Instant::now());
     loop {
@@ -1243,13 +1244,18 @@ fn video_loop(ctx: &VideoCtx, gate: &mut KeyframeGate) -> Result<(), MediaError>
                 ctx.stats.record_restart();
             }
         }
-        let captured_at = match &mail.frame {
+        // A consumer attaching while the capture publishes can be handed the same frame twice: encode it once.
+        let fresh = mail
+            .frame
+            .filter(|f| last_frame.as_ref().is_none_or(|last| !Arc::ptr_eq(last, f)));
+        let captured_at = match &fresh {
             Some(frame) => {
                 let started = Instant::now();
                 bgra_to_i420(frame, ctx.profile.max_width, &mut picture)?;
                 ctx.stats
                     .record_convert(started.elapsed().as_secs_f64() * 1000.0);
                 last_capture = Some(frame.captured_at);
+                last_frame = Some(Arc::clone(frame));
                 frame.captured_at
             }
             // Unchanged screen: re-encode the last picture only to serve a pending keyframe.
