@@ -46,7 +46,8 @@ fn measure(size: &str) -> Value {
     };
     println!(
         "SUMMARY {size}: first frame cold median {:.0} ms p95 {:.0} ms | warm median {:.0} ms p95 {:.0} ms | \
-         glass-to-glass median {:.1} ms p95 {:.1} ms over {} frames | decode {:.1} ms/frame, jitter buffer {:.1} ms",
+         glass-to-glass median {:.1} ms p95 {:.1} ms over {} frames | decode {:.1} ms/frame, jitter buffer {:.1} ms \
+         | load average {} → {}",
         ff("cold", "median"),
         ff("cold", "p95"),
         ff("warm", "median"),
@@ -58,6 +59,8 @@ fn measure(size: &str) -> Value {
             .as_f64()
             .unwrap_or(f64::NAN),
         r["decoder"]["jitterBufferMs"].as_f64().unwrap_or(f64::NAN),
+        r["loadAverageAtStart"],
+        r["loadAverageAtEnd"],
     );
     r
 }

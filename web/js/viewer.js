@@ -80,6 +80,9 @@ class Viewer {
     this.prevRaw = null;
     this.rates = null;
     this.e2eDone = false;
+    this.hintSeen = false;
+    this.countdown = null;
+    this.toastTimer = null;
     this.frames = new FrameTimer({ video: this.el.video, screenSize: () => this.screenSize() });
     this.frames.addEventListener('firstframe', (e) => this.onFirstFrame(e.detail));
     this.overlay = new AgentOverlay({ layer: this.el.agents, rect: () => this.contentRect() });
@@ -555,7 +558,9 @@ class Viewer {
   }
 
   sendCommand(cmd) {
-    if (this.watch instanceof JpegWatch) this.watch.interaction();
+    // A sharp still stays until the user acts on the screen; merely moving the mouse over it is not acting.
+    const acting = !(cmd.type === 'pointer' && cmd.action === 'move');
+    if (acting && this.watch instanceof JpegWatch) this.watch.interaction();
     this.debug('→', cmd);
     if (this.watch instanceof WebRtcWatch && this.watch.sendCommand(cmd)) return;
     this.send(cmd);
