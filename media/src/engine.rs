@@ -395,7 +395,7 @@ impl Engine {
         &self.inner.cfg
     }
 
-    /// The desktop backend's kind.
+    /// The desktop backend the engine captures from.
     pub fn desktop(&self) -> &Arc<dyn Desktop> {
         &self.inner.desktop
     }
@@ -418,8 +418,15 @@ impl Engine {
         let entry = inner.screen_entry(&mut state, screen)?;
         let info = entry.info.clone();
         if !entry.video.contains_key(&profile) {
-            let pipe = inner.start_video(entry, profile)?;
-            entry.video.insert(profile, pipe);
+            match inner.start_video(entry, profile) {
+                Ok(pipe) => {
+                    entry.video.insert(profile, pipe);
+                }
+                Err(e) => {
+                    inner.release_screen_if_idle(&mut state, screen);
+                    return Err(e);
+                }
+            }
         }
         let pipe = entry.video.get_mut(&profile).expect("inserted above");
         let (tx, rx) = Fanout::channel();
@@ -465,8 +472,15 @@ impl Engine {
         let info = entry.info.clone();
         let key = (profile.quality, profile.max_width);
         if !entry.jpeg.contains_key(&key) {
-            let pipe = inner.start_jpeg(entry, profile)?;
-            entry.jpeg.insert(key, pipe);
+            match inner.start_jpeg(entry, profile) {
+                Ok(pipe) => {
+                    entry.jpeg.insert(key, pipe);
+                }
+                Err(e) => {
+                    inner.release_screen_if_idle(&mut state, screen);
+                    return Err(e);
+                }
+            }
         }
         let pipe = entry.jpeg.get_mut(&key).expect("inserted above");
         let id = inner.next_id.fetch_add(1, Relaxed);
@@ -609,34 +623,21 @@ impl Drop for Inner {
 
 impl Inner {
     fn shutdown(&self) {
-        let handles = {
+        let mut handles = {
             let mut state = self.state.lock();
             state.shut_down = true;
             let mut handles = std::mem::take(&mut state.stopping);
             for (_, mut entry) in state.screens.drain() {
-                for (_, mut pipe) in entry.video.drain() {
-                    pipe.mailbox.update(|m| m.stop = true);
-                    handles.extend(pipe.thread.take());
-                    self.monitor.close_owner(&pipe.owner);
-                }
-                for (_, mut pipe) in entry.jpeg.drain() {
-                    pipe.mailbox.update(|m| m.stop = true);
-                    handles.extend(pipe.thread.take());
-                    self.monitor.close_owner(&pipe.owner);
-                }
-                entry.capture.control.update(|m| m.stop = true);
-                handles.extend(entry.capture_thread.take());
-                self.monitor.close_owner(&capture_owner(&entry.info.id));
+                self.stop_entry_threads(&mut entry, &mut handles);
             }
             handles
         };
         // Dropping the sender ends the input thread once it finished the queued events.
         self.input.lock().take();
-        let mut handles = handles;
         handles.extend(self.input_thread.lock().take());
         let me = std::thread::current().id();
         for h in handles {
-            // A pipeline thread can itself hold the last engine handle (never in practice: they hold no Engine).
+            // Joining oneself would deadlock; engine threads hold no `Engine`, so this only guards the invariant.
             if h.thread().id() != me {
                 let _ = h.join();
             }

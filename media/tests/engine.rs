@@ -2,8 +2,11 @@
 //! change-only publishing, keyframes for new viewers of a static screen, run-time bitrate changes, snapshots,
 //! ordered and bounded input, a vanishing screen, and shutdown.
 
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::Poll;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -18,6 +21,8 @@ use sightline_monitor::{Monitor, MonitorConfig};
 use tokio::time::{sleep, timeout};
 
 const WAIT: Duration = Duration::from_secs(5);
+
+type InjectFuture = Pin<Box<dyn Future<Output = Result<(), MediaError>> + Send>>;
 
 /// How a [`FakeDesktop`]'s capture behaves.
 #[derive(Clone, Copy)]
@@ -38,6 +43,8 @@ struct FakeDesktop {
     /// While `false`, `inject` blocks (a stuck display).
     gate: Arc<(Mutex<bool>, Condvar)>,
     injected: Arc<Mutex<Vec<InputEvent>>>,
+    /// Calls of `inject` so far, counted before the gate.
+    entered: AtomicU64,
 }
 
 impl FakeDesktop {
@@ -48,6 +55,7 @@ impl FakeDesktop {
             captures: Arc::default(),
             gate: Arc::new((Mutex::new(true), Condvar::new())),
             injected: Arc::default(),
+            entered: AtomicU64::new(0),
         }
     }
 }
@@ -102,6 +110,7 @@ impl Desktop for FakeDesktop {
     }
 
     fn inject(&self, screen: &str, event: &InputEvent) -> Result<(), MediaError> {
+        self.entered.fetch_add(1, Relaxed);
         let (open, cond) = &*self.gate;
         let mut open = open.lock();
         while !*open {
@@ -406,28 +415,41 @@ async fn input_is_injected_in_order_and_a_full_queue_fails_at_once() {
     ));
 
     // A stuck display: one event in the thread, INPUT_QUEUE waiting, the next one is refused immediately.
+    // Each future is polled once by hand: that enqueues it (in this order) and leaves it waiting for its reply.
     *desktop.gate.0.lock() = false;
-    let mut pending = Vec::new();
+    let entered_before = desktop.entered.load(Relaxed);
+    let mut pending: Vec<InjectFuture> = Vec::new();
     for i in 0..=INPUT_QUEUE as u32 {
         let e = engine.clone();
-        pending.push(tokio::spawn(async move {
+        let mut fut: InjectFuture = Box::pin(async move {
             e.inject("0", InputEvent::PointerMove { x: 100 + i, y: 1 })
                 .await
-        }));
-        // Let it enqueue before the next one, so the order is known.
-        sleep(Duration::from_millis(2)).await;
-    }
-    let refused = engine
-        .inject("0", InputEvent::PointerMove { x: 999, y: 1 })
+        });
+        poll_fn(|cx| {
+            assert!(fut.as_mut().poll(cx).is_pending(), "event {i} was refused");
+            Poll::Ready(())
+        })
         .await;
-    assert!(matches!(refused, Err(MediaError::Input(_))), "{refused:?}");
+        pending.push(fut);
+        if i == 0 {
+            // Wait until the input thread holds the first event (blocked in the stuck display).
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while desktop.entered.load(Relaxed) < entered_before + 1 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the input thread never took the event"
+                );
+                sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
     {
         let (open, cond) = &*desktop.gate;
         *open.lock() = true;
         cond.notify_all();
     }
     for p in pending {
-        p.await.unwrap().unwrap();
+        p.await.unwrap();
     }
     let tail: Vec<u32> = desktop.injected.lock()[50..]
         .iter()
