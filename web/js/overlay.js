@@ -27,7 +27,9 @@ export class AgentOverlay {
     const label = document.createElement('span');
     label.className = 'agent-label';
     const action = typeof msg.action === 'string' ? msg.action : 'action';
-    label.textContent = msg.detail ? `${action} · ${String(msg.detail).slice(0, 60)}` : action;
+    const who = document.createElement('b');
+    who.textContent = 'Agent';
+    label.append(who, ` ${action}${msg.detail ? ` · ${String(msg.detail).slice(0, 60)}` : ''}`);
     marker.append(label);
     while (this.layer.childElementCount >= MAX_MARKERS) this.layer.firstElementChild.remove();
     this.layer.append(marker);
