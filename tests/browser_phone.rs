@@ -1,7 +1,8 @@
 //! The viewer on a phone (`tests/e2e/viewer_phone.mjs`): portrait 390×844 and landscape 844×390 with touch and
 //! mobile emulation, WebRTC from the synthetic screen. Checks the layout (no horizontal scroll, every control
 //! reachable and finger-sized, the picture inside the stage), that a tap is a click where it was tapped, and
-//! that the on-screen keyboard types. Screenshots: `target/tmp/screenshots/viewer-phone-{portrait,landscape}.png`.
+//! that the on-screen keyboard types, with its special-key bar (Ctrl latch, Esc).
+//! Screenshots: `target/tmp/screenshots/viewer-phone-{portrait,landscape,keyboard}.png`.
 //!
 //! Run: `cargo test -p sightline --test browser_phone -- --nocapture`
 
@@ -133,6 +134,28 @@ fn phone_layouts_fit_and_touch_input_lands() {
             o["typed"]["hash"], o["typed"]["expectedHash"],
             "{name}: on-screen keyboard text {}",
             o["typed"]
+        );
+        let kb = &o["keybar"];
+        assert_eq!(
+            o["keybarVisible"], true,
+            "{name}: the key bar comes with the keyboard"
+        );
+        assert_eq!(kb["ctrlLatched"], true, "{name}: key bar {kb}");
+        assert_eq!(
+            kb["ctrlReleasedAfterUse"], true,
+            "{name}: Ctrl must unlatch after one key: {kb}"
+        );
+        assert_eq!(
+            kb["keyPressesDelta"], 3,
+            "{name}: Ctrl, C and Esc are three key presses: {kb}"
+        );
+        assert_eq!(
+            kb["oskStillFocused"], true,
+            "{name}: tapping the bar closed the keyboard: {kb}"
+        );
+        assert_eq!(
+            o["keybarHiddenAgain"], true,
+            "{name}: the keyboard button closes the bar again"
         );
         assert_eq!(
             o["pageErrors"].as_array().map(Vec::len),

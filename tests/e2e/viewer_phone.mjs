@@ -3,7 +3,8 @@
 //
 // For each orientation: no horizontal scroll, every toolbar control inside the viewport and at least 36 px
 // tall, the picture fits inside the stage, a tap lands as a click where it was tapped (echo row A), and the
-// on-screen keyboard button types text (echo row B). Screenshots go to --shots for people to look at.
+// on-screen keyboard button types text (echo row B) with a special-key bar (Ctrl latch, Esc) beside it.
+// Screenshots go to --shots for people to look at.
 //
 // Usage: node viewer_phone.mjs --base URL --token TOKEN --width W --height H --shots DIR
 
@@ -86,7 +87,29 @@ run(async (out, cleanup) => {
         return barcodes(page);
       });
       r.typed = { word, expectedHash: hash, hash: typed.echoB.hash, chars: typed.echoB.chars };
-      await page.evaluate(() => document.activeElement && document.activeElement.blur());
+
+      // The special-key bar: Ctrl latches, the next letter becomes Ctrl+letter (key presses, not text), Esc is
+      // a key press, and tapping the bar keeps the phone's keyboard open (focus stays in the hidden input).
+      r.keybarVisible = await page.isVisible('#keybar');
+      const k0 = typed.echoB.keyPresses;
+      await page.tap('#keybar [data-mod="ControlLeft"]');
+      const latched = (await page.getAttribute('#keybar [data-mod="ControlLeft"]', 'aria-pressed')) === 'true';
+      await page.keyboard.type('c');
+      await page.tap('#keybar [data-key="Escape"]');
+      const keys = await waitForEcho(page, `the key bar's keys (${o.name})`, (b) => b.echoB.keyPresses >= k0 + 3).catch(async (e) => {
+        r.keybarError = e.message;
+        return barcodes(page);
+      });
+      r.keybar = {
+        ctrlLatched: latched,
+        ctrlReleasedAfterUse: (await page.getAttribute('#keybar [data-mod="ControlLeft"]', 'aria-pressed')) === 'false',
+        keyPressesDelta: keys.echoB.keyPresses - k0,
+        oskStillFocused: await page.evaluate(() => document.activeElement && document.activeElement.id === 'osk'),
+      };
+      await sleep(150);
+      if (o.name === 'portrait') await page.screenshot({ path: `${a.shots}/viewer-phone-keyboard.png` });
+      await page.tap('#btn-keyboard'); // closes the keyboard and the bar again
+      r.keybarHiddenAgain = await page.isHidden('#keybar');
     }
     await sleep(200);
     await page.screenshot({ path: `${a.shots}/viewer-phone-${o.name}.png` });

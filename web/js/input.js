@@ -23,9 +23,9 @@ export class InputController {
   /**
    * `stage`: the focusable element over the picture; `rect()`: the picture's content rectangle or null;
    * `send(cmd)`: delivers a command; `enabled()`: whether this session may send input; `osk`: the hidden text
-   * input behind the on-screen keyboard button.
+   * input behind the on-screen keyboard button; `onStickyChange(set)`: the latched key-bar modifiers changed.
    */
-  constructor({ stage, rect, send, enabled, osk }) {
+  constructor({ stage, rect, send, enabled, osk, onStickyChange = () => {} }) {
     this.stage = stage;
     this.rect = rect;
     this.sendRaw = send;
@@ -38,6 +38,8 @@ export class InputController {
     this.wheel = new WheelAccumulator();
     this.touch = new TouchGestures();
     this.touchTimer = null;
+    this.sticky = new Set(); // latched modifiers from the key bar
+    this.onStickyChange = onStickyChange;
     this.frameRequested = false;
     this.listeners = [];
   }
@@ -276,12 +278,53 @@ export class InputController {
     this.osk.focus({ preventScroll: true });
   }
 
+  closeKeyboard() {
+    if (this.osk && document.activeElement === this.osk) this.osk.blur();
+    this.clearSticky();
+  }
+
+  /**
+   * A special key from the key bar: pressed with the sticky modifiers (then released), or a modifier toggled.
+   * Modifiers stay latched until the next key, like a phone's shift key.
+   */
+  specialKey({ key, mod }) {
+    if (!this.enabled()) return;
+    if (mod) {
+      if (this.sticky.has(mod)) this.sticky.delete(mod);
+      else this.sticky.add(mod);
+      this.onStickyChange(this.sticky);
+      return;
+    }
+    this.pressWithSticky(key);
+  }
+
+  pressWithSticky(code) {
+    const mods = [...this.sticky];
+    for (const m of mods) this.send({ type: 'key', action: 'down', code: m });
+    this.send({ type: 'key', action: 'press', code });
+    for (const m of mods.reverse()) this.send({ type: 'key', action: 'up', code: m });
+    this.clearSticky();
+  }
+
+  clearSticky() {
+    if (this.sticky.size === 0) return;
+    this.sticky.clear();
+    this.onStickyChange(this.sticky);
+  }
+
+  /** Text from the on-screen keyboard: with a latched modifier, a letter or digit becomes a shortcut (Ctrl+C). */
+  oskText(text) {
+    const code = this.sticky.size > 0 ? codeOfChar(text) : null;
+    if (code) this.pressWithSticky(code);
+    else this.sendText(text);
+  }
+
   onOskBeforeInput(e) {
     if (!this.enabled()) return;
     switch (e.inputType) {
       case 'insertText':
       case 'insertReplacementText':
-        if (e.data) this.sendText(e.data);
+        if (e.data) this.oskText(e.data);
         e.preventDefault();
         break;
       case 'insertFromPaste': {
@@ -292,15 +335,15 @@ export class InputController {
       }
       case 'insertLineBreak':
       case 'insertParagraph':
-        this.send({ type: 'key', action: 'press', code: 'Enter' });
+        this.pressWithSticky('Enter');
         e.preventDefault();
         break;
       case 'deleteContentBackward':
-        this.send({ type: 'key', action: 'press', code: 'Backspace' });
+        this.pressWithSticky('Backspace');
         e.preventDefault();
         break;
       case 'deleteContentForward':
-        this.send({ type: 'key', action: 'press', code: 'Delete' });
+        this.pressWithSticky('Delete');
         e.preventDefault();
         break;
       default:
@@ -328,7 +371,15 @@ export class InputController {
     const passthrough = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Escape', 'Tab', 'Home', 'End', 'PageUp', 'PageDown'];
     if (this.enabled() && passthrough.includes(e.code)) {
       e.preventDefault();
-      this.send({ type: 'key', action: 'press', code: e.code });
+      this.pressWithSticky(e.code);
     }
   }
+}
+
+/** The DOM code of the US-layout key that types `ch` (letters and digits only), or null. */
+export function codeOfChar(ch) {
+  if (typeof ch !== 'string' || ch.length !== 1) return null;
+  if (/^[a-z]$/i.test(ch)) return `Key${ch.toUpperCase()}`;
+  if (/^[0-9]$/.test(ch)) return `Digit${ch}`;
+  return null;
 }

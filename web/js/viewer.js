@@ -59,6 +59,7 @@ class Viewer {
       btnBannerRetry: $('banner-retry'),
       btnBannerClose: $('banner-close'),
       btnKeyboard: $('btn-keyboard'),
+      keybar: $('keybar'),
       btnStats: $('btn-stats'),
       btnFullscreen: $('btn-fullscreen'),
     };
@@ -92,6 +93,9 @@ class Viewer {
       send: (cmd) => this.sendCommand(cmd),
       enabled: () => this.canControl() && this.watch !== null,
       osk: this.el.osk,
+      onStickyChange: (mods) => {
+        for (const b of this.el.keybar.querySelectorAll('[data-mod]')) b.setAttribute('aria-pressed', String(mods.has(b.dataset.mod)));
+      },
     });
   }
 
@@ -120,7 +124,14 @@ class Viewer {
     el.btnRetry.addEventListener('click', () => this.retryWebrtc());
     el.btnBannerRetry.addEventListener('click', () => this.retryWebrtc());
     el.btnBannerClose.addEventListener('click', () => (el.banner.hidden = true));
-    el.btnKeyboard.addEventListener('click', () => this.input.openKeyboard());
+    el.btnKeyboard.addEventListener('click', () => this.toggleKeyboard());
+    // Key-bar buttons must not take the focus from the hidden input (that would close the phone's keyboard):
+    // cancel the focus change on press and act on release.
+    for (const type of ['pointerdown', 'mousedown']) el.keybar.addEventListener(type, (e) => e.preventDefault());
+    el.keybar.addEventListener('click', (e) => {
+      const b = e.target.closest('button');
+      if (b) this.input.specialKey({ key: b.dataset.key, mod: b.dataset.mod });
+    });
     el.btnStats.addEventListener('click', () => this.toggleStats());
     el.btnFullscreen.addEventListener('click', () => this.toggleFullscreen());
     document.addEventListener('fullscreenchange', () => {
@@ -143,6 +154,17 @@ class Viewer {
     el.stage.addEventListener('blur', () => el.app.classList.remove('captured'));
     const touch = matchMedia('(pointer: coarse)').matches || navigator.maxTouchPoints > 0;
     el.app.classList.toggle('touch', touch);
+    // Android Chrome resizes the page for its keyboard (interactive-widget=resizes-content in the viewport
+    // meta); iOS Safari overlays it. There, the visual viewport says how much of the page the keyboard hides.
+    if (window.visualViewport) {
+      const overlap = () => {
+        const vv = window.visualViewport;
+        const hidden = Math.max(0, window.innerHeight - (vv.height + vv.offsetTop));
+        el.app.style.setProperty('--keyboard-overlap', `${Math.round(hidden)}px`);
+      };
+      window.visualViewport.addEventListener('resize', overlap);
+      window.visualViewport.addEventListener('scroll', overlap);
+    }
     el.video.addEventListener('resize', () => this.layoutChanged());
     window.addEventListener('resize', () => this.layoutChanged());
   }
@@ -448,6 +470,15 @@ class Viewer {
     this.connect();
   }
 
+  /** The keyboard button: the phone's keyboard plus the special-key bar, on and off together. */
+  toggleKeyboard(force) {
+    const open = force ?? this.el.keybar.hidden;
+    this.el.keybar.hidden = !open;
+    this.el.btnKeyboard.setAttribute('aria-pressed', String(open));
+    if (open) this.input.openKeyboard();
+    else this.input.closeKeyboard();
+  }
+
   requestHq() {
     if (this.watch instanceof JpegWatch) this.watch.requestHq();
   }
@@ -606,6 +637,7 @@ class Viewer {
     this.el.btnRetry.hidden = !jpeg || !!webrtcUnsupportedReason();
     this.el.btnBannerRetry.hidden = !!webrtcUnsupportedReason();
     this.el.btnKeyboard.hidden = !this.canControl() || !this.el.app.classList.contains('touch');
+    if (this.el.btnKeyboard.hidden && !this.el.keybar.hidden) this.toggleKeyboard(false);
   }
 
   fillScreens(screens) {
