@@ -158,7 +158,7 @@ fn when_ice_cannot_connect_the_page_falls_back_within_the_timeout() {
     // machine, but not for a second timeout period.
     let after = r["fallbackAfterMs"].as_f64().expect("fallback time");
     assert!(
-        (FALLBACK_MS..FALLBACK_MS + 1000.0).contains(&after),
+        (FALLBACK_MS..FALLBACK_MS + 1500.0).contains(&after),
         "fell back after {after} ms, timeout {FALLBACK_MS} ms"
     );
     let retry = &r["retry"];
@@ -166,7 +166,7 @@ fn when_ice_cannot_connect_the_page_falls_back_within_the_timeout() {
     assert_eq!(retry["fellBackAgain"], true, "retry {retry}");
     let again = retry["afterMs"].as_f64().expect("retry time");
     assert!(
-        (FALLBACK_MS..FALLBACK_MS + 1000.0).contains(&again),
+        (FALLBACK_MS..FALLBACK_MS + 1500.0).contains(&again),
         "second fallback after {again} ms"
     );
 }
