@@ -26,6 +26,38 @@ const stats = await load('stats.js');
 const options = await load('options.js');
 const fmt = await load('format.js');
 
+/** A scripted stand-in for the browser's WebSocket, installed before signaling.js is loaded. */
+class FakeSocket {
+  static OPEN = 1;
+  static instances = [];
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.sent = [];
+    FakeSocket.instances.push(this);
+  }
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+  close() {
+    this.readyState = 3;
+  }
+  // Test side:
+  serverOpen() {
+    this.readyState = 1;
+    this.onopen();
+  }
+  serverSend(msg) {
+    this.onmessage({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) });
+  }
+  serverClose(code, reason = '') {
+    this.readyState = 3;
+    this.onclose({ code, reason });
+  }
+}
+globalThis.WebSocket = FakeSocket;
+const signaling = await load('signaling.js');
+
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
 
@@ -351,6 +383,85 @@ test('format: durations, sizes, rates and missing values', () => {
     assert.equal(f(null), fmt.DASH);
     assert.equal(f(NaN), fmt.DASH);
   }
+});
+
+// --- signaling -------------------------------------------------------------------------------------------------
+
+function newSignaling(random = () => 0) {
+  FakeSocket.instances = [];
+  const sig = new signaling.Signaling({ url: 'ws://gw/ws', token: 'tok', backoff: new backoff.Backoff({ random }) });
+  const events = [];
+  for (const type of ['connecting', 'welcome', 'message', 'binary', 'closed']) {
+    sig.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
+  }
+  return { sig, events };
+}
+
+test('signaling: authenticates on open, reports welcome and messages, ignores junk', () => {
+  const { sig, events } = newSignaling();
+  sig.start();
+  const ws = FakeSocket.instances[0];
+  ws.serverOpen();
+  assert.deepEqual(ws.sent, [{ type: 'auth', token: 'tok' }]);
+  ws.serverSend({ type: 'welcome', session: 's1', role: 'control', screens: [] });
+  ws.serverSend('not json');
+  ws.serverSend({ notype: true });
+  ws.serverSend({ type: 'offer', sdp: 'x' });
+  ws.onmessage({ data: new ArrayBuffer(3) });
+  assert.deepEqual(events.map((e) => e.type), ['connecting', 'welcome', 'message', 'binary']);
+  assert.equal(events[2].detail.type, 'offer');
+  sig.stop();
+});
+
+test('signaling: a barrier resolves after the pong of its own ping, in order, and fails on close', async () => {
+  const { sig } = newSignaling();
+  sig.start();
+  const ws = FakeSocket.instances[0];
+  ws.serverOpen();
+  ws.serverSend({ type: 'welcome', session: 's1', role: 'control', screens: [] });
+  let done = null;
+  const b = sig.barrier().then((v) => (done = v));
+  const ping = ws.sent[ws.sent.length - 1];
+  assert.equal(ping.type, 'ping');
+  ws.serverSend({ type: 'pong', id: 'someone-else' });
+  await Promise.resolve();
+  assert.equal(done, null);
+  ws.serverSend({ type: 'pong', id: ping.id });
+  await b;
+  assert.equal(done, true);
+  const pending = sig.barrier();
+  ws.serverClose(1006);
+  assert.equal(await pending, false);
+  sig.stop();
+});
+
+test('signaling: closes retry with backoff; 4401 and 4403 are final', async () => {
+  const { sig, events } = newSignaling(() => 0);
+  sig.start();
+  FakeSocket.instances[0].serverClose(1006);
+  const closed = events.filter((e) => e.type === 'closed');
+  assert.equal(closed.length, 1);
+  assert.equal(closed[0].detail.fatal, null);
+  assert.equal(closed[0].detail.retryInMs, 250);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(FakeSocket.instances.length, 2, 'reconnected after the backoff delay');
+  FakeSocket.instances[1].serverClose(1006);
+  assert.equal(events.filter((e) => e.type === 'closed')[1].detail.retryInMs, 500, 'the delay grows');
+  sig.retryNow();
+  assert.equal(FakeSocket.instances.length, 3, 'retryNow skips the wait');
+  FakeSocket.instances[2].serverClose(4401, 'invalid token');
+  const last = events.filter((e) => e.type === 'closed').pop();
+  assert.equal(last.detail.fatal, 'unauthorized');
+  assert.equal(last.detail.retryInMs, null);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(FakeSocket.instances.length, 3, 'no retry after 4401');
+
+  const k = newSignaling();
+  k.sig.start();
+  FakeSocket.instances[0].serverClose(4403);
+  assert.equal(k.events.find((e) => e.type === 'closed').detail.fatal, 'kicked');
+  k.sig.stop();
+  sig.stop();
 });
 
 // --- run -------------------------------------------------------------------------------------------------------

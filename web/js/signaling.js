@@ -31,6 +31,7 @@ export class Signaling extends EventTarget {
     this.heartbeat = null;
     this.pingSeq = 0;
     this.pending = new Map(); // ping id → sent at (performance.now()); bounded: one ping per heartbeat
+    this.barriers = new Map(); // ping id → resolve; one per watch change at most
     this.lastHeard = 0;
     this.rttMs = undefined;
     this.authenticated = false;
@@ -113,6 +114,11 @@ export class Signaling extends EventTarget {
         this.dispatchEvent(new CustomEvent('welcome', { detail: msg }));
         return;
       }
+      if (msg.type === 'pong' && this.barriers.has(msg.id)) {
+        this.barriers.get(msg.id)(true);
+        this.barriers.delete(msg.id);
+        return;
+      }
       if (msg.type === 'pong' && this.pending.has(msg.id)) {
         this.rttMs = performance.now() - this.pending.get(msg.id);
         this.pending.delete(msg.id);
@@ -124,6 +130,7 @@ export class Signaling extends EventTarget {
       if (ws !== this.ws) return;
       this.ws = null;
       this.stopHeartbeat();
+      this.releaseBarriers();
       this.onClosed(ev.code, ev.reason);
     };
     // onerror is always followed by onclose, which carries the decision.
@@ -153,7 +160,30 @@ export class Signaling extends EventTarget {
     }, delay);
   }
 
+  /**
+   * Resolves to true once the gateway has sent everything it was going to send before this call — the pong of a
+   * ping comes after all of it, as the gateway answers in order — or to false if the socket closes first. The
+   * viewer uses it between two watches so that late messages of the old watch (an offer, candidates, a
+   * `stopped`) are never taken for the new one's.
+   */
+  barrier() {
+    const id = `b${++this.pingSeq}`;
+    return new Promise((resolve) => {
+      this.barriers.set(id, resolve);
+      if (!this.send({ type: 'ping', id })) {
+        this.barriers.delete(id);
+        resolve(false);
+      }
+    });
+  }
+
+  releaseBarriers() {
+    for (const resolve of this.barriers.values()) resolve(false);
+    this.barriers.clear();
+  }
+
   teardown(code, reason) {
+    this.releaseBarriers();
     this.stopHeartbeat();
     const ws = this.ws;
     this.ws = null;

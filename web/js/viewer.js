@@ -72,6 +72,9 @@ class Viewer {
     this.forcedJpeg = this.options.transport === 'jpeg';
     this.fallbackReason = null;
     this.watch = null; // WebRtcWatch | JpegWatch
+    this.watchSeq = 0; // bumped by every watch change; a change that waited on a barrier checks it is still the latest
+    this.watchedOnSocket = false; // whether this socket already carried a watch (then changes need a barrier)
+    this.draining = false; // between two watches: messages of the old one are dropped
     this.watchStartedAt = 0;
     this.webrtcFailures = 0;
     this.picture = false; // something is on screen
@@ -207,6 +210,7 @@ class Viewer {
     this.debug('←', msg);
     this.welcome = msg;
     this.role = msg.role;
+    this.watchedOnSocket = false;
     this.marks.welcome = performance.now();
     this.hideNotice();
     this.el.tokenOverlay.hidden = true;
@@ -236,6 +240,7 @@ class Viewer {
 
   onMessage(msg) {
     this.debug('←', msg);
+    if (this.draining && ['offer', 'candidate', 'frame', 'stopped'].includes(msg.type)) return;
     if (this.watch && this.watch.handle(msg)) return;
     switch (msg.type) {
       case 'stopped':
@@ -258,7 +263,7 @@ class Viewer {
   }
 
   onBinary(data) {
-    if (this.watch instanceof JpegWatch) this.watch.handleBinary(data);
+    if (!this.draining && this.watch instanceof JpegWatch) this.watch.handleBinary(data);
   }
 
   onClosed({ code, reason, fatal, retryInMs }) {
@@ -346,14 +351,34 @@ class Viewer {
     else this.startWebrtc();
   }
 
-  startWebrtc() {
+  /**
+   * Ends the current watch and, when this socket already carried one, waits until the gateway has flushed what
+   * it sent for it (Signaling.barrier). Resolves to false when the change is obsolete: the socket closed or a
+   * later change started meanwhile.
+   */
+  async changeWatch() {
+    const seq = ++this.watchSeq;
+    this.closeWatch();
+    if (!this.watchedOnSocket || !this.signaling) {
+      this.watchedOnSocket = true;
+      return true;
+    }
+    this.draining = true;
+    const flushed = await this.signaling.barrier();
+    if (seq !== this.watchSeq) return false;
+    this.draining = false;
+    return flushed;
+  }
+
+  async startWebrtc() {
     const unsupported = webrtcUnsupportedReason();
     if (unsupported) {
       this.fallBack(unsupported);
       return;
     }
-    this.closeWatch();
     this.mode = 'webrtc';
+    this.setStatus('warn', 'Connecting WebRTC…');
+    if (!(await this.changeWatch())) return;
     const timeoutMs = Number(this.welcome && this.welcome.fallback_timeout_ms) || DEFAULT_FALLBACK_MS;
     const w = new WebRtcWatch({
       send: (m) => this.send(m),
@@ -407,9 +432,9 @@ class Viewer {
     this.startJpeg();
   }
 
-  startJpeg() {
-    this.closeWatch();
+  async startJpeg() {
     this.mode = 'jpeg';
+    if (!(await this.changeWatch())) return;
     const j = new JpegWatch({ send: (m) => this.send(m), screen: this.screen, canvas: this.el.canvas });
     this.watch = j;
     j.addEventListener('frame', (e) => {
@@ -459,9 +484,7 @@ class Viewer {
   switchScreen(id) {
     if (id === this.screen) return;
     this.screen = id;
-    this.send({ type: 'stop' });
-    this.closeWatch();
-    this.startWatch();
+    this.startWatch(); // a new watch replaces the current one on the gateway
   }
 
   reconnect(forgetScreen = false) {
