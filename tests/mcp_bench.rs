@@ -85,39 +85,53 @@ fn iterations() -> u32 {
         .unwrap_or(if cfg!(debug_assertions) { 30 } else { 300 })
 }
 
-fn bench(gw: &GatewayProcess, mode: &str) -> Value {
-    let url = format!("{}/mcp", gw.base);
-    let n = iterations().to_string();
-    let cases: Vec<String> = CASES
-        .iter()
-        .map(|(name, args)| format!("{name}={args}"))
-        .collect();
-    let mut args = vec![
-        "--url",
-        &url,
-        "--token",
-        CONTROL_TOKEN,
-        "--mode",
-        mode,
-        "--iterations",
-        &n,
-        "--warmup",
-        "10",
-    ];
-    for c in &cases {
-        args.push("--case");
-        args.push(c);
-    }
-    last_json(&run_python(
-        "mcp_bench.py",
-        &args,
-        Duration::from_secs(1800),
-    ))
+/// One case: the client's figures and the server's (median, p95) for the same calls.
+struct Figures {
+    client: Value,
+    server: (f64, f64),
 }
 
-/// The gateway's own time for the last `n` screenshot calls of each case, from the audit trail:
-/// (median, p95) in ms by case name.
-fn server_times(gw: &GatewayProcess, n: usize) -> Vec<(f64, f64)> {
+/// Runs every case with a fresh client in `mode`. Each case runs on its own so its calls are still in the
+/// monitor's list of recent operations when the server's times are read.
+fn bench(gw: &GatewayProcess, mode: &str) -> (String, Vec<Figures>) {
+    let url = format!("{}/mcp", gw.base);
+    let n = iterations().to_string();
+    let mut protocol = String::new();
+    let figures = CASES
+        .iter()
+        .map(|(name, args)| {
+            let case = format!("{name}={args}");
+            let out = last_json(&run_python(
+                "mcp_bench.py",
+                &[
+                    "--url",
+                    &url,
+                    "--token",
+                    CONTROL_TOKEN,
+                    "--mode",
+                    mode,
+                    "--iterations",
+                    &n,
+                    "--warmup",
+                    "10",
+                    "--case",
+                    &case,
+                ],
+                Duration::from_secs(1800),
+            ));
+            protocol = out["protocol"].as_str().unwrap_or_default().to_owned();
+            Figures {
+                client: out["results"][0].clone(),
+                server: server_time(gw, args, iterations() as usize),
+            }
+        })
+        .collect();
+    (protocol, figures)
+}
+
+/// The gateway's own time for the last `n` screenshot calls with these arguments, from the audit trail:
+/// (median, p95) in ms.
+fn server_time(gw: &GatewayProcess, args: &str, n: usize) -> (f64, f64) {
     let (status, _, body) = common::http(
         "GET",
         &format!("{}/api/v0/mcp/monitor/webrtc/operations", gw.base),
@@ -128,43 +142,37 @@ fn server_times(gw: &GatewayProcess, n: usize) -> Vec<(f64, f64)> {
     );
     assert_eq!(status, 200);
     let ops: Value = serde_json::from_slice(&body).unwrap();
-    CASES
+    let wanted: Value = serde_json::from_str(args).unwrap();
+    let mut ms: Vec<f64> = ops["recent"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|(_, args)| {
-            let wanted: Value = serde_json::from_str(args).unwrap();
-            let mut ms: Vec<f64> = ops["recent"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|o| o["kind"] == "mcp_tool_call" && o["detail"]["tool"] == "screenshot")
-                .filter(|o| o["detail"]["arguments"] == wanted)
-                .take(n)
-                .filter_map(|o| o["duration_ms"].as_f64())
-                .collect();
-            ms.sort_by(f64::total_cmp);
-            if ms.is_empty() {
-                return (f64::NAN, f64::NAN);
-            }
-            let rank = ((0.95 * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
-            (ms[ms.len() / 2], ms[rank - 1])
-        })
-        .collect()
+        .filter(|o| o["kind"] == "mcp_tool_call" && o["detail"]["tool"] == "screenshot")
+        .filter(|o| o["detail"]["arguments"] == wanted)
+        .take(n)
+        .filter_map(|o| o["duration_ms"].as_f64())
+        .collect();
+    assert_eq!(ms.len(), n, "every measured call is in the audit trail");
+    ms.sort_by(f64::total_cmp);
+    let rank = ((0.95 * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
+    (ms[ms.len() / 2], ms[rank - 1])
 }
 
-fn print_table(title: &str, figures: &Value, server: &[(f64, f64)]) {
-    println!("\n{title} (protocol {})", figures["protocol"]);
+fn print_table(title: &str, (protocol, figures): &(String, Vec<Figures>)) {
+    println!("\n{title} (protocol {protocol})");
     println!(
         "{:<28} {:>11} {:>11} {:>12} {:>12} {:>9} {:>10}",
         "case", "median ms", "p95 ms", "server med", "server p95", "KB", "image"
     );
-    for (r, (sm, sp)) in figures["results"].as_array().unwrap().iter().zip(server) {
+    for f in figures {
+        let r = &f.client;
         println!(
             "{:<28} {:>11.2} {:>11.2} {:>12.2} {:>12.2} {:>9.0} {:>10}",
             r["case"].as_str().unwrap(),
             r["median_ms"].as_f64().unwrap(),
             r["p95_ms"].as_f64().unwrap(),
-            sm,
-            sp,
+            f.server.0,
+            f.server.1,
             r["bytes"].as_f64().unwrap() / 1024.0,
             format!("{}x{}", r["image"][0], r["image"][1]),
         );
@@ -198,11 +206,7 @@ async fn screenshot_round_trips_with_and_without_a_running_pipeline() {
         let idle = tokio::task::spawn_blocking(move || bench(&g, &m))
             .await
             .unwrap();
-        print_table(
-            &format!("no pipeline running, {mode} client"),
-            &idle,
-            &server_times(&gw, n),
-        );
+        print_table(&format!("no pipeline running, {mode} client"), &idle);
     }
 
     // A viewer watches screen 0: the capture pipeline runs and screenshots reuse its latest frame.
@@ -226,13 +230,9 @@ async fn screenshot_round_trips_with_and_without_a_running_pipeline() {
         let running = tokio::task::spawn_blocking(move || bench(&g, &m))
             .await
             .unwrap();
-        print_table(
-            &format!("pipeline running, {mode} client"),
-            &running,
-            &server_times(&gw, n),
-        );
-        for r in running["results"].as_array().unwrap() {
-            assert_eq!(r["n"], n, "every call succeeded: {r}");
+        print_table(&format!("pipeline running, {mode} client"), &running);
+        for f in &running.1 {
+            assert_eq!(f.client["n"], n, "every call succeeded: {}", f.client);
         }
     }
     let _ = stop.send(());
