@@ -500,6 +500,10 @@ async fn offer_flow_streams_decodable_video_to_aiortc() {
         offer.contains("webrtc-datachannel"),
         "offer has the control channel"
     );
+    assert!(
+        offer.contains("http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"),
+        "offer proposes the playout-delay extension (zero delay for browsers)"
+    );
 
     aiortc.send(json!({"cmd": "offer", "sdp": offer})).await;
     let answer = aiortc.wait_for("answer").await;

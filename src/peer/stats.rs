@@ -16,7 +16,7 @@ use sightline_monitor::{Connection, Counters};
 use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::{PeerConnection, StatsSelector};
 
-use super::config::STATS_INTERVAL;
+use super::config::{PACING_QUEUE_PACKETS, STATS_INTERVAL};
 use super::interceptor::RtcpCounters;
 use super::media::{H264_CLOCK_RATE, MediaCounters, SkipReason};
 
@@ -100,6 +100,21 @@ struct ReportedDrops {
     not_connected: u64,
     waiting_keyframe: u64,
     write_failed: u64,
+    /// Whether the "packets written but not sent" event was recorded (once per peer).
+    unsent_reported: bool,
+}
+
+/// Packets that may legitimately be written but not yet counted as sent: the pacer's queue plus webrtc-rs's
+/// driver queue (256 events).
+const IN_FLIGHT_PACKETS: u64 = PACING_QUEUE_PACKETS as u64 + 256;
+
+/// How many written packets webrtc-rs has not sent beyond what can be in flight. webrtc-rs accepts a write and
+/// drops the packet later, logging only, when it does not match the negotiated parameters (payload type,
+/// header extension ids), so this is the one place such a loss becomes visible.
+pub(crate) fn unsent_packets(written: u64, sent: u64) -> u64 {
+    written
+        .saturating_sub(sent)
+        .saturating_sub(IN_FLIGHT_PACKETS)
 }
 
 /// The stats task's body: a sample every [`STATS_INTERVAL`] until `shutdown`, then a last one (with the rates
@@ -176,6 +191,17 @@ fn publish(
         }
     }
     let dropped = reported.not_connected + reported.waiting_keyframe + reported.write_failed;
+    let unsent = unsent_packets(
+        media.packets_written.load(Ordering::Relaxed),
+        t.packets_sent,
+    );
+    if unsent > 0 && !reported.unsent_reported {
+        reported.unsent_reported = true;
+        conn.event(format!(
+            "{unsent} RTP packets were written but not sent by webrtc-rs (rejected after negotiation?)"
+        ));
+        tracing::warn!(connection = %conn.id(), unsent, "webrtc-rs is not sending the video packets written to it");
+    }
     let rr_rtt_us = rtcp.rtt_us.load(Ordering::Relaxed);
     let rtt_ms = if rr_rtt_us > 0 {
         Some(rr_rtt_us as f64 / 1000.0)
@@ -214,6 +240,18 @@ fn publish(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn unsent_packets_allow_for_queues() {
+        assert_eq!(unsent_packets(100, 0), 0);
+        assert_eq!(unsent_packets(IN_FLIGHT_PACKETS, 0), 0);
+        assert_eq!(unsent_packets(IN_FLIGHT_PACKETS + 5, 0), 5);
+        assert_eq!(
+            unsent_packets(10, 50),
+            0,
+            "retransmissions make sent exceed written"
+        );
+    }
 
     #[test]
     fn rates_come_from_deltas() {
