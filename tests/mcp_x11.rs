@@ -12,20 +12,15 @@
 
 mod common;
 
-#[path = "../media/tests/common/paint.rs"]
-mod paint;
-#[path = "../media/tests/common/recorder.rs"]
-mod recorder;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::clients::{WsClient, WsEvent};
+use common::paint::Painter;
+use common::recorder::{Recorded, Recorder};
 use common::xvfb::Xvfb;
 use common::{ADMIN_TOKEN, CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, last_json, run_python};
-use paint::Painter;
-use recorder::{Recorded, Recorder};
 use serde_json::{Value, json};
 
 const PYTHON_TIMEOUT: Duration = Duration::from_secs(180);
