@@ -1054,6 +1054,53 @@ async fn an_unread_event_queue_does_not_block_close() {
     aiortc.close().await;
 }
 
+/// A configuration that cannot work fails the offer with a clear error and leaves nothing behind: an invalid
+/// one before anything is built, an address that is not local when webrtc-rs binds its socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_failures_leave_nothing_behind() {
+    let clip = clip(640, 360, 300, false);
+    let monitor = monitor();
+    for (cfg, invalid) in [
+        (
+            PeerConfig {
+                udp_addrs: vec!["not an address".into()],
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            // TEST-NET-1: never assigned to this host, so the bind fails.
+            PeerConfig {
+                udp_addrs: vec!["192.0.2.1:0".into()],
+                ..Default::default()
+            },
+            false,
+        ),
+    ] {
+        let conn = open_conn(&monitor);
+        let (feed, _) = ClipFeed::new(clip.clone());
+        let err = Peer::offer(&cfg, feed, conn.clone(), &monitor)
+            .await
+            .expect_err("this configuration cannot work");
+        if invalid {
+            assert!(matches!(err, PeerError::InvalidConfig(_)), "{err:?}");
+        } else {
+            assert!(matches!(err, PeerError::Setup(_)), "{err:?}");
+            assert_eq!(err.to_string(), "could not set up the WebRTC connection");
+        }
+        assert!(conn.is_closed());
+        assert_no_tasks_left(&monitor, &conn).await;
+    }
+    assert!(
+        monitor
+            .operations()
+            .recent
+            .iter()
+            .any(|o| o.kind == "create_offer" && o.error.is_some()),
+        "the failed create_offer is recorded with its cause"
+    );
+}
+
 /// Bad input from a client gives errors, never a panic, and the peer keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_client_input_is_rejected_cleanly() {
