@@ -3,15 +3,15 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// The default filter: our info logs, the WebRTC stack's warnings, openh264's nothing-but-errors.
-pub const DEFAULT_FILTER: &str =
-    "info,webrtc=warn,rtc=warn,webrtc_ice=warn,rtc_ice=warn,webrtc_sctp=warn,rmcp=warn";
+/// The default filter: our info logs and the WebRTC stack's warnings (its DTLS layer warns about every Chromium
+/// handshake's unknown extensions, so only its errors).
+pub const DEFAULT_FILTER: &str = "info,webrtc=warn,rtc=warn,webrtc_ice=warn,rtc_ice=warn,webrtc_sctp=warn,rtc_dtls=error,rmcp=warn";
 
 /// Installs the subscriber once (later calls are ignored, so tests may call it freely). `quiet` lowers the default
 /// to warnings, for one-shot commands and the stdio MCP mode.
 pub fn init(quiet: bool) {
     let default = if quiet {
-        "warn,webrtc=error,rtc=error"
+        "warn,webrtc=error,rtc=error,rtc_dtls=error"
     } else {
         DEFAULT_FILTER
     };
