@@ -289,7 +289,8 @@ struct Inner {
 struct State {
     shut_down: bool,
     screens: HashMap<String, ScreenEntry>,
-    /// Threads told to stop, joined by `shutdown` (finished ones are pruned as we go).
+    /// Threads told to stop and not yet seen finished, joined by `shutdown`. Pruned on every subscribe and
+    /// unsubscribe, so it holds at most the pipelines stopped within the last few milliseconds.
     stopping: Vec<JoinHandle<()>>,
 }
 
@@ -841,6 +842,8 @@ impl Inner {
             let mut entry = state.screens.remove(screen).expect("checked above");
             self.stop_entry_threads(&mut entry, &mut state.stopping);
         }
+        // Every unsubscribe passes here: the list holds only threads still winding down.
+        state.stopping.retain(|h| !h.is_finished());
     }
 
     fn unsubscribe_video(
