@@ -13,6 +13,7 @@ use parking_lot::{Condvar, Mutex};
 use sightline_media::engine::{
     Engine, EngineConfig, INPUT_QUEUE, JpegProfile, MAX_CAPTURE_FAILURES, VideoProfile,
 };
+use sightline_media::fanout::SUBSCRIBER_QUEUE;
 use sightline_media::synthetic::{SyntheticDesktop, SyntheticSource};
 use sightline_media::{
     Desktop, Frame, FrameSource, InputEvent, MediaError, ScreenInfo, SourceKind, barcode,
@@ -581,5 +582,41 @@ fn bad_requests_are_refused_with_clear_errors() {
         .is_err()
     );
     assert_eq!(engine.screens().unwrap().len(), 1);
+    engine.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_requests_are_served_and_coalesced() {
+    let (engine, monitor) = engine_with(Arc::new(SyntheticDesktop::new(320, 240)), 30);
+    let mut sub = engine
+        .subscribe_video("0", VideoProfile::default())
+        .unwrap();
+    assert!(timeout(WAIT, sub.recv()).await.unwrap().unwrap().keyframe);
+    // Past the gate's window (300 ms = 9 frames at 30 fps), so the next request is served at once.
+    for _ in 0..12 {
+        assert!(!timeout(WAIT, sub.recv()).await.unwrap().unwrap().keyframe);
+    }
+    // A burst of requests (a PLI storm): exactly one IDR, on the next frame or the one after.
+    for _ in 0..5 {
+        sub.request_keyframe();
+    }
+    let mut frames = Vec::new();
+    for _ in 0..8 {
+        frames.push(timeout(WAIT, sub.recv()).await.unwrap().unwrap().keyframe);
+    }
+    assert_eq!(
+        frames.iter().filter(|k| **k).count(),
+        1,
+        "one IDR for five requests: {frames:?}"
+    );
+    // Promptly: at most the units already queued before the request (SUBSCRIBER_QUEUE) come first.
+    let at = frames.iter().position(|k| *k).unwrap();
+    assert!(at <= SUBSCRIBER_QUEUE, "served promptly: {frames:?}");
+    let pipe = &pipelines(&monitor, "h264")[0];
+    assert_eq!(pipe.keyframes_total, 2);
+    assert_eq!(
+        pipe.keyframe_requests_total, 6,
+        "the join and the five requests"
+    );
     engine.shutdown();
 }
