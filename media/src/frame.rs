@@ -57,6 +57,11 @@ impl Frame {
             return None;
         }
         let i = y as usize * self.stride + x as usize * 4;
-        Some([self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]])
+        Some([
+            self.data[i],
+            self.data[i + 1],
+            self.data[i + 2],
+            self.data[i + 3],
+        ])
     }
 }
