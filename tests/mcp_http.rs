@@ -408,6 +408,109 @@ fn a_session_is_registered_audited_and_ended_by_delete_or_kick() {
     );
 }
 
+/// A session-less (2026-07-28) `tools/call`: the protocol data travels in `_meta` and headers.
+fn stateless_call(gw: &GatewayProcess, token: &str, tool: &str, args: Value) -> (u16, Vec<u8>) {
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": tool, "arguments": args, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let (status, _, body) = post(
+        gw,
+        Some(token),
+        None,
+        &body.to_string(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", tool),
+        ],
+    );
+    (status, body)
+}
+
+/// Kicks the only MCP session once it exists.
+fn kick_when_registered(gw: &GatewayProcess) {
+    wait_until(|| mcp_sessions(gw).len() == 1, "the call is registered");
+    let id = mcp_sessions(gw)[0]["id"].as_str().unwrap().to_owned();
+    let (status, _, _) = http(
+        "DELETE",
+        &format!("{}/api/v1/sessions/{id}", gw.base),
+        Some(ADMIN_TOKEN),
+        None,
+        b"",
+        &[],
+    );
+    assert_eq!(status, 204);
+}
+
+#[test]
+fn a_kick_stops_a_call_in_progress() {
+    let gw = gateway();
+    // The synthetic screen changes every frame, so this wait would run its full 20 s.
+    let never_stable = json!({"quiet_ms": 10000, "timeout_ms": 20000});
+
+    // Session-less: the call ends at once with a tool error saying why.
+    let started = std::time::Instant::now();
+    let (status, body) = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            stateless_call(
+                &gw,
+                CONTROL_TOKEN,
+                "wait_until_stable",
+                never_stable.clone(),
+            )
+        });
+        kick_when_registered(&gw);
+        call.join().expect("call thread")
+    });
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "the kick stopped the wait"
+    );
+    assert_eq!(status, 200);
+    let r = reply(&body);
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "the session was ended by an administrator"
+    );
+
+    // In a session: the session ends with the call, so its stream closes without a reply.
+    let session = initialize(&gw, CONTROL_TOKEN);
+    let started = std::time::Instant::now();
+    let (status, body) = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            let body = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                              "params": {"name": "wait_until_stable", "arguments": never_stable}});
+            let (status, _, body) = post(
+                &gw,
+                Some(CONTROL_TOKEN),
+                Some(&session),
+                &body.to_string(),
+                &[],
+            );
+            (status, body)
+        });
+        kick_when_registered(&gw);
+        call.join().expect("call thread")
+    });
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "the kick stopped the wait"
+    );
+    assert_eq!(status, 200);
+    assert!(
+        !String::from_utf8_lossy(&body).contains("\"result\""),
+        "no result after the session ended: {}",
+        String::from_utf8_lossy(&body)
+    );
+    wait_until(
+        || mcp_sessions(&gw).is_empty(),
+        "the kicked session is gone",
+    );
+}
+
 #[test]
 fn sessions_are_bounded() {
     let gw = gateway();
