@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 use sightline_media::engine::Engine;
-use sightline_media::{InputEvent, MediaError, MouseButton, ScreenInfo};
+use sightline_media::{AgentMark, InputEvent, MediaError, MouseButton, ScreenInfo};
 use sightline_monitor::{ConnectionId, Monitor};
 use sightline_signaling::messages::{Button, KeyAction, PointerAction};
 use sightline_signaling::{Command, ErrorCode, ProtocolError, Role};
@@ -298,6 +298,20 @@ impl Gateway {
         if actor.agent
             && let Some(a) = activity
         {
+            // The synthetic screen paints an agent cursor; real displays are left as they are.
+            let at = match (a.x, a.y) {
+                (Some(x), Some(y)) => self
+                    .screen(screen)
+                    .ok()
+                    .map(|s| (to_pixel(x, s.width), to_pixel(y, s.height))),
+                _ => None,
+            };
+            let mark = AgentMark {
+                at,
+                click: a.action.contains("click"),
+                action: a.action.clone(),
+            };
+            self.inner.engine.desktop().show_agent(screen, &mark);
             // No receiver is fine: nobody is watching.
             let _ = self.inner.agent_events.send(a);
         }

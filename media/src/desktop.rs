@@ -92,6 +92,24 @@ pub trait Desktop: Send + Sync + 'static {
 
     /// Injects one input event into `screen` (pixel coordinates of that screen).
     fn inject(&self, screen: &str, event: &InputEvent) -> Result<(), MediaError>;
+
+    /// Shows that an AI agent acted on `screen`, for the people watching. Backends that draw their own picture
+    /// (the synthetic screen) paint an agent cursor and markers; a real display is left untouched (drawing on a
+    /// user's desktop would change what applications see), and viewers show the activity in their overlay instead.
+    fn show_agent(&self, screen: &str, mark: &AgentMark) {
+        let _ = (screen, mark);
+    }
+}
+
+/// An agent's action as a backend may draw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentMark {
+    /// Where it acted, in pixels of the screen, when the action has a position.
+    pub at: Option<(u32, u32)>,
+    /// The action (`click`, `type_text`, …).
+    pub action: String,
+    /// Whether it was a click (drawn as a marker that stays a while).
+    pub click: bool,
 }
 
 /// A capturer for one screen, driven by one thread at the pacer's rate.

@@ -35,7 +35,9 @@ pub mod x11;
 #[cfg(any(target_os = "macos", target_os = "windows"))]
 pub mod xcap_backend;
 
-pub use desktop::{CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection};
+pub use desktop::{
+    AgentMark, CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection,
+};
 pub use engine::{
     Engine, EngineConfig, FrameSubscription, JpegProfile, JpegSubscription, VideoProfile,
     VideoSubscription,

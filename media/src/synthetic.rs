@@ -32,7 +32,8 @@ use parking_lot::Mutex;
 use crate::barcode::{self, Echo};
 use crate::font::{CELL_H, CELL_W, Canvas};
 use crate::{
-    Desktop, Frame, FrameSource, InputEvent, MediaError, MouseButton, ScreenInfo, SourceKind,
+    AgentMark, Desktop, Frame, FrameSource, InputEvent, MediaError, MouseButton, ScreenInfo,
+    SourceKind,
 };
 
 /// Characters kept in the typed buffer.
@@ -57,6 +58,8 @@ const TEXT_LIGHT: [u8; 4] = [0xd0, 0xf0, 0xd0, 255];
 const PANEL: [u8; 4] = [0x10, 0x10, 0x10, 255];
 const WHITE: [u8; 4] = [255, 255, 255, 255];
 const POINTER: [u8; 4] = [0, 0, 255, 255];
+/// Orange (BGRA) for everything an AI agent did.
+const AGENT: [u8; 4] = [0, 140, 255, 255];
 
 /// The input state echoed into the picture.
 #[derive(Clone, Debug, Default)]
@@ -70,6 +73,16 @@ pub struct InputEcho {
     shift_right: bool,
     last_key: String,
     clicks: VecDeque<(u32, u32, MouseButton)>,
+    agent: Option<AgentOverlay>,
+}
+
+/// What an AI agent did last, drawn as an agent cursor with a label and markers of its recent clicks. It is not
+/// part of the echo barcodes: those show the input itself, whoever sent it.
+#[derive(Clone, Debug, Default)]
+struct AgentOverlay {
+    at: (u32, u32),
+    label: String,
+    clicks: VecDeque<(u32, u32)>,
 }
 
 impl InputEcho {
@@ -124,6 +137,24 @@ impl InputEcho {
             }
             InputEvent::Text { text } => text.chars().for_each(|c| self.push(c)),
         }
+    }
+
+    /// Records an agent's action (see [`Desktop::show_agent`]).
+    pub fn mark_agent(&mut self, mark: &AgentMark, width: u32, height: u32) {
+        let overlay = self.agent.get_or_insert_with(AgentOverlay::default);
+        if let Some((x, y)) = mark.at {
+            overlay.at = (x.min(width - 1), y.min(height - 1));
+            if mark.click {
+                if overlay.clicks.len() == CLICKS_SHOWN {
+                    overlay.clicks.pop_front();
+                }
+                overlay.clicks.push_back(overlay.at);
+            }
+        }
+        overlay.label = format!(
+            "agent: {}",
+            mark.action.chars().take(32).collect::<String>()
+        );
     }
 
     fn push(&mut self, c: char) {
@@ -286,6 +317,14 @@ impl Desktop for SyntheticDesktop {
             .lock()
             .apply(event, self.info.width, self.info.height);
         Ok(())
+    }
+
+    fn show_agent(&self, screen: &str, mark: &AgentMark) {
+        if self.check(screen).is_ok() {
+            self.input
+                .lock()
+                .mark_agent(mark, self.info.width, self.info.height);
+        }
     }
 }
 
@@ -547,6 +586,65 @@ impl SyntheticSource {
             };
             canvas.fill(marker.x, marker.y, marker.w, marker.h, colour);
             dirty.push(marker);
+        }
+
+        // The agent: an orange arrow cursor with a label, and outlined markers of its clicks.
+        if let Some(agent) = &input.agent {
+            let size = 14 * l.scale;
+            for &(cx, cy) in &agent.clicks {
+                let r = 6 * l.scale;
+                let marker = Rect {
+                    x: cx.saturating_sub(r),
+                    y: cy.saturating_sub(r),
+                    w: 2 * r + 1,
+                    h: 2 * r + 1,
+                };
+                let t = l.scale.max(1) * 2;
+                canvas.fill(marker.x, marker.y, marker.w, t, AGENT);
+                canvas.fill(
+                    marker.x,
+                    marker.y + marker.h.saturating_sub(t),
+                    marker.w,
+                    t,
+                    AGENT,
+                );
+                canvas.fill(marker.x, marker.y, t, marker.h, AGENT);
+                canvas.fill(
+                    marker.x + marker.w.saturating_sub(t),
+                    marker.y,
+                    t,
+                    marker.h,
+                    AGENT,
+                );
+                dirty.push(marker);
+            }
+            let (ax, ay) = agent.at;
+            // A right triangle pointing up-left from the hot spot, like an arrow cursor.
+            for row in 0..size {
+                canvas.fill(ax, ay + row, row / 2 + 1, 1, AGENT);
+            }
+            let label_w = (agent.label.chars().count() as u32 * CELL_W + 8) * l.scale;
+            let label = Rect {
+                x: ax + size / 2 + 2,
+                y: ay + size / 2,
+                w: label_w,
+                h: (CELL_H + 4) * l.scale,
+            };
+            canvas.fill(label.x, label.y, label.w, label.h, AGENT);
+            canvas.text(
+                label.x + 4 * l.scale,
+                label.y + 2 * l.scale,
+                &agent.label,
+                l.scale,
+                PANEL,
+            );
+            dirty.push(Rect {
+                x: ax,
+                y: ay,
+                w: size,
+                h: size,
+            });
+            dirty.push(label);
         }
 
         // Info panel, repainted whole every frame.
@@ -1050,6 +1148,37 @@ mod tests {
         assert_eq!(us_char("Numpad7", false), Some('7'));
         assert_eq!(us_char("ArrowLeft", false), None);
         assert_eq!(us_char("Keyboard", false), None);
+    }
+
+    #[test]
+    fn an_agent_is_drawn_as_an_orange_cursor_with_click_markers() {
+        let desktop = SyntheticDesktop::new(640, 360);
+        let mut source = desktop.source();
+        let before = source.render(at(1_000));
+        assert_ne!(before.pixel(300, 200).unwrap()[..3], AGENT[..3]);
+        desktop.show_agent(
+            "0",
+            &AgentMark {
+                at: Some((300, 200)),
+                action: "click".into(),
+                click: true,
+            },
+        );
+        desktop.show_agent(
+            "9",
+            &AgentMark {
+                at: Some((1, 1)),
+                action: "x".into(),
+                click: true,
+            },
+        );
+        let frame = source.render(at(1_033));
+        // The arrow's hot spot and a point on the click marker's outline are orange.
+        assert_eq!(frame.pixel(300, 200).unwrap()[..3], AGENT[..3]);
+        let r = 6 * source.layout.scale;
+        assert_eq!(frame.pixel(300 - r, 200).unwrap()[..3], AGENT[..3]);
+        // The echo barcodes still describe the input, untouched by the overlay.
+        assert_eq!(barcode::decode_echo(&frame), Some(desktop.echo()));
     }
 
     #[test]
