@@ -43,8 +43,10 @@ pub struct Region {
     /// Top edge, in screen pixels.
     pub y: u32,
     /// Width in pixels, at least 1.
+    #[schemars(range(min = 1))]
     pub width: u32,
     /// Height in pixels, at least 1.
+    #[schemars(range(min = 1))]
     pub height: u32,
 }
 

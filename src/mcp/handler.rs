@@ -500,6 +500,11 @@ mod tests {
                     || schema.get("anyOf").is_some()
                     || schema.get("allOf").is_some();
                 assert!(described, "{}.{arg} has no description: {schema}", t.name);
+                let text = schema
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("");
+                assert!(!text.contains('\n'), "{}.{arg}: one line: {text:?}", t.name);
             }
         }
     }

@@ -135,10 +135,13 @@ pub struct ScreenshotArgs {
     /// JPEG quality 1-100 (default 80). Ignored for PNG.
     #[schemars(range(min = 1, max = 100))]
     pub quality: Option<u8>,
-    /// Largest image width in pixels (16-8192; aspect kept, never upscaled). Default: at most 1568 px on the long
-    /// edge and 1.15 megapixels, the size vision models use without shrinking it further. Pass the region's width
-    /// for every pixel.
-    #[schemars(range(min = 16, max = 8192))]
+    /// Largest image width in pixels; see the schema description.
+    #[schemars(
+        range(min = 16, max = 8192),
+        description = "Largest image width in pixels (16-8192; aspect kept, never upscaled). Default: at most \
+                       1568 px on the long edge and 1.15 megapixels, the size vision models use without shrinking \
+                       it further. Pass the region's width for every pixel."
+    )]
     pub max_width: Option<u32>,
     /// Part of the screen to capture, in screen pixels. Default: the whole screen.
     pub region: Option<Region>,
@@ -217,9 +220,13 @@ pub struct TypeTextArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PressKeysArgs {
-    /// Keys by DOM `KeyboardEvent.code` name, e.g. `["ControlLeft","ShiftLeft","KeyT"]`, `["Enter"]`,
-    /// `["AltLeft","F4"]`: all pressed in this order, then released in reverse. 1-16 keys.
-    #[schemars(length(min = 1, max = 16))]
+    /// Keys by DOM `KeyboardEvent.code` name; see the schema description.
+    #[schemars(
+        length(min = 1, max = 16),
+        description = "Keys by DOM KeyboardEvent.code name, e.g. [\"ControlLeft\",\"ShiftLeft\",\"KeyT\"], \
+                       [\"Enter\"], [\"AltLeft\",\"F4\"]: all pressed in this order, then released in reverse. \
+                       1-16 keys."
+    )]
     pub keys: Vec<String>,
     /// Screen id of the display to type on. Default: the primary screen.
     pub screen: Option<String>,
