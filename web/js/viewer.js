@@ -579,9 +579,9 @@ class Viewer {
       const lat = this.frames.summary();
       rows.push([
         'Latency',
-        lat ? `${lat.median.toFixed(0)} ms · p95 ${lat.p95.toFixed(0)} ms` : this.frames.supported ? '— (needs the test screen)' : '— (not supported)',
+        lat ? `${lat.median.toFixed(0)} ms · p95 ${lat.p95.toFixed(0)}` : this.frames.supported ? '— (test screen only)' : '— (unsupported)',
       ]);
-      rows.push(['Lost / dropped', `${r.packetsLost ?? '—'} pkts / ${r.framesDropped ?? '—'} frames`]);
+      rows.push(['Lost / dropped', `${r.packetsLost ?? '—'} pkt · ${r.framesDropped ?? '—'} fr`]);
     } else {
       rows.push(['Latency', fmt(r.latencyMs, 0, ' ms')]);
       rows.push(['Dropped', `${r.framesDropped ?? 0} frames`]);
