@@ -429,9 +429,16 @@ fn stateless_call(gw: &GatewayProcess, token: &str, tool: &str, args: Value) -> 
     (status, body)
 }
 
-/// Kicks the only MCP session once it exists.
-fn kick_when_registered(gw: &GatewayProcess) {
-    wait_until(|| mcp_sessions(gw).len() == 1, "the call is registered");
+/// Kicks the only MCP session once its tool call is running (seen in the monitor's running operations).
+fn kick_when_running(gw: &GatewayProcess) {
+    wait_until(
+        || {
+            admin_get(gw, "/api/v0/mcp/monitor/webrtc/operations")["running"]
+                .as_array()
+                .is_some_and(|ops| ops.iter().any(|o| o["kind"] == "mcp_tool_call"))
+        },
+        "the call is running",
+    );
     let id = mcp_sessions(gw)[0]["id"].as_str().unwrap().to_owned();
     let (status, _, _) = http(
         "DELETE",
@@ -461,7 +468,7 @@ fn a_kick_stops_a_call_in_progress() {
                 never_stable.clone(),
             )
         });
-        kick_when_registered(&gw);
+        kick_when_running(&gw);
         call.join().expect("call thread")
     });
     assert!(
@@ -492,7 +499,7 @@ fn a_kick_stops_a_call_in_progress() {
             );
             (status, body)
         });
-        kick_when_registered(&gw);
+        kick_when_running(&gw);
         call.join().expect("call thread")
     });
     assert!(
