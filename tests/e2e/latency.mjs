@@ -125,6 +125,8 @@ run(async (out, cleanup) => {
     glassToGlassMs: summary(consistent.map((s) => s.displayMs)),
     presentedMs: summary(consistent.map((s) => s.presentedMs)),
     receivedMs: summary(consistent.map((s) => s.receivedMs)),
+    // The callback's `now` is the start of the rendering step that runs it, which in Chromium's low-latency
+    // path can precede the frame's own arrival: kept for completeness, not a latency.
     callbackMs: summary(consistent.map((s) => s.callbackMs)),
     processingMs: summary(consistent.map((s) => s.processingMs)),
   };
