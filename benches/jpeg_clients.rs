@@ -51,7 +51,7 @@ fn jpeg_encodes(base: &str) -> (u64, f64) {
         .call()
         .expect("performance");
     let v: Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
-    let jpeg = v["pipelines"]
+    v["pipelines"]
         .as_array()
         .unwrap()
         .iter()
@@ -61,8 +61,7 @@ fn jpeg_encodes(base: &str) -> (u64, f64) {
                 n + p["frames_total"].as_u64().unwrap_or(0),
                 ms + p["encode"]["median_ms"].as_f64().unwrap_or(0.0),
             )
-        });
-    jpeg
+        })
 }
 
 fn main() {

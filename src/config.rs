@@ -552,8 +552,10 @@ mod tests {
         let c = Config::parse(text).expect("example parses");
         c.validate().expect("example validates");
         // Every key the example documents is the default, so the example is also the reference of defaults.
-        let mut d = Config::default();
-        d.auth = c.auth.clone();
+        let mut d = Config {
+            auth: c.auth.clone(),
+            ..Config::default()
+        };
         d.webrtc.ice_servers = c.webrtc.ice_servers.clone();
         d.mcp.allowed_origins = c.mcp.allowed_origins.clone();
         assert_eq!(c, d);

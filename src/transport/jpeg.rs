@@ -61,7 +61,7 @@ pub fn start(
     conn: Connection,
     outbox: mpsc::Sender<Outbound>,
 ) -> Result<JpegStream, MediaError> {
-    let mut sub = gw.engine().subscribe_jpeg(screen, profile.clone())?;
+    let mut sub = gw.engine().subscribe_jpeg(screen, profile)?;
     let (paused_tx, mut paused_rx) = watch::channel(false);
     let cancel = CancellationToken::new();
     conn.set_lifecycle(Lifecycle::Connecting);
