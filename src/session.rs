@@ -28,6 +28,14 @@ pub enum SessionKind {
     Mjpeg,
 }
 
+impl SessionKind {
+    /// Whether sessions of this kind count against `[server] max_sessions` (viewer sessions do; MCP sessions and
+    /// MJPEG streams are bounded by their own transports).
+    fn counted(self) -> bool {
+        matches!(self, Self::WebSocket | Self::Whep)
+    }
+}
+
 /// What a session is watching.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchInfo {
@@ -80,6 +88,13 @@ struct Table {
     entries: BTreeMap<String, Entry>,
 }
 
+impl Table {
+    /// Sessions counted against `[server] max_sessions`.
+    fn counted(&self) -> usize {
+        self.entries.values().filter(|e| e.kind.counted()).count()
+    }
+}
+
 /// The handle to the session table.
 #[derive(Clone)]
 pub struct Sessions {
@@ -119,8 +134,7 @@ impl Sessions {
         connection: Option<ConnectionId>,
     ) -> Result<SessionGuard, AtCapacity> {
         let mut t = self.table.lock();
-        let counted = |k: SessionKind| matches!(k, SessionKind::WebSocket | SessionKind::Whep);
-        if counted(kind) && t.entries.values().filter(|e| counted(e.kind)).count() >= self.max {
+        if kind.counted() && t.counted() >= self.max {
             return Err(AtCapacity(self.max));
         }
         let id = format!("s{}", t.next_id);
@@ -204,6 +218,12 @@ impl Sessions {
     /// One session.
     pub fn get(&self, id: &str) -> Option<SessionInfo> {
         self.list().into_iter().find(|s| s.id == id)
+    }
+
+    /// Whether a new WebSocket or WHEP session would be refused (`[server] max_sessions` reached). Transports check
+    /// this before accepting a client so a full gateway answers 503 rather than upgrading first.
+    pub fn at_capacity(&self) -> bool {
+        self.table.lock().counted() >= self.max
     }
 
     /// Number of sessions.

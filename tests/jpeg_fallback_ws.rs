@@ -121,7 +121,7 @@ async fn jpeg_stream_hq_frames_and_controls() {
         "frames again after resume"
     );
 
-    // Stopped: nothing more; an HQ frame needs a screen then.
+    // Stopped: nothing more; an HQ frame still comes, of the primary screen unless the request names one.
     ws.send(json!({"type":"stop"})).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     while ws.next_timeout(Duration::from_millis(50)).await.is_some() {}
@@ -131,10 +131,19 @@ async fn jpeg_stream_hq_frames_and_controls() {
         "no frames after stop"
     );
     ws.send(json!({"type":"request_hq_frame","id":"x"})).await;
+    let (h, jpeg) = next_frame(&mut ws).await;
+    assert_eq!(
+        (h["id"].clone(), h["hq"].clone()),
+        (json!("x"), json!(true))
+    );
+    assert_eq!(h["screen"], "0");
+    assert_eq!(decode(&jpeg), (1280, 720));
+    ws.send(json!({"type":"request_hq_frame","id":"z","screen":"9"}))
+        .await;
     let e = ws.expect_type("error").await;
     assert_eq!(
         (e["code"].clone(), e["id"].clone()),
-        (json!("not_watching"), json!("x"))
+        (json!("unknown_screen"), json!("z"))
     );
     ws.send(json!({"type":"request_hq_frame","id":"y","screen":"0","quality":50}))
         .await;

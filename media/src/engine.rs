@@ -535,8 +535,10 @@ impl Engine {
     }
 
     /// The latest frame of `screen`: the running capture's if any, otherwise one capture on a blocking thread.
+    /// Recorded as a `frame_capture` operation; callers that encode the frame for someone record their own
+    /// `snapshot` with that connection.
     pub async fn snapshot(&self, screen: &str) -> Result<Arc<Frame>, MediaError> {
-        let op = self.inner.monitor.operation("snapshot", None);
+        let op = self.inner.monitor.operation("frame_capture", None);
         let result = self.snapshot_inner(screen).await;
         op.finish_with(result)
     }
@@ -938,11 +940,49 @@ fn capture_owner(screen: &str) -> Owner {
 // Subscriptions
 
 /// What a video subscription needs of its pipeline.
+#[derive(Clone)]
 struct PipeHandle {
     screen: String,
     pipe_id: u64,
     mailbox: Arc<Mailbox>,
     stats: PipelineStatsHandle,
+}
+
+/// Keyframe and bitrate requests for the pipeline of a [`VideoSubscription`]. Both take effect before the encoder's
+/// next frame: a request only sets a flag in the pipeline's mailbox, so it never blocks. Once the pipeline has
+/// stopped, requests do nothing.
+#[derive(Clone)]
+pub struct VideoControl {
+    monitor: Monitor,
+    pipe: PipeHandle,
+}
+
+impl std::fmt::Debug for VideoControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoControl")
+            .field("screen", &self.pipe.screen)
+            .field("pipe", &self.pipe.pipe_id)
+            .finish()
+    }
+}
+
+impl VideoControl {
+    /// Asks for an IDR (coalesced with other requests by the pipeline's keyframe gate).
+    pub fn request_keyframe(&self) {
+        self.monitor.operation("keyframe_request", None).ok();
+        self.pipe.stats.record_keyframe_request();
+        self.pipe.mailbox.update(|m| m.keyframe = true);
+    }
+
+    /// Changes the pipeline's bitrate (kbit/s) for every subscriber of the pipeline. The encoder restarts with an
+    /// IDR. Out-of-range values are refused.
+    pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
+        if !(h264::MIN_BITRATE_KBPS..=h264::MAX_BITRATE_KBPS).contains(&kbps) {
+            return Err(MediaError::invalid("bitrate_kbps", kbps));
+        }
+        self.pipe.mailbox.update(|m| m.bitrate_kbps = Some(kbps));
+        Ok(())
+    }
 }
 
 /// A subscriber of one H.264 pipeline. Dropping it unsubscribes; the last one stops the pipeline.
@@ -974,23 +1014,22 @@ impl VideoSubscription {
 
     /// Asks the encoder for an IDR (coalesced with every other request, at most one per 300 ms).
     pub fn request_keyframe(&self) {
-        self.engine
-            .inner
-            .monitor
-            .operation("keyframe_request", None)
-            .ok();
-        self.pipe.stats.record_keyframe_request();
-        self.pipe.mailbox.update(|m| m.keyframe = true);
+        self.control().request_keyframe();
     }
 
     /// Changes the pipeline's bitrate at run time (for every subscriber of this pipeline: they share the
     /// encoder). The encoder restarts with an IDR. Out-of-range values are refused.
     pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
-        if !(h264::MIN_BITRATE_KBPS..=h264::MAX_BITRATE_KBPS).contains(&kbps) {
-            return Err(MediaError::invalid("bitrate_kbps", kbps));
+        self.control().set_bitrate(kbps)
+    }
+
+    /// A cheap handle for keyframe and bitrate requests, for whoever does not own the subscription (the owner is
+    /// typically busy awaiting [`VideoSubscription::recv`]).
+    pub fn control(&self) -> VideoControl {
+        VideoControl {
+            monitor: self.engine.inner.monitor.clone(),
+            pipe: self.pipe.clone(),
         }
-        self.pipe.mailbox.update(|m| m.bitrate_kbps = Some(kbps));
-        Ok(())
     }
 
     /// The screen this subscription watches.

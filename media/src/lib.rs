@@ -39,8 +39,8 @@ pub use desktop::{
     AgentMark, CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection,
 };
 pub use engine::{
-    Engine, EngineConfig, FrameSubscription, JpegProfile, JpegSubscription, VideoProfile,
-    VideoSubscription,
+    Engine, EngineConfig, FrameSubscription, JpegProfile, JpegSubscription, VideoControl,
+    VideoProfile, VideoSubscription,
 };
 pub use error::MediaError;
 pub use fanout::SubscriberStats;

@@ -64,3 +64,5 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_KICKED: u16 = 4403;
 /// WebSocket close code sent when the gateway shuts down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// WebSocket close code sent when the gateway is at its session limit (RFC 6455 "Try Again Later").
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;

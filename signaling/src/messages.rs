@@ -148,6 +148,8 @@ pub struct Watch {
     pub quality: Option<u8>,
     /// Maximum width of the picture (JPEG; for WebRTC, the encoder's maximum width).
     pub max_width: Option<u32>,
+    /// The message's `id`, carried by the `error` a failed watch gets.
+    pub id: Option<Value>,
 }
 
 /// What a pointer command does.
@@ -462,6 +464,7 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
             fps: f.opt_uint("fps", FPS_RANGE)?,
             quality: f.opt_uint("quality", QUALITY_RANGE)?.map(|q| q as u8),
             max_width: f.opt_uint("max_width", MAX_WIDTH_RANGE)?,
+            id: id.clone(),
         }),
         "answer" => ClientMessage::Answer {
             sdp: f.string("sdp", MAX_MESSAGE_BYTES)?,
@@ -697,7 +700,7 @@ mod tests {
             parse_client(r#"{"type":"auth","token":"t"}"#).unwrap(),
             ClientMessage::Auth { token: "t".into() }
         );
-        let w = parse_client(r#"{"type":"watch","screen":"0","transport":"jpeg","fps":5,"quality":40,"max_width":640}"#)
+        let w = parse_client(r#"{"type":"watch","screen":"0","transport":"jpeg","fps":5,"quality":40,"max_width":640,"id":9}"#)
             .unwrap();
         assert_eq!(
             w,
@@ -706,7 +709,8 @@ mod tests {
                 transport: Transport::Jpeg,
                 fps: Some(5),
                 quality: Some(40),
-                max_width: Some(640)
+                max_width: Some(640),
+                id: Some(json!(9)),
             })
         );
         let w = parse_client(r#"{"type":"watch","screen":"1"}"#).unwrap();

@@ -59,8 +59,8 @@ pub enum Action {
     HqFrame {
         /// Echoed in the frame.
         id: Option<Value>,
-        /// Screen to capture.
-        screen: String,
+        /// Screen to capture: the one named, else the watched one; `None` = the primary screen.
+        screen: Option<String>,
         /// JPEG quality.
         quality: u8,
     },
@@ -272,16 +272,10 @@ impl SocketState {
                 id,
                 screen,
                 quality,
-            } => match screen.or_else(|| self.watching.as_ref().map(|w| w.screen.clone())) {
-                Some(screen) => Action::HqFrame {
-                    id,
-                    screen,
-                    quality,
-                },
-                None => Action::Reply(
-                    ProtocolError::new(ErrorCode::NotWatching, "name a screen or watch one first")
-                        .with_id(id),
-                ),
+            } => Action::HqFrame {
+                id,
+                screen: screen.or_else(|| self.watching.as_ref().map(|w| w.screen.clone())),
+                quality,
             },
             ClientMessage::Command {
                 id,
@@ -415,6 +409,7 @@ mod tests {
             fps: None,
             quality: None,
             max_width: None,
+            id: None,
         });
         let c = r#"{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}"#;
         for _ in 0..MAX_PENDING_CANDIDATES {
@@ -465,6 +460,7 @@ mod tests {
             fps: None,
             quality: None,
             max_width: None,
+            id: None,
         });
         assert!(matches!(
             s.on_message(msg(r#"{"type":"pointer","action":"move","x":0.1,"y":0.1}"#), now),
@@ -483,7 +479,7 @@ mod tests {
             s.on_message(msg(r#"{"type":"request_hq_frame","id":"h"}"#), now),
             Action::HqFrame {
                 id: Some(json!("h")),
-                screen: "1".into(),
+                screen: Some("1".into()),
                 quality: 90
             }
         );
@@ -492,6 +488,15 @@ mod tests {
             Action::StopWatch
         );
         s.watch_ended();
+        // Not watching: an HQ frame still works; the socket picks the primary screen.
+        assert_eq!(
+            s.on_message(msg(r#"{"type":"request_hq_frame","quality":70}"#), now),
+            Action::HqFrame {
+                id: None,
+                screen: None,
+                quality: 70
+            }
+        );
         assert_eq!(
             s.on_message(msg(r#"{"type":"stop"}"#), now),
             Action::Nothing

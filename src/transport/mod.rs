@@ -21,7 +21,8 @@ use crate::gateway::Gateway;
 use ws::{WsIn, WsOut};
 
 /// `GET /ws`: upgrades to the signaling socket. A bearer token on the upgrade authenticates at once (a wrong one
-/// is refused with 401 before upgrading); otherwise the first message must be `auth`.
+/// is refused with 401 before upgrading); otherwise the first message must be `auth`. A gateway at its session
+/// limit answers 503 without upgrading (a socket that raced past this check is closed with 1013 on `auth`).
 pub async fn upgrade(
     State(gw): State<Gateway>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -35,6 +36,13 @@ pub async fn upgrade(
         },
         None => None,
     };
+    if gw.sessions().at_capacity() {
+        let max = gw.config().server.max_sessions;
+        return AppError::Unavailable(format!(
+            "the gateway is at its session limit ({max}); try again later"
+        ))
+        .into_response();
+    }
     upgrade
         .max_message_size(sightline_signaling::messages::MAX_MESSAGE_BYTES + 1024)
         .on_upgrade(move |socket| async move {

@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -24,6 +24,7 @@ use sightline_signaling::{
     Transport, Watch, parse_client, parse_command,
 };
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::gateway::{Actor, Gateway};
 use crate::peer::{CandidateInit, Peer, PeerEvent};
@@ -37,6 +38,14 @@ pub const OUTBOX_CAPACITY: usize = 8;
 
 /// HQ frames being prepared at once per socket; more requests get `busy`.
 pub const MAX_HQ_IN_FLIGHT: usize = 2;
+
+/// Longest a single write may wait for the client to read. A client that stops reading (a frozen tab, a dead
+/// link that TCP has not noticed yet) would otherwise hold its session, peer and subscription forever; past this
+/// the socket is ended as stalled. Generous enough for a phone on a congested link to drain one JPEG frame.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long the closing handshake may take before the socket is simply dropped (the client may not be reading).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A message from the client.
 #[derive(Debug)]
@@ -68,10 +77,6 @@ pub enum Outbound {
     /// A `frame` header and its JPEG, written back to back.
     Frame(ServerMessage, Bytes),
 }
-
-/// The socket writer's failure: the client is gone.
-#[derive(Debug)]
-struct Gone;
 
 /// The socket's watch.
 enum ActiveWatch {
@@ -110,9 +115,10 @@ pub async fn run<S, K>(
     socket.end_watch().await;
     let (code, text) = reason.close_frame();
     if let Some(code) = code {
-        let _ = sink.send(WsOut::Close(code, text.clone())).await;
+        let _ =
+            tokio::time::timeout(CLOSE_TIMEOUT, sink.send(WsOut::Close(code, text.clone()))).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
     tracing::debug!(connection = %conn.id(), reason = %text, "socket ended");
     conn.close(&text);
 }
@@ -123,6 +129,10 @@ enum End {
     Unauthorized(&'static str),
     Kicked,
     Shutdown,
+    /// The gateway is at its session limit.
+    Full,
+    /// The client did not read for [`WRITE_TIMEOUT`].
+    Stalled,
     Gone,
 }
 
@@ -141,6 +151,11 @@ impl End {
                 Some(sightline_signaling::CLOSE_GOING_AWAY),
                 "gateway shutting down".into(),
             ),
+            Self::Full => (
+                Some(sightline_signaling::CLOSE_TRY_AGAIN_LATER),
+                "the gateway is at its session limit".into(),
+            ),
+            Self::Stalled => (None, "the client stopped reading".into()),
             Self::Gone => (None, "connection lost".into()),
         }
     }
@@ -157,13 +172,17 @@ struct Socket {
     outbox_rx: mpsc::Receiver<Outbound>,
     hq_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     agent_events: Option<broadcast::Receiver<crate::gateway::AgentActivity>>,
+    /// Ends every write at once when the gateway shuts down.
+    shutdown: CancellationToken,
+    /// The session's kick token once authenticated (a never-cancelled one before), so a kick ends even a write
+    /// that waits for a client that stopped reading.
+    kicked: CancellationToken,
 }
 
 impl Socket {
     fn new(gw: Gateway, conn: Connection, remote: Option<SocketAddr>) -> Self {
         let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         Self {
-            gw,
             conn,
             remote,
             state: SocketState::new(Instant::now()),
@@ -173,6 +192,9 @@ impl Socket {
             outbox_rx,
             hq_in_flight: Arc::default(),
             agent_events: None,
+            shutdown: gw.shutdown_token().clone(),
+            kicked: CancellationToken::new(),
+            gw,
         }
     }
 
@@ -195,34 +217,28 @@ impl Socket {
         K: Sink<WsOut> + Unpin + Send,
     {
         if let Some(role) = pre_auth {
-            match self.welcome(role) {
-                Ok(msg) => {
-                    if send(sink, &msg).await.is_err() {
-                        return End::Gone;
-                    }
-                }
+            let welcome = match self.welcome(role) {
+                Ok(msg) => msg,
                 Err(end) => return end,
+            };
+            if let Err(end) = self.send(sink, &welcome).await {
+                return end;
             }
         }
-        let shutdown = self.gw.shutdown_token().clone();
         loop {
-            let kicked = self
-                .session
-                .as_ref()
-                .map(|s| s.kicked().clone())
-                .unwrap_or_default();
+            let (shutdown, kicked) = (self.shutdown.clone(), self.kicked.clone());
             let deadline = self.state.auth_deadline();
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return End::Shutdown,
-                () = kicked.cancelled(), if self.session.is_some() => return End::Kicked,
+                () = kicked.cancelled() => return End::Kicked,
                 () = sleep_until(deadline) => return End::Unauthorized("no valid token within 5 s"),
                 msg = stream.next() => {
                     let text = match msg {
                         None | Some(WsIn::Close) => return End::ClientClosed,
                         Some(WsIn::Binary) => {
                             let e = ProtocolError::new(ErrorCode::BadMessage, "binary messages are not accepted; send JSON text");
-                            if send(sink, &e.to_message()).await.is_err() { return End::Gone; }
+                            if let Err(end) = self.send(sink, &e.to_message()).await { return end; }
                             continue;
                         }
                         Some(WsIn::Text(t)) => t,
@@ -234,13 +250,13 @@ impl Socket {
                 }
                 Some(out) = self.outbox_rx.recv() => {
                     let r = match out {
-                        Outbound::Message(m) => send(sink, &m).await,
-                        Outbound::Frame(header, jpeg) => match send(sink, &header).await {
-                            Ok(()) => sink.send(WsOut::Binary(jpeg)).await.map_err(|_| Gone),
+                        Outbound::Message(m) => self.send(sink, &m).await,
+                        Outbound::Frame(header, jpeg) => match self.send(sink, &header).await {
+                            Ok(()) => self.write(sink, WsOut::Binary(jpeg)).await,
                             Err(e) => Err(e),
                         },
                     };
-                    if r.is_err() { return End::Gone; }
+                    if let Err(end) = r { return end; }
                     self.conn.update_counters(|c| c.messages_sent += 1);
                 }
                 ev = next_peer_event(&mut self.watch) => {
@@ -253,7 +269,7 @@ impl Socket {
                         && self.watched_screen() == Some(a.screen.as_str())
                     {
                         let m = ServerMessage::Agent { screen: a.screen, action: a.action, x: a.x, y: a.y, detail: a.detail };
-                        if send(sink, &m).await.is_err() { return End::Gone; }
+                        if let Err(end) = self.send(sink, &m).await { return end; }
                     }
                 }
             }
@@ -275,19 +291,26 @@ impl Socket {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "session refused");
-                return Err(End::Unauthorized("the gateway is at its session limit"));
+                return Err(End::Full);
             }
         };
         self.conn.set_lifecycle(Lifecycle::Connected);
         self.conn
             .event(format!("authenticated as {role}, session {}", session.id()));
         let id = session.id().to_owned();
+        self.kicked = session.kicked().clone();
         self.session = Some(session);
         self.agent_events = Some(self.gw.agent_events());
         let screens = self
             .gw
             .screens()
-            .unwrap_or_default()
+            .unwrap_or_else(|e| {
+                // The welcome still goes out (commands and a later watch may work once the display is back); the
+                // empty list tells the page there is nothing to show.
+                tracing::warn!(error = %e, "screens unavailable for the welcome");
+                self.conn.event(format!("screens unavailable: {e}"));
+                Vec::new()
+            })
             .into_iter()
             .map(|s| ScreenDescription {
                 id: s.id,
@@ -323,21 +346,19 @@ impl Socket {
     {
         let msg = match parse_client(text) {
             Ok(m) => m,
-            Err(e) => return reply_error(sink, &e).await,
+            Err(e) => return self.reply_error(sink, &e).await,
         };
         let action = self.state.on_message(msg, Instant::now());
         match action {
             Action::Authenticate(token) => match self.gw_role(&token) {
                 Some(role) => {
                     let welcome = self.welcome(role)?;
-                    send(sink, &welcome).await.map_err(|_| End::Gone)
+                    self.send(sink, &welcome).await
                 }
                 None => Err(End::Unauthorized("invalid token")),
             },
-            Action::Pong(id) => send(sink, &ServerMessage::Pong { id })
-                .await
-                .map_err(|_| End::Gone),
-            Action::Reply(e) => reply_error(sink, &e).await,
+            Action::Pong(id) => self.send(sink, &ServerMessage::Pong { id }).await,
+            Action::Reply(e) => self.reply_error(sink, &e).await,
             Action::Nothing => Ok(()),
             Action::StartWatch(w) => self.start_watch(w, sink).await,
             Action::StopWatch => {
@@ -346,11 +367,12 @@ impl Socket {
             }
             Action::ApplyAnswer(sdp) => {
                 let Some(ActiveWatch::Webrtc(w)) = &self.watch else {
-                    return reply_error(
-                        sink,
-                        &ProtocolError::new(ErrorCode::NotWatching, "no offer to answer"),
-                    )
-                    .await;
+                    return self
+                        .reply_error(
+                            sink,
+                            &ProtocolError::new(ErrorCode::NotWatching, "no offer to answer"),
+                        )
+                        .await;
                 };
                 match w.peer.set_answer(&sdp).await {
                     Ok(()) => {
@@ -364,7 +386,7 @@ impl Socket {
                             ErrorCode::BadValue,
                             format!("the answer was refused: {e}"),
                         );
-                        reply_error(sink, &err).await
+                        self.reply_error(sink, &err).await
                     }
                 }
             }
@@ -392,11 +414,9 @@ impl Socket {
             } => {
                 let result = self.command(screen.as_deref(), &command).await;
                 match (result, id) {
-                    (Ok(()), Some(id)) => send(sink, &ServerMessage::Ack { id })
-                        .await
-                        .map_err(|_| End::Gone),
+                    (Ok(()), Some(id)) => self.send(sink, &ServerMessage::Ack { id }).await,
                     (Ok(()), None) => Ok(()),
-                    (Err(e), id) => reply_error(sink, &e.with_id(id)).await,
+                    (Err(e), id) => self.reply_error(sink, &e.with_id(id)).await,
                 }
             }
         }
@@ -426,7 +446,7 @@ impl Socket {
             },
             Command::Quality { bitrate_kbps } => match &self.watch {
                 Some(ActiveWatch::Webrtc(w)) => {
-                    w.control.set_bitrate(*bitrate_kbps);
+                    w.control.set_bitrate(*bitrate_kbps).map_err(media_error)?;
                     self.conn
                         .event(format!("bitrate set to {bitrate_kbps} kbit/s"));
                     Ok(())
@@ -451,12 +471,10 @@ impl Socket {
         K: Sink<WsOut> + Unpin + Send,
     {
         self.end_watch().await;
+        let id = w.id.clone();
         let screen = match self.gw.screen(&w.screen) {
             Ok(s) => s,
-            Err(e) => {
-                let err = ProtocolError::new(ErrorCode::UnknownScreen, e.to_string());
-                return reply_error(sink, &err).await;
-            }
+            Err(e) => return self.reply_error(sink, &media_error(e).with_id(id)).await,
         };
         let attrs = ConnectionAttrs {
             session: self.session.as_ref().map(|s| s.id().to_owned()),
@@ -471,7 +489,7 @@ impl Socket {
                 let sub: VideoSubscription =
                     match self.gw.engine().subscribe_video(&screen.id, profile) {
                         Ok(s) => s,
-                        Err(e) => return reply_error(sink, &media_error(e)).await,
+                        Err(e) => return self.reply_error(sink, &media_error(e).with_id(id)).await,
                     };
                 let (feed, control) = SubscriptionFeed::new(sub);
                 let conn = self
@@ -495,16 +513,14 @@ impl Socket {
                             events,
                             control,
                         }));
-                        send(sink, &ServerMessage::Offer { sdp })
-                            .await
-                            .map_err(|_| End::Gone)
+                        self.send(sink, &ServerMessage::Offer { sdp }).await
                     }
                     Err(e) => {
                         let err = ProtocolError::new(
                             ErrorCode::Failed,
                             format!("cannot start WebRTC: {e}"),
                         );
-                        reply_error(sink, &err).await
+                        self.reply_error(sink, &err.with_id(id)).await
                     }
                 }
             }
@@ -540,7 +556,7 @@ impl Socket {
                     }
                     Err(e) => {
                         conn.close("start failed");
-                        reply_error(sink, &media_error(e)).await
+                        self.reply_error(sink, &media_error(e).with_id(id)).await
                     }
                 }
             }
@@ -590,7 +606,7 @@ impl Socket {
                         sdp_mline_index: Some(0),
                     },
                 };
-                send(sink, &m).await.map_err(|_| End::Gone)
+                self.send(sink, &m).await
             }
             PeerEvent::Control(text) => {
                 let reply = self.data_channel_command(&text).await;
@@ -621,7 +637,7 @@ impl Socket {
                     screen,
                     reason: reason.to_owned(),
                 };
-                send(sink, &m).await.map_err(|_| End::Gone)
+                self.send(sink, &m).await
             }
             None => Ok(()),
         }
@@ -656,7 +672,7 @@ impl Socket {
     async fn hq_frame<K>(
         &mut self,
         id: Option<Value>,
-        screen: String,
+        screen: Option<String>,
         quality: u8,
         sink: &mut K,
     ) -> Result<(), End>
@@ -664,21 +680,23 @@ impl Socket {
         K: Sink<WsOut> + Unpin + Send,
     {
         use std::sync::atomic::Ordering;
-        if let Err(e) = self.gw.screen(&screen) {
-            return reply_error(
-                sink,
-                &ProtocolError::new(ErrorCode::UnknownScreen, e.to_string()).with_id(id),
-            )
-            .await;
-        }
+        let found = match &screen {
+            Some(s) => self.gw.screen(s),
+            None => self.gw.primary_screen(),
+        };
+        let screen = match found {
+            Ok(s) => s.id,
+            Err(e) => return self.reply_error(sink, &media_error(e).with_id(id)).await,
+        };
         if self.hq_in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_HQ_IN_FLIGHT {
             self.hq_in_flight.fetch_sub(1, Ordering::AcqRel);
-            return reply_error(
-                sink,
-                &ProtocolError::new(ErrorCode::Busy, "an HQ frame is already being prepared")
-                    .with_id(id),
-            )
-            .await;
+            return self
+                .reply_error(
+                    sink,
+                    &ProtocolError::new(ErrorCode::Busy, "an HQ frame is already being prepared")
+                        .with_id(id),
+                )
+                .await;
         }
         let gw = self.gw.clone();
         let outbox = self.outbox_tx.clone();
@@ -772,18 +790,37 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn send<K>(sink: &mut K, msg: &ServerMessage) -> Result<(), Gone>
-where
-    K: Sink<WsOut> + Unpin + Send,
-{
-    sink.send(WsOut::Text(msg.to_json()))
-        .await
-        .map_err(|_| Gone)
-}
+impl Socket {
+    /// Writes one message. Every write of the socket goes through here: it gives up when the client has not read
+    /// for [`WRITE_TIMEOUT`], and at once when the session is kicked or the gateway shuts down, so a client that
+    /// stops reading can never hold its session.
+    async fn write<K>(&self, sink: &mut K, out: WsOut) -> Result<(), End>
+    where
+        K: Sink<WsOut> + Unpin + Send,
+    {
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => Err(End::Shutdown),
+            () = self.kicked.cancelled() => Err(End::Kicked),
+            r = tokio::time::timeout(WRITE_TIMEOUT, sink.send(out)) => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::Gone),
+                Err(_) => Err(End::Stalled),
+            },
+        }
+    }
 
-async fn reply_error<K>(sink: &mut K, e: &ProtocolError) -> Result<(), End>
-where
-    K: Sink<WsOut> + Unpin + Send,
-{
-    send(sink, &e.to_message()).await.map_err(|_| End::Gone)
+    async fn send<K>(&self, sink: &mut K, msg: &ServerMessage) -> Result<(), End>
+    where
+        K: Sink<WsOut> + Unpin + Send,
+    {
+        self.write(sink, WsOut::Text(msg.to_json())).await
+    }
+
+    async fn reply_error<K>(&self, sink: &mut K, e: &ProtocolError) -> Result<(), End>
+    where
+        K: Sink<WsOut> + Unpin + Send,
+    {
+        self.send(sink, &e.to_message()).await
+    }
 }
