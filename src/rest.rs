@@ -65,10 +65,14 @@ pub fn routes() -> Router<Gateway> {
         .route("/api/openapi.yaml", get(|| async { openapi() }))
 }
 
+/// Runs `f` on the blocking pool as a task the monitor tracks (owned by the gateway: it ends with the request).
 async fn blocking<T: Send + 'static>(
+    gw: &Gateway,
+    name: &'static str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
+    gw.monitor()
+        .spawn_blocking(name, sightline_monitor::Owner::Gateway, f)
         .await
         .map_err(|e| AppError::Internal(e.to_string()))
 }
@@ -84,7 +88,8 @@ async fn screens(
     State(gw): State<Gateway>,
     _auth: Auth<Viewer>,
 ) -> Result<Json<ScreensResponse>, AppError> {
-    let screens = blocking(move || gw.screens()).await??;
+    let g = gw.clone();
+    let screens = blocking(&gw, "rest-screens", move || g.screens()).await??;
     Ok(Json(ScreensResponse { screens }))
 }
 
@@ -130,8 +135,10 @@ async fn snapshot(
     let result = async {
         let frame = gw.engine().snapshot(&screen.id).await?;
         let (w, h) = (frame.width, frame.height);
-        let bytes =
-            blocking(move || crate::image::encode(&frame, format, quality, max_width)).await??;
+        let bytes = blocking(&gw, "rest-snapshot-encode", move || {
+            crate::image::encode(&frame, format, quality, max_width)
+        })
+        .await??;
         Ok::<_, AppError>((bytes, w, h))
     }
     .await;
@@ -309,7 +316,7 @@ async fn status(
     _auth: Auth<Admin>,
 ) -> Result<Json<StatusResponse>, AppError> {
     let g = gw.clone();
-    let screens = blocking(move || g.screens()).await??;
+    let screens = blocking(&gw, "rest-screens", move || g.screens()).await??;
     Ok(Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_s: gw.started().elapsed().as_secs_f64(),
@@ -380,7 +387,7 @@ async fn performance(
 ) -> Result<Json<PerformanceResponse>, AppError> {
     let monitor = gw.monitor().clone();
     let fps = gw.config().capture.fps;
-    let (process, pipelines, leaked) = blocking(move || {
+    let (process, pipelines, leaked) = blocking(&gw, "rest-performance", move || {
         (
             monitor.process(),
             monitor.pipelines(),
@@ -441,13 +448,32 @@ async fn monitor_tasks(State(gw): State<Gateway>, _auth: Auth<Admin>) -> Json<Ta
     Json(gw.monitor().tasks())
 }
 
-async fn metrics(State(gw): State<Gateway>, _auth: Auth<Admin>) -> Response {
-    let text = gw.monitor().prometheus_text();
+/// `GET /metrics`: the Prometheus text format 0.0.4, or OpenMetrics 1.0 for a scraper whose `Accept` asks for it
+/// (Prometheus itself does), as a scraper expects.
+async fn metrics(
+    State(gw): State<Gateway>,
+    _auth: Auth<Admin>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (text, content_type) = if openmetrics {
+        (
+            gw.monitor().openmetrics_text(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (
+            gw.monitor().prometheus_text(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
     let mut r = text.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

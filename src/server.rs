@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sightline_media::engine::{Engine, EngineConfig, JpegProfile, VideoProfile};
-use sightline_monitor::{Monitor, MonitorConfig};
+use sightline_monitor::{Monitor, MonitorConfig, Owner};
 use sightline_signaling::Role;
 use tokio_util::sync::CancellationToken;
 
@@ -144,7 +144,8 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
     let server = {
         let gateway = gateway.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        let monitor = gateway.monitor().clone();
+        monitor.spawn("http-server", Owner::Gateway, async move {
             let graceful = shutdown.clone();
             let served = axum::serve(
                 listener,
@@ -164,7 +165,8 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
     {
         let gateway = gateway.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        let monitor = gateway.monitor().clone();
+        monitor.spawn("shutdown-sessions", Owner::Gateway, async move {
             shutdown.cancelled().await;
             gateway.sessions().kick_all();
         });

@@ -231,21 +231,53 @@ fn metrics_parse_with_the_prometheus_parser() {
     let gw = GatewayProcess::start(&synthetic_config(""));
     // Some activity first, so connection, operation and pipeline metrics have samples.
     let _ = get(&gw, "/api/v1/screens/0/snapshot", Some(VIEW_TOKEN));
+    // The Prometheus text format 0.0.4 by default; OpenMetrics for a scraper that asks for it. Both parse with
+    // the official client's parsers and describe the same families.
     let (status, headers, body) = get(&gw, "/metrics", Some(ADMIN_TOKEN));
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let file = gw.dir().join("metrics.txt");
+    std::fs::write(&file, &body).unwrap();
+    let out = common::run_python(
+        "parse_metrics.py",
+        &[file.to_str().unwrap(), "prometheus"],
+        Duration::from_secs(60),
+    );
+    let parsed = common::last_json(&out);
+
+    let accept = [(
+        "Accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    )];
+    let (status, headers, body) = http(
+        "GET",
+        &format!("{}/metrics", gw.base),
+        Some(ADMIN_TOKEN),
+        None,
+        b"",
+        &accept,
+    );
     assert_eq!(status, 200);
     assert!(
         header(&headers, "content-type")
             .unwrap()
             .starts_with("application/openmetrics-text")
     );
-    let file = gw.dir().join("metrics.txt");
-    std::fs::write(&file, &body).unwrap();
+    let om_file = gw.dir().join("metrics.om.txt");
+    std::fs::write(&om_file, &body).unwrap();
     let out = common::run_python(
         "parse_metrics.py",
-        &[file.to_str().unwrap()],
+        &[om_file.to_str().unwrap(), "openmetrics"],
         Duration::from_secs(60),
     );
-    let parsed = common::last_json(&out);
+    let om = common::last_json(&out);
+    assert_eq!(
+        om["types"], parsed["types"],
+        "both formats describe the same families"
+    );
     assert!(parsed["families"].as_u64().unwrap() >= 10, "{parsed}");
     assert_eq!(
         parsed["missing_help"],

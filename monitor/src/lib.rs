@@ -608,10 +608,16 @@ impl Monitor {
         }
     }
 
-    /// All metrics in the OpenMetrics text format (which Prometheus scrapes; serve it with content type
+    /// All metrics in the OpenMetrics text format (serve it with content type
     /// `application/openmetrics-text; version=1.0.0; charset=utf-8`).
-    pub fn prometheus_text(&self) -> String {
+    pub fn openmetrics_text(&self) -> String {
         metrics::render(&self.inner)
+    }
+
+    /// All metrics in the Prometheus text exposition format 0.0.4 (serve it with content type
+    /// `text/plain; version=0.0.4; charset=utf-8`): the same families and samples as [`Self::openmetrics_text`].
+    pub fn prometheus_text(&self) -> String {
+        metrics::to_text_004(&metrics::render(&self.inner))
     }
 
     /// Waits until every log record queued so far is written (tests, shutdown). Returns false if the writer did
