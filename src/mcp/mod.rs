@@ -22,7 +22,7 @@
 //! | `screenshot` | view | image + mapping to screen pixels |
 //! | `wait_for_change`, `wait_until_stable` | view | wait on the capture pipeline's change detection |
 //! | `click`, `move_pointer`, `drag`, `scroll`, `type_text`, `press_keys` | control | input |
-//! | `list_sessions`, `monitor_summary` | admin | the session table and the monitor summary |
+//! | `list_sessions`, `monitor_summary` | view | the session table and the monitor summary |
 
 pub mod audit;
 pub mod change;

@@ -41,15 +41,15 @@ pub const DEFAULT_STABLE_TIMEOUT_MS: u64 = 10_000;
 /// JPEG quality when none is given: small enough for a quick round trip, clean enough to read small text.
 pub const DEFAULT_JPEG_QUALITY: u8 = 80;
 
-/// The role each tool needs: viewing tools `view`, input tools `control`, and the session list and monitor (the
-/// same data as the admin-only REST endpoints) `admin`. `None` = no such tool.
+/// The role each tool needs: read-only tools (screens, screenshots, waits, the session list and the monitor
+/// summary) `view`, input tools `control`. `None` = no such tool.
 pub fn required_role(tool: &str) -> Option<Role> {
     match tool {
-        "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable" => Some(Role::View),
+        "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable"
+        | "list_sessions" | "monitor_summary" => Some(Role::View),
         "click" | "move_pointer" | "drag" | "scroll" | "type_text" | "press_keys" => {
             Some(Role::Control)
         }
-        "list_sessions" | "monitor_summary" => Some(Role::Admin),
         _ => None,
     }
 }
@@ -732,7 +732,8 @@ mod tests {
         assert_eq!(required_role("screenshot"), Some(Role::View));
         assert_eq!(required_role("wait_until_stable"), Some(Role::View));
         assert_eq!(required_role("press_keys"), Some(Role::Control));
-        assert_eq!(required_role("monitor_summary"), Some(Role::Admin));
+        assert_eq!(required_role("monitor_summary"), Some(Role::View));
+        assert_eq!(required_role("list_sessions"), Some(Role::View));
         assert_eq!(required_role("format_disk"), None);
     }
 
