@@ -551,14 +551,9 @@ mod tests {
         let text = include_str!("../sightline.example.toml");
         let c = Config::parse(text).expect("example parses");
         c.validate().expect("example validates");
-        // Every key the example documents is the default, so the example is also the reference of defaults.
-        let mut d = Config {
-            auth: c.auth.clone(),
-            ..Config::default()
-        };
-        d.webrtc.ice_servers = c.webrtc.ice_servers.clone();
-        d.mcp.allowed_origins = c.mcp.allowed_origins.clone();
-        assert_eq!(c, d);
+        // Every key the example sets is the default (examples are commented out), so the example is also the
+        // reference of defaults, and a copy of it never ships a guessable token.
+        assert_eq!(c, Config::default());
     }
 
     #[test]
