@@ -1,6 +1,7 @@
 //! The command line: `sightline serve | screens | snapshot | mcp`. Every failure is one clear line on stderr and
 //! a non-zero exit code, never a panic.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -81,7 +82,18 @@ fn parse_source(s: &str) -> Result<SourceSelection, String> {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to stdout and succeed.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("sightline: {} (see sightline --help)", clap_error_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -89,6 +101,13 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's message without its `error:` prefix, usage block and tips, on one line.
+fn clap_error_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }
 
 fn one_line(e: &anyhow::Error) -> String {
@@ -127,11 +146,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Screens => {
             crate::telemetry::init(true);
             let desktop = open_desktop(&config)?;
+            let mut out = std::io::stdout().lock();
             for s in desktop.screens()? {
-                println!(
+                let line = writeln!(
+                    out,
                     "{}\t{}\t{}x{}\t{}",
                     s.id, s.name, s.width, s.height, s.source
                 );
+                match line {
+                    Ok(()) => {}
+                    // A reader that has gone (`sightline screens | head -1`) is not an error.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+                }
             }
             Ok(())
         }

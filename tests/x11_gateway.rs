@@ -154,16 +154,28 @@ fn screens_and_snapshot_commands_read_both_x_screens() {
         vec!["--config", "/nonexistent.toml", "screens"],
         vec!["--fps", "0", "screens"],
         vec!["--source", "wayland", "screens"],
+        vec!["--no-such-flag"],
+        vec!["teleport"],
+        vec!["snapshot", "--quality", "300", "-o", "/tmp/x.jpg"],
     ] {
         let out = sightline(&args);
         assert!(!out.status.success(), "{args:?} must fail");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(
-            err.trim().lines().count() <= 3 && !err.trim().is_empty(),
-            "{args:?}: {err}"
-        );
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("sightline: "), "{args:?}: {err}");
     }
+
+    // --version and --help succeed on stdout.
+    let out = sightline(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("sightline {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = sightline(&["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("snapshot"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,6 +367,43 @@ async fn websocket_commands_become_real_x_input_on_the_right_screen() {
     assert!(gw.stop().success());
 }
 
+/// Sends one command on the peer's `control` data channel and returns the reply that comes back on it.
+async fn dc(peer: &mut AiortcPeer, command: serde_json::Value) -> serde_json::Value {
+    peer.cmd(json!({"cmd":"send","text":command.to_string()}))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        for e in peer.collect(Duration::from_millis(50)).await {
+            if e["type"] == "dc_message" {
+                return serde_json::from_str(e["text"].as_str().expect("text reply"))
+                    .expect("JSON reply");
+            }
+            if e["type"] != "frame" {
+                seen.push(e);
+            }
+        }
+    }
+    panic!("no reply to {command} on the data channel within 5 s; events: {seen:?}");
+}
+
+/// Waits until the peer's data channel is open: something sent on it gets a reply.
+async fn dc_ready(peer: &mut AiortcPeer) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        peer.cmd(json!({"cmd":"send","text":"{\"type\":\"hello\"}"}))
+            .await;
+        let events = peer.collect(Duration::from_millis(200)).await;
+        if events.iter().any(|e| e["type"] == "dc_message") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the data channel did not open: {events:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_channel_commands_drive_the_watched_screen() {
     let xvfb = Xvfb::start();
@@ -407,16 +456,150 @@ async fn data_channel_commands_drive_the_watched_screen() {
         }),
         "{ev:?}"
     );
-    peer.cmd(
-        json!({"cmd":"send","text":json!({"type":"text","text":"dc ok","id":"t"}).to_string()}),
+    // Exact pixels on the watched screen, and on the other screen when the command names it.
+    for (screen, w, h, px, py) in [
+        (None, 1280.0, 720.0, 1000, 700),
+        (Some("0"), 1920.0, 1080.0, 1234, 567),
+        (None, 1280.0, 720.0, 0, 0),
+    ] {
+        let mut m = json!({"type":"pointer","action":"move","x":(f64::from(px) + 0.5) / w,"y":(f64::from(py) + 0.5) / h,"id":"mv"});
+        if let Some(screen) = screen {
+            m["screen"] = json!(screen);
+        }
+        assert_eq!(dc(&mut peer, m).await, json!({"type":"ack","id":"mv"}));
+        let on = screen.map_or(1, |s| s.parse().unwrap());
+        assert_eq!(pointer(&xvfb), (px, py, on), "{screen:?}");
+    }
+
+    // Wheel: two steps up are two presses of button 4, at the pointer on the watched screen.
+    dc(
+        &mut peer,
+        json!({"type":"pointer","action":"move","x":(640.5/1280.0),"y":(360.5/720.0),"id":"c"}),
     )
     .await;
-    peer.expect("dc_message", Duration::from_secs(5)).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while recorder.text() != "dc ok" && std::time::Instant::now() < deadline {
+    recorder.clear();
+    assert_eq!(
+        dc(&mut peer, json!({"type":"wheel","dx":0,"dy":-2,"id":"w"})).await,
+        json!({"type":"ack","id":"w"})
+    );
+    let ev = recorder.wait_until(|e| {
+        e.iter()
+            .filter(|e| matches!(e, Recorded::Button { down: true, .. }))
+            .count()
+            >= 2
+    });
+    let presses: Vec<(u8, usize)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Recorded::Button {
+                down: true,
+                button,
+                screen,
+                ..
+            } => Some((*button, *screen)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(presses, vec![(4, 1), (4, 1)]);
+
+    // Text with shifted and non-keymap characters.
+    recorder.clear();
+    let text = "dc Hello, World! ~ é € 漢";
+    assert_eq!(
+        dc(&mut peer, json!({"type":"text","text":text,"id":"t"})).await,
+        json!({"type":"ack","id":"t"})
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while recorder.text() != text && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(recorder.text(), "dc ok");
+    assert_eq!(recorder.text(), text);
+
+    // A key combo: Ctrl+Shift+T.
+    recorder.clear();
+    for (code, action) in [
+        ("ControlLeft", "down"),
+        ("ShiftLeft", "down"),
+        ("KeyT", "press"),
+        ("ShiftLeft", "up"),
+        ("ControlLeft", "up"),
+    ] {
+        assert_eq!(
+            dc(
+                &mut peer,
+                json!({"type":"key","action":action,"code":code,"id":code})
+            )
+            .await,
+            json!({"type":"ack","id":code})
+        );
+    }
+    let ev = recorder.wait_until(|e| {
+        e.iter()
+            .filter(|e| matches!(e, Recorded::Key { .. }))
+            .count()
+            >= 6
+    });
+    let t_state = ev
+        .iter()
+        .find_map(|e| match e {
+            Recorded::Key {
+                down: true,
+                keysym,
+                state,
+                ..
+            } if *keysym == 'T' as u32 || *keysym == 't' as u32 => Some(*state),
+            _ => None,
+        })
+        .expect("T pressed");
+    assert_eq!(
+        t_state & 0b101,
+        0b101,
+        "Shift and Control held (state {t_state:#x})"
+    );
+
+    // Bad commands get errors with their ids on the data channel; the channel stays usable.
+    let e = dc(
+        &mut peer,
+        json!({"type":"key","code":"NoSuchKey","id":"bad"}),
+    )
+    .await;
+    assert_eq!(
+        (e["type"].clone(), e["id"].clone()),
+        (json!("error"), json!("bad"))
+    );
+    let e = dc(
+        &mut peer,
+        json!({"type":"pointer","action":"move","x":3,"id":"far"}),
+    )
+    .await;
+    assert_eq!(
+        (e["code"].clone(), e["id"].clone()),
+        (json!("bad_value"), json!("far"))
+    );
+
+    // A view-only viewer's data-channel commands are refused and inject nothing.
+    let (mut view_ws, _) = WsClient::authed(&gw.ws_url(), VIEW_TOKEN).await;
+    let mut view_peer = AiortcPeer::start().await;
+    common::clients::watch_webrtc(&mut view_ws, &mut view_peer, "1").await;
+    dc_ready(&mut view_peer).await;
+    let before = pointer(&xvfb);
+    recorder.clear();
+    for m in [
+        json!({"type":"pointer","action":"click","x":0.1,"y":0.1,"id":"v1"}),
+        json!({"type":"text","text":"nope","id":"v2"}),
+    ] {
+        let id = m["id"].clone();
+        let e = dc(&mut view_peer, m).await;
+        assert_eq!(
+            (e["code"].clone(), e["id"].clone()),
+            (json!("forbidden"), id)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pointer(&xvfb), before, "the pointer did not move");
+    assert!(recorder.events().is_empty(), "{:?}", recorder.events());
+    view_peer.close().await;
+    view_ws.close().await;
     peer.close().await;
     if let Some(WsEvent::Closed(..)) = ws.next_timeout(Duration::from_millis(10)).await {
         panic!("the socket must outlive the peer");
