@@ -84,17 +84,37 @@ impl GatewayProcess {
 
     /// Like [`GatewayProcess::start`], with extra arguments and environment.
     pub fn start_with(config: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(Some(config), args, env, &[])
+    }
+
+    /// `sightline <args> serve` with no configuration file at all, without the variables `env_remove`.
+    pub fn start_without_config(args: &[&str], env_remove: &[&str]) -> Self {
+        Self::launch(None, args, &[], env_remove)
+    }
+
+    fn launch(
+        config: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+        env_remove: &[&str],
+    ) -> Self {
         let dir = tempdir::TempDir::new();
-        let path = dir.path().join("sightline.toml");
-        std::fs::write(&path, config).expect("write config");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
-        cmd.arg("--config").arg(&path).args(args).arg("serve");
+        if let Some(config) = config {
+            let path = dir.path().join("sightline.toml");
+            std::fs::write(&path, config).expect("write config");
+            cmd.arg("--config").arg(&path);
+        }
+        cmd.args(args).arg("serve");
         cmd.env(
             "RUST_LOG",
             std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
         );
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        for k in env_remove {
+            cmd.env_remove(k);
         }
         let mut child = cmd
             .stdout(Stdio::piped())
