@@ -63,25 +63,33 @@ async fn summary_async(gw: &GatewayProcess) -> Value {
     .unwrap()
 }
 
-/// `n` viewers, one after another: WebRTC and JPEG alternating, every 20th with a real aiortc peer that connects
-/// and decodes, every third dropped abruptly. Returns how many aiortc peers connected.
-async fn run_cycles(gw: &GatewayProcess, n: usize) -> usize {
-    let mut connected = 0;
+/// `n` viewers, one after another: WebRTC and JPEG alternating; every other WebRTC viewer (a quarter of all) with
+/// a real aiortc peer that connects, decodes a frame and opens the data channel; every third viewer dropped
+/// abruptly (the socket closed while its peer or stream is live). Returns how many (connected, abrupt) aiortc
+/// peers there were.
+async fn run_cycles(gw: &GatewayProcess, n: usize) -> (usize, usize) {
+    let (mut connected, mut connected_abrupt) = (0, 0);
+    let mut peer = AiortcPeer::start().await;
     for i in 0..n {
         let abrupt = i % 3 == 0;
         let webrtc = i % 2 == 0;
         let (mut ws, _) = WsClient::authed(&gw.ws_url(), VIEW_TOKEN).await;
         if webrtc {
-            if i % 20 == 0 {
-                let mut peer = AiortcPeer::start().await;
+            if i % 4 == 0 {
                 common::clients::watch_webrtc(&mut ws, &mut peer, "0").await;
                 peer.expect("frame", Duration::from_secs(10)).await;
                 connected += 1;
                 if abrupt {
-                    drop(peer);
-                } else {
-                    peer.close().await;
+                    connected_abrupt += 1;
+                    // The socket goes first, with the peer connection still up on the client's side.
+                    drop(ws);
+                    peer.reset().await;
+                    continue;
                 }
+                ws.send(json!({"type":"stop"})).await;
+                ws.close().await;
+                peer.reset().await;
+                continue;
             } else {
                 ws.send(json!({"type":"watch","screen":"0","transport":"webrtc"}))
                     .await;
@@ -99,7 +107,8 @@ async fn run_cycles(gw: &GatewayProcess, n: usize) -> usize {
             ws.close().await;
         }
     }
-    connected
+    peer.close().await;
+    (connected, connected_abrupt)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +125,8 @@ async fn two_hundred_viewers_come_and_go_without_leaks() {
     let sockets_before = sockets(gw.pid());
 
     let started = Instant::now();
-    let connected = run_cycles(&gw, 200).await;
+    let (connected, connected_abrupt) = run_cycles(&gw, 200).await;
+    assert_eq!((connected, connected_abrupt), (50, 17));
     let elapsed = started.elapsed();
 
     let after = settle(&gw, baseline_tasks, Duration::from_secs(20)).await;
@@ -126,7 +136,8 @@ async fn two_hundred_viewers_come_and_go_without_leaks() {
     let rss_after = gw.rss_kib();
     let sockets_after = sockets(gw.pid());
     eprintln!(
-        "200 cycles ({connected} with a connected aiortc peer) in {elapsed:.1?}; tasks {baseline_tasks} → {}; \
+        "200 cycles ({connected} with a connected aiortc peer, {connected_abrupt} of them dropped abruptly) in \
+         {elapsed:.1?}; tasks {baseline_tasks} → {}; \
          RSS {rss_before} → {rss_after} KiB; sockets {sockets_before} → {sockets_after}; totals {}",
         live_tasks(&after2),
         after2["totals"]
@@ -176,17 +187,29 @@ async fn a_hundred_watch_stop_cycles_on_one_socket_leave_nothing_behind() {
         "synthetic_size = \"320x240\"\n[monitor]\nleak_grace_ms = 2000\n",
     ));
     let (mut ws, _) = WsClient::authed(&gw.ws_url(), VIEW_TOKEN).await;
+    let mut peer = AiortcPeer::start().await;
     let base = settle(&gw, u64::MAX, Duration::from_secs(5)).await;
     let baseline = live_tasks(&base);
+    let sockets_before = sockets(gw.pid());
     for i in 0..100 {
-        ws.send(json!({"type":"watch","screen":"0","transport":"webrtc"}))
-            .await;
-        ws.expect_type("offer").await;
+        if i % 10 == 0 {
+            // A real peer connects and decodes before the watch ends.
+            common::clients::watch_webrtc(&mut ws, &mut peer, "0").await;
+            peer.expect("frame", Duration::from_secs(10)).await;
+        } else {
+            ws.send(json!({"type":"watch","screen":"0","transport":"webrtc"}))
+                .await;
+            ws.expect_type("offer").await;
+        }
         if i % 2 == 0 {
             ws.send(json!({"type":"stop"})).await;
         }
         // Odd cycles: the next watch replaces the current one.
+        if i % 10 == 0 {
+            peer.reset().await;
+        }
     }
+    peer.close().await;
     ws.send(json!({"type":"stop"})).await;
     ws.send(json!({"type":"ping","id":1})).await;
     ws.expect_type("pong").await;
@@ -209,6 +232,11 @@ async fn a_hundred_watch_stop_cycles_on_one_socket_leave_nothing_behind() {
         "tasks back at baseline {baseline}: {s}"
     );
     assert_eq!(s["leaked"], 0);
+    let sockets_after = sockets(gw.pid());
+    assert!(
+        sockets_after <= sockets_before + 2,
+        "no socket left behind: {sockets_before} → {sockets_after}"
+    );
     ws.close().await;
     assert!(gw.stop().success());
 }

@@ -224,6 +224,13 @@ impl AiortcPeer {
         out
     }
 
+    /// Closes the peer connection and starts a fresh one in the same process (events of the old one are
+    /// discarded).
+    pub async fn reset(&mut self) {
+        self.cmd(json!({"cmd":"reset"})).await;
+        self.expect("reset", Duration::from_secs(10)).await;
+    }
+
     /// Closes the peer and waits for the script to exit.
     pub async fn close(mut self) {
         self.cmd(json!({"cmd":"close"})).await;

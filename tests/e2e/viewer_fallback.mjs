@@ -6,7 +6,7 @@
 // --mode ice-blocked  ICE can never connect: every RTCPeerConnection the page creates is forced to
 //                     iceTransportPolicy "relay" and there is no TURN server, so the browser has no candidate at
 //                     all (as behind a firewall that drops UDP). The page must fall back within
-//                     welcome.fallback_timeout_ms. (Merely leaving out Chromium's loopback flags is not enough on
+//                     welcome.fallback_timeout_ms, and a click on the canvas must still reach the screen. (Merely leaving out Chromium's loopback flags is not enough on
 //                     Linux: it still reaches 127.0.0.1 from its eth0 socket through a peer-reflexive candidate.)
 //
 // Usage: node viewer_fallback.mjs --mode MODE --base URL --token TOKEN --width W --height H [--shots DIR]
@@ -75,6 +75,14 @@ run(async (out, cleanup) => {
   out.barcodeAdvanceMs = t2 - t1;
   out.canvasSize = await page.evaluate(() => [document.getElementById('canvas').width, document.getElementById('canvas').height]);
 
+  // A real click on the canvas, over the WebSocket (in both modes: control never depends on the transport).
+  const before = await waitForEcho(page, 'readable echo rows', () => true);
+  const target = { x: Math.round(W * 0.7), y: Math.round(H * 0.25) };
+  const p = await clientPointOf(page, target.x, target.y, W, H);
+  await page.mouse.click(p.x, p.y);
+  const afterClick = await waitForEcho(page, 'the click in the echo row', (b) => b.echoA.presses === before.echoA.presses + 1);
+  out.click = { target, pointer: { x: afterClick.echoA.pointerX, y: afterClick.echoA.pointerY }, pressesBefore: before.echoA.presses, pressesAfter: afterClick.echoA.presses };
+
   if (blocked) {
     // "Try WebRTC again" really tries: with ICE still blocked the page falls back again after the timeout.
     await page.click('#btn-retry-webrtc');
@@ -88,14 +96,6 @@ run(async (out, cleanup) => {
     out.pageErrors = errors;
     return out;
   }
-
-  // A real click on the canvas, over the WebSocket.
-  const before = await waitForEcho(page, 'readable echo rows', () => true);
-  const target = { x: Math.round(W * 0.7), y: Math.round(H * 0.25) };
-  const p = await clientPointOf(page, target.x, target.y, W, H);
-  await page.mouse.click(p.x, p.y);
-  const afterClick = await waitForEcho(page, 'the click in the echo row', (b) => b.echoA.presses === before.echoA.presses + 1);
-  out.click = { target, pointer: { x: afterClick.echoA.pointerX, y: afterClick.echoA.pointerY }, pressesBefore: before.echoA.presses, pressesAfter: afterClick.echoA.presses };
 
   // Typing over the WebSocket.
   for (let i = 0; i < before.echoB.chars; i++) await page.keyboard.press('Backspace');
