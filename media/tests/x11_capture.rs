@@ -1,16 +1,20 @@
 //! X11 capture on a real X server (a private two-screen Xvfb per test): screen enumeration, exact pixels and sizes
-//! on both screens, RandR monitors, change detection (an unchanged screen yields no frames), the cursor, and the
-//! fallbacks for servers without DAMAGE or MIT-SHM.
+//! on both screens, RandR monitors, change detection (an unchanged screen yields no frames, and the engine encodes
+//! nothing for it), the cursor, and the fallbacks for servers without DAMAGE or MIT-SHM.
 #![cfg(target_os = "linux")]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::paint::Painter;
 use common::xvfb::{SCREENS, Xvfb};
+use sightline_media::engine::{Engine, EngineConfig, VideoProfile};
 use sightline_media::x11::X11Desktop;
 use sightline_media::{Desktop, Frame, FrameSource, InputEvent, SourceKind};
+use sightline_monitor::{Monitor, MonitorConfig};
+use tokio::time::timeout;
 
 const BACKGROUND: u32 = 0x203040;
 const RED: u32 = 0xff0000;
@@ -236,6 +240,57 @@ fn an_unchanged_screen_produces_no_frames_and_a_change_produces_one() {
     let f = next_frame(&mut s1);
     assert_pixel(&f, 600, 300, BACKGROUND);
     assert_unchanged(&mut s1, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_encodes_nothing_for_an_unchanged_x_screen() {
+    let xvfb = Xvfb::start();
+    let painter = Painter::connect(&xvfb.display());
+    paint_known_content(&painter);
+    let desktop = Arc::new(X11Desktop::open(Some(&xvfb.display())).expect("display opens"));
+    park_pointer(&desktop);
+    let monitor = Monitor::new(MonitorConfig::default());
+    let engine = Engine::new(desktop, EngineConfig::default(), monitor.clone());
+    let mut sub = engine
+        .subscribe_video("0", VideoProfile::default())
+        .expect("subscribes");
+    let first = timeout(Duration::from_secs(10), sub.recv())
+        .await
+        .expect("an IDR for the new viewer")
+        .expect("pipeline runs");
+    assert!(first.keyframe);
+    assert_eq!((first.width, first.height), (1920, 1080));
+
+    // A second of an unchanged screen at 30 fps: captures tick, nothing is converted or encoded.
+    let capture = |m: &Monitor| {
+        m.pipelines()
+            .into_iter()
+            .find(|p| p.kind == "capture")
+            .expect("a capture pipeline")
+    };
+    let unchanged_before = capture(&monitor).unchanged_total;
+    assert!(
+        timeout(Duration::from_millis(1200), sub.recv())
+            .await
+            .is_err(),
+        "an unchanged X screen produced an access unit"
+    );
+    let unchanged = capture(&monitor).unchanged_total - unchanged_before;
+    assert!(
+        unchanged >= 15,
+        "the pacer kept checking the screen ({unchanged} unchanged ticks)"
+    );
+
+    // A change is encoded at once (a P frame: the viewer already has the picture).
+    painter.fill(0, 700, 500, 120, 60, GREEN);
+    let unit = timeout(Duration::from_secs(5), sub.recv())
+        .await
+        .expect("the change is encoded")
+        .expect("pipeline runs");
+    assert!(!unit.keyframe);
+    assert!(unit.seq > first.seq);
+    drop(sub);
+    engine.shutdown();
 }
 
 #[test]
