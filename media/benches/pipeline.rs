@@ -2,7 +2,7 @@
 //! - the synthetic screen (target ≤ 1 ms at 1080p),
 //! - BGRA→I420 conversion, full size and downscaled,
 //! - H.264 encode, P and IDR frames, camera and screen usage,
-//! - JPEG encode, 960-wide preview and full size (targets ≤ 2 ms and ≤ 8 ms at 1080p),
+//! - JPEG encode, the 960-wide q50 preview and the full-size q90 HQ frame (targets ≤ 2 ms and ≤ 8 ms at 1080p),
 //! - the whole path synthetic → BGRA → I420 → H.264 (target ≤ 8 ms per changed 1080p frame).
 //!
 //! Content is the synthetic screen: a desktop-like picture (windows full of small text glyphs, flat areas, a
@@ -144,11 +144,13 @@ fn bench_jpeg(c: &mut Criterion) {
     for size in SIZES {
         let frame = frames(size, 1).remove(0);
         let mut enc = JpegEncoder::new().unwrap();
-        g.bench_function(BenchmarkId::new("preview_w960_q70", label(size)), |b| {
-            b.iter(|| black_box(enc.encode(&frame, 70, Some(960)).unwrap()))
+        // The fallback's defaults: the `[preview]` stream (quality 50, 960 wide) and an HQ frame (quality 90, full
+        // size).
+        g.bench_function(BenchmarkId::new("preview_w960_q50", label(size)), |b| {
+            b.iter(|| black_box(enc.encode(&frame, 50, Some(960)).unwrap()))
         });
-        g.bench_function(BenchmarkId::new("full_q85", label(size)), |b| {
-            b.iter(|| black_box(enc.encode(&frame, 85, None).unwrap()))
+        g.bench_function(BenchmarkId::new("hq_full_q90", label(size)), |b| {
+            b.iter(|| black_box(enc.encode(&frame, 90, None).unwrap()))
         });
     }
     g.finish();
