@@ -664,6 +664,10 @@ async fn build(
             Some(ICE_KEEPALIVE_INTERVAL),
         )
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        .with_host_acceptance_min_wait(Some(ICE_ACCEPTANCE_MIN_WAIT[0]))
+        .with_srflx_acceptance_min_wait(Some(ICE_ACCEPTANCE_MIN_WAIT[1]))
+        .with_prflx_acceptance_min_wait(Some(ICE_ACCEPTANCE_MIN_WAIT[2]))
+        .with_relay_acceptance_min_wait(Some(ICE_ACCEPTANCE_MIN_WAIT[3]))
         .build();
     let configuration = RTCConfigurationBuilder::new()
         .with_ice_servers(cfg.rtc_ice_servers())
