@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 
 use crate::gateway::Gateway;
 
@@ -13,11 +13,7 @@ pub fn app(gw: Gateway) -> Router {
         .route("/healthz", get(healthz))
         .route("/", get(crate::assets::index))
         .route("/ws", get(crate::transport::upgrade))
-        .route("/whep/{screen}", post(crate::transport::whep::create))
-        .route(
-            "/whep/{screen}/{session}",
-            delete(crate::transport::whep::remove).patch(crate::transport::whep::patch),
-        )
+        .merge(crate::transport::whep::routes())
         .nest_service("/mcp", crate::mcp::service(gw.clone()))
         .merge(crate::rest::routes())
         .fallback(get(static_file))

@@ -117,6 +117,15 @@ async fn aiortc_watches_through_whep() {
         .expect("Location header")
         .to_owned();
     assert!(location.starts_with("/whep/0/"), "{location}");
+    // Browser players on other origins may read the answer and its Location.
+    assert_eq!(
+        common::header(&headers, "access-control-allow-origin"),
+        Some("*")
+    );
+    assert!(
+        common::header(&headers, "access-control-expose-headers")
+            .is_some_and(|h| h.contains("Location"))
+    );
     let answer = String::from_utf8(body).unwrap();
     assert!(
         answer.contains("a=candidate:"),
@@ -152,6 +161,27 @@ async fn aiortc_watches_through_whep() {
     .await
     .unwrap();
     assert_eq!(status, 200);
+    let (status, _, body) = {
+        let base = gw.base.clone();
+        tokio::task::spawn_blocking(move || {
+            common::http(
+                "GET",
+                &format!("{base}/api/v1/sessions"),
+                Some(common::ADMIN_TOKEN),
+                None,
+                b"",
+                &[],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["sessions"],
+        json!([]),
+        "DELETE ended the WHEP session"
+    );
     let base = gw.base.clone();
     let (status, _, _) = tokio::task::spawn_blocking(move || {
         common::http(
@@ -206,5 +236,41 @@ async fn aiortc_watches_through_whep() {
     .await
     .unwrap();
     assert_eq!((s1, s2, s3, s4), (401, 401, 400, 404));
+
+    // A CORS preflight, as a browser player on another origin sends before its POST.
+    let base = gw.base.clone();
+    let (status, headers, _) = tokio::task::spawn_blocking(move || {
+        common::http(
+            "OPTIONS",
+            &format!("{base}/whep/0"),
+            None,
+            None,
+            b"",
+            &[
+                ("Origin", "https://player.example"),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                ),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 204);
+    assert_eq!(
+        common::header(&headers, "access-control-allow-origin"),
+        Some("*")
+    );
+    let methods = common::header(&headers, "access-control-allow-methods").unwrap_or_default();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    let allowed = common::header(&headers, "access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"));
     assert!(gw.stop().success());
 }

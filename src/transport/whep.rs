@@ -4,6 +4,9 @@
 //!   `201 Created`, the SDP answer with every candidate inside, and `Location: /whep/{screen}/{resource}`.
 //! - `PATCH` on the location with `application/trickle-ice-sdpfrag` adds the client's trickled candidates (`204`).
 //! - `DELETE` on the location ends the session (`200`).
+//! - CORS: every WHEP response allows any origin and exposes `Location` and `Link`, and `OPTIONS` answers
+//!   preflights, so a WHEP player on another web origin can watch. Authentication is the bearer token only (no
+//!   cookies), so allowing any origin grants nothing a token does not.
 //!
 //! Each WHEP session is a session of the session table (listed, kickable) owned by one tracked task that holds the
 //! peer and ends it on DELETE, on kick, on ICE failure or at shutdown. The resource id in the URL is random, so a
@@ -13,10 +16,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
 use parking_lot::Mutex;
 use sightline_monitor::{ConnectionAttrs, ConnectionKind, Owner};
 
@@ -26,6 +31,49 @@ use crate::gateway::Gateway;
 use crate::peer::{CandidateInit, Peer, PeerEvent};
 use crate::session::{SessionKind, WatchInfo};
 use crate::transport::video::{SubscriptionFeed, peer_config};
+
+/// The WHEP routes, with CORS on every response.
+pub fn routes() -> Router<Gateway> {
+    Router::new()
+        .route("/whep/{screen}", post(create).options(preflight))
+        .route(
+            "/whep/{screen}/{session}",
+            delete(remove).patch(patch).options(preflight),
+        )
+        .layer(axum::middleware::map_response(allow_any_origin))
+}
+
+/// `OPTIONS` on a WHEP path: a CORS preflight.
+async fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, PATCH, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type, If-Match"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    r
+}
+
+async fn allow_any_origin(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location, Link"),
+    );
+    r
+}
 
 /// Largest SDP offer accepted. Offers from players are a few KB.
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;
