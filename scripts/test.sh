@@ -21,4 +21,4 @@ step "openh264 is built with its assembly (nasm)"
 bash scripts/check-openh264-asm.sh
 
 step "cargo test (unit, integration and end-to-end)"
-cargo test --workspace --locked -- --test-threads="${SIGHTLINE_TEST_THREADS:-2}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${SIGHTLINE_TEST_THREADS:-2}"
