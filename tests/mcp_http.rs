@@ -507,11 +507,17 @@ fn a_kick_stops_a_call_in_progress() {
         "the kick stopped the wait"
     );
     assert_eq!(status, 200);
-    assert!(
-        !String::from_utf8_lossy(&body).contains("\"result\""),
-        "no result after the session ended: {}",
-        String::from_utf8_lossy(&body)
-    );
+    // The call is cancelled and the session's streams close; whether the call's tool error still makes it onto
+    // the stream before it closes is a race. Either way no real result arrives.
+    let text = String::from_utf8_lossy(&body);
+    if text.contains("\"result\"") {
+        let r = reply(&body);
+        assert_eq!(r["result"]["isError"], true, "{text}");
+        assert_eq!(
+            r["result"]["content"][0]["text"], "the session was ended by an administrator",
+            "{text}"
+        );
+    }
     wait_until(
         || mcp_sessions(&gw).is_empty(),
         "the kicked session is gone",

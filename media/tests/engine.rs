@@ -366,7 +366,7 @@ async fn frames_and_snapshots() {
             .operations()
             .by_kind
             .iter()
-            .any(|k| k.kind == "snapshot" && k.ok == 1)
+            .any(|k| k.kind == "frame_capture" && k.ok == 1)
     );
     assert!(matches!(
         engine.snapshot("9").await,

@@ -253,7 +253,12 @@ fn key_combos_and_keys_missing_from_the_layout() {
     key(&desktop, "ShiftLeft", false);
     key(&desktop, "Enter", true);
     key(&desktop, "Enter", false);
-    let events = recorder.wait_until(|e| key_presses(e).len() >= 5);
+    let releases = |e: &[Recorded]| {
+        e.iter()
+            .filter(|e| matches!(e, Recorded::Key { down: false, .. }))
+            .count()
+    };
+    let events = recorder.wait_until(|e| key_presses(e).len() >= 5 && releases(e) >= 5);
     assert_eq!(
         key_presses(&events),
         [
@@ -264,11 +269,7 @@ fn key_combos_and_keys_missing_from_the_layout() {
             (0xff0d, 0),
         ]
     );
-    let releases = events
-        .iter()
-        .filter(|e| matches!(e, Recorded::Key { down: false, .. }))
-        .count();
-    assert_eq!(releases, 5, "every key was released");
+    assert_eq!(releases(&events), 5, "every key was released");
 
     // F13 is not on Xvfb's layout: it is pressed on a borrowed keycode, given back on release.
     recorder.clear();
