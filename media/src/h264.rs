@@ -1,9 +1,10 @@
-//! H.264 encoding with openh264: constrained baseline, one slice, no periodic or scene-change IDR, keyframes on
-//! request.
+//! H.264 encoding with openh264: constrained baseline, packet-sized slices encoded on several threads, no periodic
+//! or scene-change IDR, keyframes on request.
 //!
 //! [`H264Encoder`] wraps one openh264 encoder configured for real-time streaming: bitrate rate control with frame
-//! skipping off (openh264's skip mode returns *empty* frames, which must never reach a WebRTC track), one thread
-//! (openh264 gains nothing from threads with a single slice), `Complexity::Low`, and the level picked from the size.
+//! skipping off (openh264's skip mode returns *empty* frames, which must never reach a WebRTC track), slices of at
+//! most [`MAX_SLICE_BYTES`] encoded by up to [`MAX_ENCODER_THREADS`] threads (a single slice cannot be split across
+//! threads), `Complexity::Low`, and the level picked from the size.
 //! `Profile::Baseline` makes openh264 write `profile_idc 66` with constraint_set0+1 (`42 c0 xx`): constrained
 //! baseline, which decoders negotiated with `profile-level-id=42e01f;packetization-mode=1` accept.
 //!
@@ -34,6 +35,24 @@ pub const MIN_BITRATE_KBPS: u32 = 50;
 pub const MAX_BITRATE_KBPS: u32 = 100_000;
 /// Highest accepted frame rate.
 pub const MAX_FPS: u32 = 120;
+
+/// Largest slice (NAL unit) in bytes. openh264 splits pictures into slices of at most this size, which it can
+/// encode on several threads, and each slice then fits one RTP packet (payload ≤ 1200 − 12 − header extensions):
+/// a lost packet costs one slice, not the picture. Measured at 1080p on the synthetic desktop, camera usage, 2
+/// threads vs one slice on one thread: P frames 5.4–5.8 ms vs 6.8–8.0 ms, IDRs 15.7–16.3 ms vs 20.5–24.4 ms, IDRs
+/// 3 % larger. Larger slices (2400–8000 bytes) measured the same speed.
+pub const MAX_SLICE_BYTES: u32 = 1100;
+
+/// Most encoder threads per pipeline (fewer on machines with fewer cores). openh264 uses them only when a picture
+/// has several slices; idle threads wait without spinning.
+pub const MAX_ENCODER_THREADS: usize = 4;
+
+/// Encoder threads for this machine: its cores, at most [`MAX_ENCODER_THREADS`].
+fn encoder_threads() -> u16 {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_ENCODER_THREADS) as u16
+}
 
 /// openh264's content mode. Camera mode measured about 3× faster than screen mode on desktop content at similar
 /// quality (docs/RUST-STACK.md §4c), so it is the default; `[video] usage = "screen"` selects the other.
@@ -350,7 +369,8 @@ fn create(s: &H264Settings) -> Result<Encoder, MediaError> {
         .profile(Profile::Baseline)
         .level(s.level())
         .complexity(Complexity::Low)
-        .num_threads(1)
+        .num_threads(encoder_threads())
+        .max_slice_len(MAX_SLICE_BYTES)
         .intra_frame_period(IntraFramePeriod::from_num_frames(0))
         .sps_pps_strategy(SpsPpsStrategy::ConstantId)
         // Scene-change detection would insert unrequested I frames (IDRs are 50x a P frame: only on demand).
@@ -441,6 +461,49 @@ mod tests {
         assert_eq!(sps[1], 0x42);
         assert_eq!(sps[2] & 0xC0, 0xC0);
         assert_eq!(sps[3], 31);
+    }
+
+    #[test]
+    fn slices_fit_one_rtp_packet() {
+        // Noisy content: an IDR of it is large and must still come out in slices of at most MAX_SLICE_BYTES.
+        let (w, h) = (640u32, 360u32);
+        let mut seed = 0x2545_f491_u32;
+        let bgra: Vec<u8> = (0..w * h * 4)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                seed as u8
+            })
+            .collect();
+        let frame = crate::Frame {
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: bgra.into(),
+            captured_at: SystemTime::now(),
+            seq: 1,
+        };
+        let mut pic = I420Buffer::new();
+        crate::convert::bgra_to_i420(&frame, None, &mut pic).unwrap();
+        let mut enc = H264Encoder::new(H264Settings {
+            bitrate_kbps: 20_000,
+            ..settings(w, h)
+        })
+        .unwrap();
+        let idr = enc
+            .encode(&pic, true, SystemTime::now())
+            .unwrap()
+            .expect("an IDR");
+        let slices: Vec<usize> = nal_units(&idr.data)
+            .filter(|n| n[0] & 0x1F == 5)
+            .map(<[u8]>::len)
+            .collect();
+        assert!(slices.len() > 4, "{} bytes in {slices:?}", idr.data.len());
+        assert!(
+            slices.iter().all(|&n| n <= MAX_SLICE_BYTES as usize),
+            "{slices:?}"
+        );
     }
 
     #[test]
