@@ -7,7 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::clients::{WsClient, WsEvent};
-use common::{ADMIN_TOKEN, CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, http, synthetic_config};
+use common::{
+    ADMIN_TOKEN, CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, http_async, synthetic_config,
+};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
@@ -17,12 +19,8 @@ const ICE: &str = "[[webrtc.ice_servers]]\nurls = [\"stun:stun.example.org:3478\
 
 async fn admin_get(gw: &GatewayProcess, path: &str) -> (u16, Value) {
     let url = format!("{}{path}", gw.base);
-    tokio::task::spawn_blocking(move || {
-        let (status, _, body) = http("GET", &url, Some(ADMIN_TOKEN), None, b"", &[]);
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-    })
-    .await
-    .unwrap()
+    let (status, _, body) = http_async("GET", &url, Some(ADMIN_TOKEN), &[]).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 async fn session_listed(gw: &GatewayProcess, id: &str) -> bool {
@@ -209,11 +207,7 @@ async fn a_kick_ends_a_client_that_stopped_reading() {
 
     // Kicked while a write is blocked: the session ends at once, not when TCP gives up.
     let url = format!("{}/api/v1/sessions/{session}", gw.base);
-    let status = tokio::task::spawn_blocking(move || {
-        http("DELETE", &url, Some(ADMIN_TOKEN), None, b"", &[]).0
-    })
-    .await
-    .unwrap();
+    let (status, _, _) = http_async("DELETE", &url, Some(ADMIN_TOKEN), &[]).await;
     assert_eq!(status, 204);
     let deadline = Instant::now() + Duration::from_secs(3);
     while session_listed(&gw, &session).await {

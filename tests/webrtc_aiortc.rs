@@ -161,21 +161,13 @@ async fn aiortc_watches_through_whep() {
     .await
     .unwrap();
     assert_eq!(status, 200);
-    let (status, _, body) = {
-        let base = gw.base.clone();
-        tokio::task::spawn_blocking(move || {
-            common::http(
-                "GET",
-                &format!("{base}/api/v1/sessions"),
-                Some(common::ADMIN_TOKEN),
-                None,
-                b"",
-                &[],
-            )
-        })
-        .await
-        .unwrap()
-    };
+    let (status, _, body) = common::http_async(
+        "GET",
+        &format!("{}/api/v1/sessions", gw.base),
+        Some(common::ADMIN_TOKEN),
+        &[],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(
         serde_json::from_slice::<Value>(&body).unwrap()["sessions"],
@@ -238,26 +230,20 @@ async fn aiortc_watches_through_whep() {
     assert_eq!((s1, s2, s3, s4), (401, 401, 400, 404));
 
     // A CORS preflight, as a browser player on another origin sends before its POST.
-    let base = gw.base.clone();
-    let (status, headers, _) = tokio::task::spawn_blocking(move || {
-        common::http(
-            "OPTIONS",
-            &format!("{base}/whep/0"),
-            None,
-            None,
-            b"",
-            &[
-                ("Origin", "https://player.example"),
-                ("Access-Control-Request-Method", "POST"),
-                (
-                    "Access-Control-Request-Headers",
-                    "authorization, content-type",
-                ),
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let (status, headers, _) = common::http_async(
+        "OPTIONS",
+        &format!("{}/whep/0", gw.base),
+        None,
+        &[
+            ("Origin", "https://player.example"),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            ),
+        ],
+    )
+    .await;
     assert_eq!(status, 204);
     assert_eq!(
         common::header(&headers, "access-control-allow-origin"),

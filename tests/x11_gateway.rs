@@ -32,6 +32,42 @@ fn sightline(args: &[&str]) -> std::process::Output {
         .expect("run sightline")
 }
 
+/// Ctrl+Shift+T as `key` commands: (code, action).
+const CTRL_SHIFT_T: [(&str, &str); 5] = [
+    ("ControlLeft", "down"),
+    ("ShiftLeft", "down"),
+    ("KeyT", "press"),
+    ("ShiftLeft", "up"),
+    ("ControlLeft", "up"),
+];
+
+/// The recorder saw the six key events of [`CTRL_SHIFT_T`], with Shift and Control held while T was pressed.
+fn assert_ctrl_shift_t(recorder: &Recorder) {
+    let ev = recorder.wait_until(|e| {
+        e.iter()
+            .filter(|e| matches!(e, Recorded::Key { .. }))
+            .count()
+            >= 6
+    });
+    let t_state = ev
+        .iter()
+        .find_map(|e| match e {
+            Recorded::Key {
+                down: true,
+                keysym,
+                state,
+                ..
+            } if *keysym == 'T' as u32 || *keysym == 't' as u32 => Some(*state),
+            _ => None,
+        })
+        .expect("T pressed");
+    assert_eq!(
+        t_state & 0b101,
+        0b101,
+        "Shift and Control held while T was pressed (state {t_state:#x})"
+    );
+}
+
 /// (x, y, screen) from `xdotool getmouselocation`.
 fn pointer(xvfb: &Xvfb) -> (i32, i32, usize) {
     let out = xvfb.run(0, "xdotool", &["getmouselocation"]);
@@ -296,40 +332,12 @@ async fn websocket_commands_become_real_x_input_on_the_right_screen() {
 
     // A key combo: Ctrl+Shift+T, modifiers held while T is pressed.
     recorder.clear();
-    for (code, action) in [
-        ("ControlLeft", "down"),
-        ("ShiftLeft", "down"),
-        ("KeyT", "press"),
-        ("ShiftLeft", "up"),
-        ("ControlLeft", "up"),
-    ] {
+    for (code, action) in CTRL_SHIFT_T {
         ws.send(json!({"type":"key","action":action,"code":code,"id":code}))
             .await;
         ws.expect_type("ack").await;
     }
-    let ev = recorder.wait_until(|e| {
-        e.iter()
-            .filter(|e| matches!(e, Recorded::Key { .. }))
-            .count()
-            >= 6
-    });
-    let t_press = ev
-        .iter()
-        .find_map(|e| match e {
-            Recorded::Key {
-                down: true,
-                keysym,
-                state,
-                ..
-            } if *keysym == 'T' as u32 || *keysym == 't' as u32 => Some(*state),
-            _ => None,
-        })
-        .expect("T pressed");
-    assert_eq!(
-        t_press & 0b101,
-        0b101,
-        "Shift and Control held while T was pressed (state {t_press:#x})"
-    );
+    assert_ctrl_shift_t(&recorder);
 
     // Unknown key codes are refused with an error naming them; nothing breaks.
     ws.send(json!({"type":"key","action":"press","code":"NoSuchKey","id":"bad"}))
@@ -517,13 +525,7 @@ async fn data_channel_commands_drive_the_watched_screen() {
 
     // A key combo: Ctrl+Shift+T.
     recorder.clear();
-    for (code, action) in [
-        ("ControlLeft", "down"),
-        ("ShiftLeft", "down"),
-        ("KeyT", "press"),
-        ("ShiftLeft", "up"),
-        ("ControlLeft", "up"),
-    ] {
+    for (code, action) in CTRL_SHIFT_T {
         assert_eq!(
             dc(
                 &mut peer,
@@ -533,29 +535,7 @@ async fn data_channel_commands_drive_the_watched_screen() {
             json!({"type":"ack","id":code})
         );
     }
-    let ev = recorder.wait_until(|e| {
-        e.iter()
-            .filter(|e| matches!(e, Recorded::Key { .. }))
-            .count()
-            >= 6
-    });
-    let t_state = ev
-        .iter()
-        .find_map(|e| match e {
-            Recorded::Key {
-                down: true,
-                keysym,
-                state,
-                ..
-            } if *keysym == 'T' as u32 || *keysym == 't' as u32 => Some(*state),
-            _ => None,
-        })
-        .expect("T pressed");
-    assert_eq!(
-        t_state & 0b101,
-        0b101,
-        "Shift and Control held (state {t_state:#x})"
-    );
+    assert_ctrl_shift_t(&recorder);
 
     // Bad commands get errors with their ids on the data channel; the channel stays usable.
     let e = dc(

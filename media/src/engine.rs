@@ -452,7 +452,10 @@ impl Engine {
             profile,
             rx,
             counters,
-            pipe: handle,
+            control: VideoControl {
+                monitor: self.inner.monitor.clone(),
+                pipe: handle,
+            },
             subscriber_id,
         };
         sub.request_keyframe();
@@ -992,7 +995,8 @@ pub struct VideoSubscription {
     profile: VideoProfile,
     rx: mpsc::Receiver<Arc<AccessUnit>>,
     counters: Arc<SubscriberCounters>,
-    pipe: PipeHandle,
+    /// Keyframe and bitrate requests, and the pipeline this subscription belongs to.
+    control: VideoControl,
     subscriber_id: u64,
 }
 
@@ -1014,22 +1018,19 @@ impl VideoSubscription {
 
     /// Asks the encoder for an IDR (coalesced with every other request, at most one per 300 ms).
     pub fn request_keyframe(&self) {
-        self.control().request_keyframe();
+        self.control.request_keyframe();
     }
 
     /// Changes the pipeline's bitrate at run time (for every subscriber of this pipeline: they share the
     /// encoder). The encoder restarts with an IDR. Out-of-range values are refused.
     pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
-        self.control().set_bitrate(kbps)
+        self.control.set_bitrate(kbps)
     }
 
     /// A cheap handle for keyframe and bitrate requests, for whoever does not own the subscription (the owner is
     /// typically busy awaiting [`VideoSubscription::recv`]).
     pub fn control(&self) -> VideoControl {
-        VideoControl {
-            monitor: self.engine.inner.monitor.clone(),
-            pipe: self.pipe.clone(),
-        }
+        self.control.clone()
     }
 
     /// The screen this subscription watches.
@@ -1051,9 +1052,9 @@ impl VideoSubscription {
 impl Drop for VideoSubscription {
     fn drop(&mut self) {
         self.engine.inner.unsubscribe_video(
-            &self.pipe.screen,
+            &self.control.pipe.screen,
             &self.profile,
-            self.pipe.pipe_id,
+            self.control.pipe.pipe_id,
             self.subscriber_id,
         );
     }

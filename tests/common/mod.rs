@@ -422,6 +422,29 @@ pub fn http(
     (status, headers, body)
 }
 
+/// [`http`] from async tests: the blocking request runs on tokio's blocking pool.
+pub async fn http_async(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    extra_headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let (method, url, token) = (method.to_owned(), url.to_owned(), token.map(str::to_owned));
+    let headers: Vec<(String, String)> = extra_headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http(&method, &url, token.as_deref(), None, b"", &headers)
+    })
+    .await
+    .expect("HTTP request task")
+}
+
 /// The value of a response header (case-insensitive).
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
