@@ -12,6 +12,7 @@ use sightline_signaling::Role;
 use subtle::ConstantTimeEq;
 
 use crate::config::AuthConfig;
+use crate::control::Action;
 use crate::error::AppError;
 
 /// The configured tokens, each with its role.
@@ -96,24 +97,26 @@ pub trait MinRole: Send + Sync + 'static {
     const ROLE: Role;
 }
 
-/// Marker: role `view` or above.
+/// Marker: what [`Action::Watch`] needs (role `view` or above).
 #[derive(Debug)]
 pub struct Viewer;
-/// Marker: role `control` or above.
+/// Marker: what [`Action::Input`] needs (role `control` or above).
 #[derive(Debug)]
 pub struct Controller;
-/// Marker: role `admin`.
+/// Marker: what [`Action::Operate`] needs (role `admin`).
 #[derive(Debug)]
 pub struct Admin;
 
+// The markers' roles come from the policy table, so a route guarded by `Auth<Admin>` needs what the table says
+// operating the gateway needs.
 impl MinRole for Viewer {
-    const ROLE: Role = Role::View;
+    const ROLE: Role = Action::Watch.required_role();
 }
 impl MinRole for Controller {
-    const ROLE: Role = Role::Control;
+    const ROLE: Role = Action::Input.required_role();
 }
 impl MinRole for Admin {
-    const ROLE: Role = Role::Admin;
+    const ROLE: Role = Action::Operate.required_role();
 }
 
 /// Extractor: the request carries a bearer token whose role is at least `R::ROLE`. Missing or unknown token →

@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use sightline_media::{CaptureOptions, Desktop, SourceSelection};
+use sightline_media::{MediaError, SourceSelection};
 
 use crate::config::{Config, Overrides};
+use crate::server::open_desktop;
 
 /// Watch and drive a computer's screens from a browser, a phone or an MCP client.
 #[derive(Debug, Parser)]
@@ -147,7 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(true);
             let desktop = open_desktop(&config)?;
             let mut out = std::io::stdout().lock();
-            for s in desktop.screens()? {
+            for s in desktop.screens().map_err(media)? {
                 let line = writeln!(
                     out,
                     "{}\t{}\t{}x{}\t{}",
@@ -179,14 +179,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Opens the configured screen backend.
-pub fn open_desktop(config: &Config) -> anyhow::Result<Arc<dyn Desktop>> {
-    let opts = CaptureOptions {
-        source: config.capture.source,
-        display: config.display(),
-        synthetic_size: config.synthetic_size()?,
-    };
-    Ok(sightline_media::open_desktop(&opts)?)
+/// The command line's translation of a media error: the gateway's one message for it.
+fn media(e: MediaError) -> anyhow::Error {
+    anyhow::anyhow!(crate::control::Error::from(e).message)
 }
 
 fn snapshot(
@@ -201,13 +196,14 @@ fn snapshot(
             output.display()
         )
     })?;
-    if !(1..=100).contains(&quality) {
+    if !sightline_limits::JPEG_QUALITY.contains(&u32::from(quality)) {
         anyhow::bail!("--quality must be from 1 to 100");
     }
     let desktop = open_desktop(config)?;
-    let mut source = desktop.open(screen)?;
+    let mut source = desktop.open(screen).map_err(media)?;
     let frame = source
-        .capture(true)?
+        .capture(true)
+        .map_err(media)?
         .ok_or_else(|| anyhow::anyhow!("screen {screen} returned no frame"))?;
     let bytes = crate::image::encode(&frame, format, quality, None)?;
     std::fs::write(output, bytes)

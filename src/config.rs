@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sightline_limits as limits;
 use sightline_media::SourceSelection;
+use sightline_media::engine::{EngineConfig, JpegProfile, VideoProfile};
+use sightline_monitor::MonitorConfig as MonitorSettings;
 
 /// A configuration error: the key and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -180,19 +183,8 @@ impl Default for PreviewConfig {
     }
 }
 
-/// One ICE server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IceServer {
-    /// `stun:`, `turn:` or `turns:` URLs.
-    pub urls: Vec<String>,
-    /// TURN user name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// TURN credential.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
-}
+/// One ICE server (the peer's own type: one list serves the peer, `welcome` and WHEP).
+pub use crate::peer::IceServer;
 
 /// `[webrtc]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -370,27 +362,34 @@ impl Config {
                 ));
             }
         }
-        if !(1..=120).contains(&self.capture.fps) {
-            return Err(invalid("capture.fps", "must be from 1 to 120"));
+        let range = |r: &std::ops::RangeInclusive<u32>| {
+            format!("must be from {} to {}", r.start(), r.end())
+        };
+        if !limits::CAPTURE_FPS.contains(&self.capture.fps) {
+            return Err(invalid("capture.fps", range(&limits::CAPTURE_FPS)));
         }
         self.synthetic_size()?;
-        if !(100..=50_000).contains(&self.video.bitrate_kbps) {
-            return Err(invalid("video.bitrate_kbps", "must be from 100 to 50000"));
+        if !limits::BITRATE_KBPS.contains(&self.video.bitrate_kbps) {
+            return Err(invalid("video.bitrate_kbps", range(&limits::BITRATE_KBPS)));
         }
-        if self.video.max_width != 0 && !(16..=8192).contains(&self.video.max_width) {
+        if self.video.max_width != 0 && !limits::MAX_WIDTH.contains(&self.video.max_width) {
             return Err(invalid(
                 "video.max_width",
-                "must be 0 (no limit) or from 16 to 8192",
+                format!(
+                    "must be 0 (no limit) or from {} to {}",
+                    limits::MAX_WIDTH.start(),
+                    limits::MAX_WIDTH.end()
+                ),
             ));
         }
-        if !(1..=60).contains(&self.preview.fps) {
-            return Err(invalid("preview.fps", "must be from 1 to 60"));
+        if !limits::JPEG_FPS.contains(&self.preview.fps) {
+            return Err(invalid("preview.fps", range(&limits::JPEG_FPS)));
         }
-        if !(1..=100).contains(&self.preview.quality) {
-            return Err(invalid("preview.quality", "must be from 1 to 100"));
+        if !limits::JPEG_QUALITY.contains(&u32::from(self.preview.quality)) {
+            return Err(invalid("preview.quality", range(&limits::JPEG_QUALITY)));
         }
-        if !(16..=8192).contains(&self.preview.max_width) {
-            return Err(invalid("preview.max_width", "must be from 16 to 8192"));
+        if !limits::MAX_WIDTH.contains(&self.preview.max_width) {
+            return Err(invalid("preview.max_width", range(&limits::MAX_WIDTH)));
         }
         for (i, s) in self.webrtc.ice_servers.iter().enumerate() {
             let key = format!("webrtc.ice_servers[{i}].urls");
@@ -521,6 +520,64 @@ impl Config {
         !(self.auth.viewers.is_empty()
             && self.auth.controllers.is_empty()
             && self.auth.admins.is_empty())
+    }
+}
+
+/// The settings each part of the gateway is started with, derived from the one validated configuration.
+impl Config {
+    /// The monitor's settings.
+    pub fn monitor_settings(&self) -> MonitorSettings {
+        MonitorSettings {
+            log_dir: self.log_dir(),
+            leak_grace: self.leak_grace(),
+            slow_operation: Duration::from_millis(self.monitor.slow_operation_ms),
+            log_max_bytes: self.monitor.log_max_mb * 1024 * 1024,
+            log_max_age: Duration::from_secs(self.monitor.log_max_age_days * 24 * 3600),
+            ..MonitorSettings::default()
+        }
+    }
+
+    /// The media engine's settings.
+    pub fn engine_settings(&self) -> EngineConfig {
+        EngineConfig {
+            fps: self.capture.fps,
+            video: self.video_profile(None),
+            preview: self.preview_profile(),
+        }
+    }
+
+    /// The H.264 profile of a viewer asking for at most `max_width` (the configured `video.max_width` caps it).
+    pub fn video_profile(&self, max_width: Option<u32>) -> VideoProfile {
+        let configured = (self.video.max_width != 0).then_some(self.video.max_width);
+        VideoProfile {
+            bitrate_kbps: self.video.bitrate_kbps,
+            max_width: match (max_width, configured) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            usage: match self.video.usage {
+                VideoUsage::Camera => sightline_media::h264::Usage::Camera,
+                VideoUsage::Screen => sightline_media::h264::Usage::Screen,
+            },
+        }
+    }
+
+    /// The JPEG profile of `[preview]`, the default of JPEG viewers and MJPEG streams.
+    pub fn preview_profile(&self) -> JpegProfile {
+        JpegProfile {
+            quality: self.preview.quality,
+            max_width: Some(self.preview.max_width),
+            fps: self.preview.fps,
+        }
+    }
+
+    /// The WebRTC peer settings.
+    pub fn peer_settings(&self) -> crate::peer::PeerConfig {
+        crate::peer::PeerConfig {
+            ice_servers: self.webrtc.ice_servers.clone(),
+            udp_addrs: self.webrtc.udp_addrs.clone(),
+            ..crate::peer::PeerConfig::default()
+        }
     }
 }
 

@@ -1,11 +1,14 @@
 //! The HTTP edge of errors: one [`AppError`] that every handler returns, mapped once to a status and a small JSON
-//! body (`{"error":"not_found","message":"…"}`). Internal details are logged, never sent.
+//! body (`{"error":"not_found","message":"…"}`). The gateway's [`control::Error`](crate::control::Error) kinds map
+//! here, once; internal details are logged, never sent.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sightline_media::MediaError;
+
+use crate::control::{Error, ErrorKind};
 
 /// An error as an HTTP client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,9 @@ pub enum AppError {
     /// The body is too large.
     #[error("request body too large")]
     TooLarge,
+    /// A bounded queue is full right now; retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// A limit was reached or the feature cannot run here.
     #[error("{0}")]
     Unavailable(String),
@@ -41,20 +47,29 @@ impl AppError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
 
+impl From<Error> for AppError {
+    fn from(e: Error) -> Self {
+        match e.kind {
+            ErrorKind::NotFound => Self::NotFound(e.message),
+            ErrorKind::Invalid => Self::BadRequest(e.message),
+            ErrorKind::Busy => Self::Busy(e.message),
+            ErrorKind::Forbidden => Self::Forbidden(e.message),
+            ErrorKind::Unavailable => Self::Unavailable(e.message),
+            ErrorKind::Internal => Self::Internal(e.message),
+        }
+    }
+}
+
 impl From<MediaError> for AppError {
     fn from(e: MediaError) -> Self {
-        match e {
-            MediaError::UnknownScreen(id) => Self::NotFound(format!("unknown screen {id:?}")),
-            MediaError::Invalid { .. } => Self::BadRequest(e.to_string()),
-            MediaError::Stopped | MediaError::Unavailable(_) => Self::Unavailable(e.to_string()),
-            other => Self::Internal(other.to_string()),
-        }
+        Error::from(e).into()
     }
 }
 

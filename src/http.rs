@@ -1,14 +1,14 @@
-//! The HTTP surface: `pub fn app(state) -> Router`. Handlers only parse, call the gateway and map the result.
+//! The HTTP surface: `pub fn app(state) -> Router`. Handlers only parse, call the session manager and map the result.
 
 use axum::Router;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::gateway::Gateway;
+use crate::session::SessionManager;
 
 /// Every route of the gateway.
-pub fn app(gw: Gateway) -> Router {
+pub fn app(gw: SessionManager) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/", get(crate::assets::index))

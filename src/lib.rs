@@ -1,23 +1,27 @@
 //! sightline: watch and drive a computer's screens from a browser, a phone or an MCP client.
 //!
-//! # Parts
-//! - [`config`] and [`cli`]: one validated TOML configuration, a thin command line.
-//! - [`server`]: start-up (monitor → screen backend → media engine → HTTP) and graceful shutdown.
-//! - [`gateway`]: the shared state and the one control path every edge uses; [`session`]: the session table.
-//! - [`http`]: `app(state) -> Router`; [`auth`]: tokens, roles and the bearer extractors; [`error`]: the HTTP edge
-//!   of errors; [`assets`]: the embedded `web/` pages.
-//! - [`transport`]: the `/ws` socket (WebRTC and JPEG watches, commands) and WHEP; [`peer`]: the WebRTC peer.
-//! - [`rest`]: `/api/v1` and the monitor endpoints; [`mcp`]: tools for AI agents.
+//! # Layers (imports point down only)
+//! 1. [`control`]: the rules every entry point shares, pure: the error vocabulary, the role policy, input intents.
+//!    [`config`] and [`auth`] (tokens and roles) sit beside it.
+//! 2. [`peer`]: the WebRTC peer (webrtc-rs) that carries one viewer's H.264 stream and data channel.
+//! 3. [`session`]: the session manager, the single owner of sessions and viewers and the only way to the media
+//!    engine and the monitor.
+//! 4. Entry points, each only parsing, calling the manager and mapping the result: [`transport`] (the `/ws`
+//!    socket, WHEP, and the JPEG pacing `/ws` and MJPEG share), [`rest`], [`mcp`]; [`error`] is the HTTP edge of
+//!    errors, [`cors`] the one CORS policy writer, [`image`] and [`health`] pure helpers, [`assets`] the embedded `web/` pages.
+//! 5. [`http`]: `app(manager) -> Router`; [`server`]: start-up and shutdown; [`cli`]: the command line.
 //!
 //! Media (capture, encode, fan-out) lives in `sightline-media`, the wire messages in `sightline-signaling`, the
-//! lifecycle registry and metrics in `sightline-monitor`.
+//! lifecycle registry and metrics in `sightline-monitor`, the bounds on client-chosen values in `sightline-limits`.
+//! `docs/ARCHITECTURE.md` draws the data and control flow.
 
 pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod cors;
 pub mod error;
-pub mod gateway;
 pub mod health;
 pub mod http;
 pub mod image;

@@ -2,11 +2,11 @@
 //! `/api/v0/mcp/monitor/webrtc/…` paths, `/metrics` and the `/monitor` dashboard page. Described in
 //! `docs/openapi.yaml`.
 //!
-//! Handlers only parse, call the gateway or the monitor, and map the result; the health score is a pure function
-//! in [`crate::health`].
+//! Handlers only parse, call the session manager and map the result; the health score is a pure function in
+//! [`crate::health`]. Roles come from the policy table through the `Auth` markers: the operator API needs
+//! [`Action::Operate`](crate::control::Action::Operate), screens and pictures [`Action::Watch`](crate::control::Action::Watch).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -16,25 +16,29 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use sightline_limits as limits;
 use sightline_media::ScreenInfo;
-use sightline_media::engine::JpegProfile;
 use sightline_monitor::{
-    ConnectionAttrs, ConnectionDetail, ConnectionId, ConnectionKind, ConnectionSummary, Lifecycle,
-    OperationsSnapshot, PipelineSnapshot, ProcessSnapshot, Summary, TasksSnapshot,
+    Connection, ConnectionDetail, ConnectionId, ConnectionSummary, Lifecycle, OperationsSnapshot,
+    PipelineSnapshot, ProcessSnapshot, Summary, TasksSnapshot,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Admin, Auth, Viewer};
 use crate::error::AppError;
-use crate::gateway::Gateway;
 use crate::health::{Health, assess};
 use crate::image::ImageFormat;
-use crate::session::{SessionInfo, SessionKind, WatchInfo};
+use crate::session::{
+    JpegRequest, Session, SessionInfo, SessionKind, SessionManager, WatchMedia, WatchRequest,
+    WatchTicket,
+};
+use crate::transport::pacer::Pacer;
 
 /// Prefix of the monitor endpoints (the paths existing WebRTC-monitor clients call).
 pub const MONITOR_PREFIX: &str = "/api/v0/mcp/monitor/webrtc";
 
 /// The REST routes.
-pub fn routes() -> Router<Gateway> {
+pub fn routes() -> Router<SessionManager> {
     Router::new()
         .route("/api/v1/screens", get(screens))
         .route("/api/v1/screens/{id}/snapshot", get(snapshot))
@@ -65,18 +69,6 @@ pub fn routes() -> Router<Gateway> {
         .route("/api/openapi.yaml", get(|| async { openapi() }))
 }
 
-/// Runs `f` on the blocking pool as a task the monitor tracks (owned by the gateway: it ends with the request).
-async fn blocking<T: Send + 'static>(
-    gw: &Gateway,
-    name: &'static str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    gw.monitor()
-        .spawn_blocking(name, sightline_monitor::Owner::Gateway, f)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))
-}
-
 /// `GET /api/v1/screens` response.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ScreensResponse {
@@ -85,11 +77,10 @@ pub struct ScreensResponse {
 }
 
 async fn screens(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Viewer>,
 ) -> Result<Json<ScreensResponse>, AppError> {
-    let g = gw.clone();
-    let screens = blocking(&gw, "rest-screens", move || g.screens()).await??;
+    let screens = manager.list_screens().await?;
     Ok(Json(ScreensResponse { screens }))
 }
 
@@ -101,20 +92,30 @@ pub struct SnapshotQuery {
     max_width: Option<String>,
 }
 
-fn parse_range(name: &str, value: Option<&str>, lo: u32, hi: u32) -> Result<Option<u32>, AppError> {
+/// A query value within one of the shared [`limits`] ranges; empty or absent = `None`.
+fn parse_range(
+    name: &str,
+    value: Option<&str>,
+    range: &std::ops::RangeInclusive<u32>,
+) -> Result<Option<u32>, AppError> {
     match value {
         None | Some("") => Ok(None),
         Some(v) => match v.parse::<u32>() {
-            Ok(n) if (lo..=hi).contains(&n) => Ok(Some(n)),
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
             _ => Err(AppError::BadRequest(format!(
-                "{name} must be an integer from {lo} to {hi}"
+                "{name} must be an integer from {} to {}",
+                range.start(),
+                range.end()
             ))),
         },
     }
 }
 
+/// Quality of a snapshot whose query names none: sharp text, still a fraction of PNG's size.
+const DEFAULT_SNAPSHOT_QUALITY: u8 = 90;
+
 async fn snapshot(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Viewer>,
     Path(id): Path<String>,
     Query(q): Query<SnapshotQuery>,
@@ -128,17 +129,19 @@ async fn snapshot(
             )));
         }
     };
-    let quality = parse_range("quality", q.quality.as_deref(), 1, 100)?.unwrap_or(90) as u8;
-    let max_width = parse_range("max_width", q.max_width.as_deref(), 16, 8192)?;
-    let screen = gw.screen(&id)?;
-    let op = gw.monitor().operation("snapshot", None);
+    let quality = parse_range("quality", q.quality.as_deref(), &limits::JPEG_QUALITY)?
+        .map_or(DEFAULT_SNAPSHOT_QUALITY, |q| q as u8);
+    let max_width = parse_range("max_width", q.max_width.as_deref(), &limits::MAX_WIDTH)?;
+    let screen = manager.screen(&id)?;
+    let op = manager.operation("snapshot", None);
     let result = async {
-        let frame = gw.engine().snapshot(&screen.id).await?;
+        let frame = manager.snapshot(&screen.id).await?;
         let (w, h) = (frame.width, frame.height);
-        let bytes = blocking(&gw, "rest-snapshot-encode", move || {
-            crate::image::encode(&frame, format, quality, max_width)
-        })
-        .await??;
+        let bytes = manager
+            .blocking("rest-snapshot-encode", move || {
+                crate::image::encode(&frame, format, quality, max_width)
+            })
+            .await??;
         Ok::<_, AppError>((bytes, w, h))
     }
     .await;
@@ -168,56 +171,37 @@ pub struct MjpegQuery {
 const MJPEG_BOUNDARY: &str = "sightline-frame";
 
 async fn mjpeg(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     auth: Auth<Viewer>,
     Path(id): Path<String>,
     Query(q): Query<MjpegQuery>,
 ) -> Result<Response, AppError> {
-    let preview = &gw.config().preview;
-    let fps = parse_range("fps", q.fps.as_deref(), 1, 60)?.unwrap_or(preview.fps);
-    let quality =
-        parse_range("quality", q.quality.as_deref(), 1, 100)?.map_or(preview.quality, |q| q as u8);
-    let max_width =
-        parse_range("max_width", q.max_width.as_deref(), 16, 8192)?.unwrap_or(preview.max_width);
-    let screen = gw.screen(&id)?;
-    let session = gw
-        .sessions()
-        .open(SessionKind::Mjpeg, auth.role, None, None)
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
-    let conn = gw.monitor().open_connection(
-        ConnectionKind::Mjpeg,
-        ConnectionAttrs {
-            session: Some(session.id().to_owned()),
-            screen: Some(screen.id.clone()),
-            role: Some(auth.role.to_string()),
-            ..Default::default()
-        },
-    );
-    let sub = gw.engine().subscribe_jpeg(
-        &screen.id,
-        JpegProfile {
-            quality,
-            max_width: Some(max_width),
-            fps,
-        },
-    )?;
-    session.set_watch(Some(WatchInfo {
-        screen: screen.id.clone(),
-        transport: "mjpeg".into(),
-        connection: Some(conn.id()),
-    }));
-    conn.set_lifecycle(Lifecycle::Connected);
-    // Pull-based: the client's reads drive the stream, so a slow client simply skips frames (the subscription
-    // keeps only the latest) and costs one frame of memory. The session, connection and subscription live in the
-    // stream's state and end when the client disconnects and the body is dropped.
+    let jpeg = JpegRequest {
+        fps: parse_range("fps", q.fps.as_deref(), &limits::JPEG_FPS)?,
+        quality: parse_range("quality", q.quality.as_deref(), &limits::JPEG_QUALITY)?
+            .map(|q| q as u8),
+        max_width: parse_range("max_width", q.max_width.as_deref(), &limits::MAX_WIDTH)?,
+    };
+    manager.screen(&id)?;
+    let session = manager.open_session(SessionKind::Mjpeg, auth.role, None, None)?;
+    let watch = manager
+        .open_watch(&session, WatchRequest::Mjpeg { screen: id, jpeg })
+        .await?;
+    let WatchMedia::Jpeg { sub, profile } = watch.media else {
+        return Err(AppError::Internal(
+            "an MJPEG watch has no JPEG stream".into(),
+        ));
+    };
+    watch.conn.set_lifecycle(Lifecycle::Connected);
+    // Pull-based: the client's reads drive the stream, so a slow client simply skips frames (the pacer takes the
+    // latest) and costs one frame of memory. The session, connection and subscription live in the stream's state
+    // and end when the client disconnects and the body is dropped.
     let state = MjpegStream {
         kicked: session.kicked().clone(),
-        sub,
+        pacer: Pacer::new(sub, profile.fps),
+        _ticket: watch.ticket,
         session,
-        conn,
-        interval: Duration::from_secs_f64(1.0 / f64::from(fps)),
-        next: tokio::time::Instant::now(),
-        last: None,
+        conn: watch.conn,
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         let part = st.next_part().await?;
@@ -238,29 +222,20 @@ async fn mjpeg(
 
 /// The state of one MJPEG response stream.
 struct MjpegStream {
-    sub: sightline_media::engine::JpegSubscription,
-    session: crate::session::SessionGuard,
-    conn: sightline_monitor::Connection,
-    kicked: tokio_util::sync::CancellationToken,
-    interval: Duration,
-    next: tokio::time::Instant,
-    last: Option<std::sync::Arc<sightline_media::jpeg::JpegFrame>>,
+    pacer: Pacer,
+    session: Session,
+    _ticket: WatchTicket,
+    conn: Connection,
+    kicked: CancellationToken,
 }
 
 impl MjpegStream {
     /// The next multipart part, at most at the requested rate; `None` ends the response.
     async fn next_part(&mut self) -> Option<Bytes> {
-        tokio::select! {
-            () = tokio::time::sleep_until(self.next) => {}
-            () = self.kicked.cancelled() => return None,
-        }
         let frame = tokio::select! {
-            f = self.sub.changed() => f?,
-            // An unchanged screen: repeat the last frame now and then, so clients see a live stream.
-            () = tokio::time::sleep(crate::transport::jpeg::KEEPALIVE), if self.last.is_some() => self.last.clone()?,
+            paced = self.pacer.next() => paced?.frame,
             () = self.kicked.cancelled() => return None,
         };
-        self.last = Some(frame.clone());
         let mut part = Vec::with_capacity(frame.data.len() + 128);
         part.extend_from_slice(
             format!(
@@ -275,7 +250,6 @@ impl MjpegStream {
             c.frames_sent += 1;
             c.bytes_sent += frame.data.len() as u64;
         });
-        self.next = tokio::time::Instant::now() + self.interval;
         Some(Bytes::from(part))
     }
 }
@@ -312,19 +286,18 @@ pub struct StatusResponse {
 }
 
 async fn status(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
 ) -> Result<Json<StatusResponse>, AppError> {
-    let g = gw.clone();
-    let screens = blocking(&gw, "rest-screens", move || g.screens()).await??;
+    let screens = manager.list_screens().await?;
     Ok(Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        uptime_s: gw.started().elapsed().as_secs_f64(),
-        source: gw.engine().desktop().kind().to_string(),
+        uptime_s: manager.started().elapsed().as_secs_f64(),
+        source: manager.source().to_string(),
         screens,
-        pipelines: gw.monitor().pipelines(),
-        viewers: gw.sessions().viewers_by_transport(),
-        sessions: gw.sessions().len(),
+        pipelines: manager.monitor_view().pipelines(),
+        viewers: manager.viewers_by_transport(),
+        sessions: manager.session_count(),
     }))
 }
 
@@ -335,37 +308,34 @@ pub struct SessionsResponse {
     pub sessions: Vec<SessionInfo>,
 }
 
-async fn sessions(State(gw): State<Gateway>, _auth: Auth<Admin>) -> Json<SessionsResponse> {
+async fn sessions(
+    State(manager): State<SessionManager>,
+    _auth: Auth<Admin>,
+) -> Json<SessionsResponse> {
     Json(SessionsResponse {
-        sessions: gw.sessions().list(),
+        sessions: manager.sessions(),
     })
 }
 
 async fn session(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, AppError> {
-    gw.sessions()
-        .get(&id)
+    manager
+        .session(&id)
         .map(Json)
         .ok_or_else(|| AppError::NotFound(format!("no session {id:?}")))
 }
 
 async fn kick(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if !gw.sessions().kick(&id) {
+    // The owner ends asynchronously; the kick waits briefly so the caller sees it gone.
+    if !manager.kick(&id).await {
         return Err(AppError::NotFound(format!("no session {id:?}")));
-    }
-    // The owner ends asynchronously; wait briefly so the caller sees it gone.
-    for _ in 0..100 {
-        if gw.sessions().get(&id).is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -382,19 +352,17 @@ pub struct PerformanceResponse {
 }
 
 async fn performance(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
 ) -> Result<Json<PerformanceResponse>, AppError> {
-    let monitor = gw.monitor().clone();
-    let fps = gw.config().capture.fps;
-    let (process, pipelines, leaked) = blocking(&gw, "rest-performance", move || {
-        (
-            monitor.process(),
-            monitor.pipelines(),
-            monitor.summary().leaked,
-        )
-    })
-    .await?;
+    let monitor = manager.monitor_view().detach();
+    let fps = manager.config().capture.fps;
+    let (process, pipelines, leaked) = manager
+        .blocking("rest-performance", move || {
+            let view = monitor.view();
+            (view.process(), view.pipelines(), view.summary().leaked)
+        })
+        .await?;
     let health = assess(&process, &pipelines, leaked, fps);
     Ok(Json(PerformanceResponse {
         process,
@@ -403,8 +371,11 @@ async fn performance(
     }))
 }
 
-async fn monitor_summary(State(gw): State<Gateway>, _auth: Auth<Admin>) -> Json<Summary> {
-    Json(gw.monitor().summary())
+async fn monitor_summary(
+    State(manager): State<SessionManager>,
+    _auth: Auth<Admin>,
+) -> Json<Summary> {
+    Json(manager.monitor_view().summary())
 }
 
 /// `GET …/connections` response.
@@ -415,43 +386,47 @@ pub struct ConnectionsResponse {
 }
 
 async fn monitor_connections(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
 ) -> Json<ConnectionsResponse> {
     Json(ConnectionsResponse {
-        connections: gw.monitor().connections(),
+        connections: manager.monitor_view().connections(),
     })
 }
 
 async fn monitor_connection(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionDetail>, AppError> {
     let cid: ConnectionId = id
         .parse()
         .map_err(|_| AppError::BadRequest(format!("{id:?} is not a connection id")))?;
-    gw.monitor()
+    manager
+        .monitor_view()
         .connection(cid)
         .map(Json)
         .ok_or_else(|| AppError::NotFound(format!("no connection {id}")))
 }
 
 async fn monitor_operations(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
 ) -> Json<OperationsSnapshot> {
-    Json(gw.monitor().operations())
+    Json(manager.monitor_view().operations())
 }
 
-async fn monitor_tasks(State(gw): State<Gateway>, _auth: Auth<Admin>) -> Json<TasksSnapshot> {
-    Json(gw.monitor().tasks())
+async fn monitor_tasks(
+    State(manager): State<SessionManager>,
+    _auth: Auth<Admin>,
+) -> Json<TasksSnapshot> {
+    Json(manager.monitor_view().tasks())
 }
 
 /// `GET /metrics`: the Prometheus text format 0.0.4, or OpenMetrics 1.0 for a scraper whose `Accept` asks for it
 /// (Prometheus itself does), as a scraper expects.
 async fn metrics(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Admin>,
     headers: axum::http::HeaderMap,
 ) -> Response {
@@ -462,12 +437,12 @@ async fn metrics(
         .any(|v| v.contains("application/openmetrics-text"));
     let (text, content_type) = if openmetrics {
         (
-            gw.monitor().openmetrics_text(),
+            manager.monitor_view().openmetrics_text(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )
     } else {
         (
-            gw.monitor().prometheus_text(),
+            manager.monitor_view().prometheus_text(),
             "text/plain; version=0.0.4; charset=utf-8",
         )
     };

@@ -5,17 +5,18 @@
 //! tracked tasks to end (bounded), stop the media engine (joins its threads), flush the monitor's log files.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use sightline_media::engine::{Engine, EngineConfig, JpegProfile, VideoProfile};
-use sightline_monitor::{Monitor, MonitorConfig, Owner};
+use sightline_media::engine::Engine;
+use sightline_media::{CaptureOptions, Desktop};
+use sightline_monitor::{Monitor, Owner};
 use sightline_signaling::Role;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Tokens, generate_token};
-use crate::config::{Config, VideoUsage};
-use crate::gateway::Gateway;
+use crate::config::Config;
+use crate::session::SessionManager;
 
 /// How the gateway is driven.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,50 +27,6 @@ pub enum Mode {
     Stdio,
 }
 
-/// How long shutdown waits for sessions and tasks to end before giving up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// The monitor settings of a configuration.
-pub fn monitor_config(config: &Config) -> MonitorConfig {
-    MonitorConfig {
-        log_dir: config.log_dir(),
-        leak_grace: config.leak_grace(),
-        slow_operation: Duration::from_millis(config.monitor.slow_operation_ms),
-        log_max_bytes: config.monitor.log_max_mb * 1024 * 1024,
-        log_max_age: Duration::from_secs(config.monitor.log_max_age_days * 24 * 3600),
-        ..MonitorConfig::default()
-    }
-}
-
-/// The media engine settings of a configuration.
-pub fn engine_config(config: &Config) -> EngineConfig {
-    EngineConfig {
-        fps: config.capture.fps,
-        video: video_profile(config, None),
-        preview: JpegProfile {
-            quality: config.preview.quality,
-            max_width: Some(config.preview.max_width),
-            fps: config.preview.fps,
-        },
-    }
-}
-
-/// The H.264 profile for a viewer: the configured one, with the viewer's own `max_width` if it asked for one.
-pub fn video_profile(config: &Config, max_width: Option<u32>) -> VideoProfile {
-    let configured = (config.video.max_width != 0).then_some(config.video.max_width);
-    VideoProfile {
-        bitrate_kbps: config.video.bitrate_kbps,
-        max_width: match (max_width, configured) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        },
-        usage: match config.video.usage {
-            VideoUsage::Camera => sightline_media::h264::Usage::Camera,
-            VideoUsage::Screen => sightline_media::h264::Usage::Screen,
-        },
-    }
-}
-
 /// A running gateway, for tests and embedding: its address, its admin token and a way to stop it.
 #[derive(Debug)]
 pub struct Running {
@@ -78,7 +35,7 @@ pub struct Running {
     /// The generated admin token, when the configuration had no token.
     pub generated_token: Option<String>,
     /// The application state.
-    pub gateway: Gateway,
+    pub gateway: SessionManager,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<()>,
 }
@@ -101,17 +58,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// a free port of the same address instead, named in the ready line on stderr.
 pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
-    let monitor = Monitor::new(monitor_config(&config));
+    let monitor = Monitor::new(config.monitor_settings());
     monitor.start_background(shutdown.child_token());
 
     let desktop = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || crate::cli::open_desktop(&config))
+        tokio::task::spawn_blocking(move || open_desktop(&config))
             .await
             .context("screen backend start-up panicked")??
     };
     tracing::info!(source = %desktop.kind(), "screen backend ready");
-    let engine = Engine::new(desktop, engine_config(&config), monitor.clone());
+    let engine = Engine::new(desktop, config.engine_settings(), monitor.clone());
 
     let mut tokens = Tokens::from_config(&config.auth);
     let mut generated_token = None;
@@ -139,12 +96,11 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
     };
     let addr = listener.local_addr()?;
 
-    let gateway = Gateway::new(config, tokens, engine, monitor, shutdown.clone());
+    let gateway = SessionManager::new(config, tokens, engine, monitor.clone(), shutdown.clone());
     let app = crate::http::app(gateway.clone());
     let server = {
         let gateway = gateway.clone();
         let shutdown = shutdown.clone();
-        let monitor = gateway.monitor().clone();
         monitor.spawn("http-server", Owner::Gateway, async move {
             let graceful = shutdown.clone();
             let served = axum::serve(
@@ -158,17 +114,16 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
             if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server failed");
             }
-            finish(&gateway).await;
+            gateway.shut_down().await;
         })
     };
     // Sessions end when the gateway shuts down, so graceful shutdown is not held open by WebSockets.
     {
         let gateway = gateway.clone();
         let shutdown = shutdown.clone();
-        let monitor = gateway.monitor().clone();
         monitor.spawn("shutdown-sessions", Owner::Gateway, async move {
             shutdown.cancelled().await;
-            gateway.sessions().kick_all();
+            gateway.end_all_sessions();
         });
     }
     Ok(Running {
@@ -178,19 +133,6 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
         shutdown,
         server,
     })
-}
-
-/// After the HTTP server stopped: wait for sessions' tasks, stop the engine, flush logs.
-async fn finish(gateway: &Gateway) {
-    gateway.sessions().kick_all();
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    while !gateway.sessions().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let engine = gateway.engine().clone();
-    let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
-    let monitor = gateway.monitor().clone();
-    let _ = tokio::task::spawn_blocking(move || monitor.flush_logs(Duration::from_secs(2))).await;
 }
 
 /// Runs the gateway until Ctrl-C / SIGTERM (or, in stdio mode, until stdin closes).
@@ -266,4 +208,14 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// Opens the configured screen backend.
+pub fn open_desktop(config: &Config) -> anyhow::Result<Arc<dyn Desktop>> {
+    let opts = CaptureOptions {
+        source: config.capture.source,
+        display: config.display(),
+        synthetic_size: config.synthetic_size()?,
+    };
+    Ok(sightline_media::open_desktop(&opts)?)
 }

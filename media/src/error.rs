@@ -1,6 +1,7 @@
 //! The media crate's error type: one variant per cause, each message fit to show an operator.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
 /// Everything that can go wrong in capture, input injection or encoding.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,9 @@ pub enum MediaError {
         /// Why it was refused.
         why: String,
     },
+    /// A bounded queue is full (the input thread is behind); the caller may retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// The pipeline or engine was shut down.
     #[error("stopped")]
     Stopped,
@@ -43,5 +47,19 @@ impl MediaError {
             what,
             why: why.to_string(),
         }
+    }
+
+    /// Checks `value` against one of the bounds in [`sightline_limits`]; out of range → [`MediaError::Invalid`]
+    /// naming `what` and the range (`invalid fps: 0 (1..=120)`).
+    pub fn check_range<T>(what: &'static str, value: T, range: &RangeInclusive<T>) -> Result<T, Self>
+    where
+        T: PartialOrd + fmt::Display + Copy,
+    {
+        sightline_limits::check(what, value, range).map_err(|_| {
+            Self::invalid(
+                what,
+                format!("{value} ({}..={})", range.start(), range.end()),
+            )
+        })
     }
 }

@@ -7,7 +7,7 @@
 use sightline_media::MediaError;
 use sightline_signaling::Role;
 
-use crate::gateway::ControlError;
+use crate::control::{Error, ErrorKind};
 
 /// A failed tool call.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -25,9 +25,9 @@ pub enum ToolError {
     /// An argument is missing, malformed or out of range.
     #[error("{0}")]
     Invalid(String),
-    /// No screen has this id.
-    #[error("unknown screen {0:?}; list_screens shows the screens")]
-    UnknownScreen(String),
+    /// No screen has this id (the message names it).
+    #[error("{0}; list_screens shows the screens")]
+    NotFound(String),
     /// The input queue is full: the display is not keeping up.
     #[error("the input queue is full; retry shortly")]
     Busy,
@@ -46,26 +46,23 @@ impl ToolError {
     }
 }
 
-impl From<MediaError> for ToolError {
-    fn from(e: MediaError) -> Self {
-        match e {
-            MediaError::UnknownScreen(id) => Self::UnknownScreen(id),
-            MediaError::Invalid { .. } => Self::Invalid(e.to_string()),
-            MediaError::Stopped => Self::Failed("the gateway is shutting down".into()),
-            other => Self::Failed(other.to_string()),
+impl From<Error> for ToolError {
+    /// The MCP edge of the gateway's error vocabulary.
+    fn from(e: Error) -> Self {
+        match e.kind {
+            ErrorKind::NotFound => Self::NotFound(e.message),
+            ErrorKind::Invalid => Self::Invalid(e.message),
+            ErrorKind::Busy => Self::Busy,
+            // Tools check roles before calling; this is the manager's own guard speaking.
+            ErrorKind::Forbidden | ErrorKind::Unavailable | ErrorKind::Internal => {
+                Self::Failed(e.message)
+            }
         }
     }
 }
 
-impl From<ControlError> for ToolError {
-    fn from(e: ControlError) -> Self {
-        match e {
-            // Tools check roles before injecting; this is the gateway's own guard speaking.
-            ControlError::Forbidden(role) => Self::Failed(format!("role {role} cannot send input")),
-            ControlError::UnknownScreen(id) => Self::UnknownScreen(id),
-            ControlError::Invalid(m) => Self::Invalid(m),
-            ControlError::Busy => Self::Busy,
-            ControlError::Failed(m) => Self::Failed(m),
-        }
+impl From<MediaError> for ToolError {
+    fn from(e: MediaError) -> Self {
+        Error::from(e).into()
     }
 }

@@ -21,10 +21,7 @@ pub const DEFAULT_MAX_EDGE: u32 = 1568;
 /// Most pixels of a screenshot unless the caller asks for a width (see [`DEFAULT_MAX_EDGE`]).
 pub const DEFAULT_MAX_PIXELS: u64 = 1_150_000;
 /// Accepted `max_width` values: the JPEG encoder's lower bound to the largest screens that exist.
-pub const MAX_WIDTH_RANGE: std::ops::RangeInclusive<u32> = 16..=8192;
-/// Pointer moves of a drag between its ends. Applications detect a drag from motion events while the button is
-/// held; a jump straight to the end looks like a click elsewhere to some toolkits.
-pub const DRAG_STEPS: u32 = 10;
+pub const MAX_WIDTH_RANGE: std::ops::RangeInclusive<u32> = sightline_limits::MAX_WIDTH;
 
 /// A point in pixels of a screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -97,11 +94,6 @@ pub fn check_point(screen: &str, p: Point, width: u32, height: u32) -> Result<Po
             height.saturating_sub(1)
         )))
     }
-}
-
-/// The normalised coordinate of a pixel's centre, as viewers receive it: `floor(result × size) == pixel`.
-pub fn normalised(pixel: u32, size: u32) -> f64 {
-    (f64::from(pixel) + 0.5) / f64::from(size.max(1))
 }
 
 /// The `max_width` to encode a `width × height` picture with: the caller's when given (never wider than the
@@ -198,30 +190,10 @@ pub fn crop(frame: &Arc<Frame>, region: Region) -> Arc<Frame> {
     })
 }
 
-/// The pointer positions of a drag after `from`: [`DRAG_STEPS`] evenly spaced moves ending exactly on `to`, with
-/// repeated positions (short drags) left out.
-pub fn drag_path(from: Point, to: Point) -> Vec<Point> {
-    let mut out: Vec<Point> = Vec::with_capacity(DRAG_STEPS as usize);
-    let lerp = |a: u32, b: u32, i: u32| {
-        let v = f64::from(a) + (f64::from(b) - f64::from(a)) * f64::from(i) / f64::from(DRAG_STEPS);
-        v.round() as u32
-    };
-    for i in 1..=DRAG_STEPS {
-        let p = Point {
-            x: lerp(from.x, to.x, i),
-            y: lerp(from.y, to.y, i),
-        };
-        if out.last() != Some(&p) && (p != from || i == DRAG_STEPS) {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::to_pixel;
+    use crate::control::intent::{normalised, to_pixel};
 
     fn frame(width: u32, height: u32) -> Arc<Frame> {
         let mut data = vec![0u8; (width * height * 4) as usize];
@@ -344,22 +316,5 @@ mod tests {
         assert_eq!((c.width, c.height, c.stride, c.seq), (7, 3, 28, 3));
         assert_eq!(c.pixel(0, 0), Some([10, 5, 7, 255]));
         assert_eq!(c.pixel(6, 2), Some([16, 7, 7, 255]));
-    }
-
-    #[test]
-    fn drags_move_in_steps_and_end_on_the_target() {
-        let from = Point { x: 100, y: 100 };
-        let to = Point { x: 300, y: 150 };
-        let path = drag_path(from, to);
-        assert_eq!(path.len(), DRAG_STEPS as usize);
-        assert_eq!(path[0], Point { x: 120, y: 105 });
-        assert_eq!(*path.last().unwrap(), to);
-        // A short drag has no repeated positions, and a drag onto itself still ends with one move.
-        let short = drag_path(from, Point { x: 102, y: 100 });
-        assert_eq!(
-            short,
-            vec![Point { x: 101, y: 100 }, Point { x: 102, y: 100 }]
-        );
-        assert_eq!(drag_path(from, from), vec![from]);
     }
 }

@@ -19,10 +19,10 @@ use sightline_signaling::Role;
 
 use super::audit;
 use super::error::ToolError;
-use super::http::{HttpSessionId, TrackedSessions, remote_of};
 use super::registration::{Closer, Principal, Registration};
+use super::sessions::{HttpSessionId, TrackedSessions, remote_of};
 use super::tools::{self, Output};
-use crate::gateway::{Actor, Gateway};
+use crate::session::{Actor, SessionManager};
 
 /// What agents read first (`instructions` of the server info).
 const INSTRUCTIONS: &str = "sightline shows and drives this computer's screens; people may be watching them live. \
@@ -34,7 +34,7 @@ shown to the people watching and recorded in the gateway's audit trail.";
 /// State shared by every handler of one transport: built once, because rmcp makes a handler per session and,
 /// for session-less requests, per request.
 struct Shared {
-    gw: Gateway,
+    gw: SessionManager,
     tools: ToolRouter<SightlineMcp>,
 }
 
@@ -90,7 +90,7 @@ fn result_of(output: Result<Output, ToolError>) -> CallToolResult {
 impl SightlineMcp {
     /// A factory of handlers for the Streamable HTTP service: each gets a fresh registration slot.
     pub(crate) fn http_factory(
-        gw: Gateway,
+        gw: SessionManager,
         sessions: Arc<TrackedSessions>,
     ) -> impl Fn() -> Self + Send + Sync + 'static {
         let shared = Arc::new(Shared {
@@ -107,7 +107,7 @@ impl SightlineMcp {
     }
 
     /// The handler of the stdio session.
-    pub(crate) fn stdio(gw: Gateway, registration: Arc<Registration>) -> Self {
+    pub(crate) fn stdio(gw: SessionManager, registration: Arc<Registration>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 gw,
@@ -117,7 +117,7 @@ impl SightlineMcp {
         }
     }
 
-    fn gw(&self) -> &Gateway {
+    fn gw(&self) -> &SessionManager {
         &self.shared.gw
     }
 
@@ -274,7 +274,7 @@ impl SightlineMcp {
 
     #[tool(
         description = "List who is connected to the gateway: viewers and agents with their transport, role, what \
-                       they watch and live statistics (the same rows as GET /api/v1/sessions). Needs role admin.",
+                       they watch and live statistics (the same rows as GET /api/v1/sessions). Read-only: role view.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn list_sessions(&self) -> CallToolResult {
@@ -283,8 +283,8 @@ impl SightlineMcp {
 
     #[tool(
         description = "The gateway monitor's summary: connections by kind and state, operations, tasks, media \
-                       pipelines and process CPU/memory (the same snapshot as the REST monitor summary). Needs \
-                       role admin.",
+                       pipelines and process CPU/memory (the same snapshot as the REST monitor summary). \
+                       Read-only: role view.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn monitor_summary(&self) -> CallToolResult {
@@ -320,7 +320,6 @@ impl SightlineMcp {
         let needed = required_role(&name)?;
         let mut op = self
             .gw()
-            .monitor()
             .operation("mcp_tool_call", Some(registration.connection_id()));
         op.detail(audit::started(&name, arguments.as_ref()));
         let response = if !principal.role.allows(needed) {

@@ -15,138 +15,36 @@
 //! `_meta`), answered as plain JSON when a single response suffices. rmcp repeats the Host, Origin and body-size
 //! checks with the same lists, as a second line.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ServerJsonRpcMessage};
-use rmcp::transport::streamable_http_server::session::local::{
-    LocalSessionManager, LocalSessionManagerError, SessionConfig,
-};
-use rmcp::transport::streamable_http_server::session::{
-    ServerSseMessage, SessionId, SessionManager,
-};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
 use super::handler::SightlineMcp;
 use super::registration::Principal;
+pub use super::sessions::SESSION_IDLE;
+use super::sessions::TrackedSessions;
 use crate::auth::HasTokens;
+use crate::cors;
 use crate::error::AppError;
-use crate::gateway::Gateway;
+use crate::session::SessionManager;
 
 /// Most live Streamable HTTP sessions. Each holds a worker task and a few buffers; agents open one per
 /// conversation, so 64 covers many agents while a client that leaks sessions cannot exhaust the gateway.
 /// Beyond it, `initialize` gets `503` until a session ends.
 pub const MAX_SESSIONS: usize = 64;
-/// A session without any request for this long is ended (rmcp's safety net for clients that vanish without
-/// `DELETE`). Long enough for an agent waiting on a human between two tool calls.
-pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
-/// How long browsers may cache a CORS preflight answer.
-const PREFLIGHT_MAX_AGE: &str = "600";
-
-/// The id of the Streamable HTTP session an `initialize` belongs to, added to its extensions by
-/// [`TrackedSessions`] so the handler can register the session with a way to close it.
-#[derive(Clone, Debug)]
-pub struct HttpSessionId(pub SessionId);
-
-/// rmcp's in-memory session manager, telling each session's `initialize` its own id.
-#[derive(Debug)]
-pub struct TrackedSessions {
-    inner: LocalSessionManager,
-}
-
-impl TrackedSessions {
-    fn new() -> Self {
-        let mut inner = LocalSessionManager::default();
-        let mut config = SessionConfig::default();
-        config.keep_alive = Some(SESSION_IDLE);
-        inner.session_config = config;
-        Self { inner }
-    }
-
-    /// Live sessions.
-    pub async fn live(&self) -> usize {
-        self.inner.sessions.read().await.len()
-    }
-}
-
-impl SessionManager for TrackedSessions {
-    type Error = LocalSessionManagerError;
-    type Transport = <LocalSessionManager as SessionManager>::Transport;
-
-    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.inner.create_session().await
-    }
-
-    async fn initialize_session(
-        &self,
-        id: &SessionId,
-        mut message: ClientJsonRpcMessage,
-    ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        message.insert_extension(HttpSessionId(id.clone()));
-        self.inner.initialize_session(id, message).await
-    }
-
-    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        self.inner.has_session(id).await
-    }
-
-    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.inner.close_session(id).await
-    }
-
-    async fn create_stream(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<
-        impl futures_util::Stream<Item = ServerSseMessage> + Send + Sync + 'static,
-        Self::Error,
-    > {
-        self.inner.create_stream(id, message).await
-    }
-
-    async fn accept_message(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<(), Self::Error> {
-        self.inner.accept_message(id, message).await
-    }
-
-    async fn create_standalone_stream(
-        &self,
-        id: &SessionId,
-    ) -> Result<
-        impl futures_util::Stream<Item = ServerSseMessage> + Send + Sync + 'static,
-        Self::Error,
-    > {
-        self.inner.create_standalone_stream(id).await
-    }
-
-    async fn resume(
-        &self,
-        id: &SessionId,
-        last_event_id: String,
-    ) -> Result<
-        impl futures_util::Stream<Item = ServerSseMessage> + Send + Sync + 'static,
-        Self::Error,
-    > {
-        self.inner.resume(id, last_event_id).await
-    }
-}
 
 /// What the guard needs.
 struct Guard {
-    gw: Gateway,
+    gw: SessionManager,
     hosts: Vec<AllowedHost>,
     origins: Vec<AllowedOrigin>,
     max_body: usize,
@@ -154,7 +52,7 @@ struct Guard {
 }
 
 /// The `/mcp` service, to nest in the gateway's router: `.nest_service("/mcp", mcp::service(gw))`.
-pub fn service(gw: Gateway) -> Router {
+pub fn service(gw: SessionManager) -> Router {
     let cfg = gw.config().mcp.clone();
     let hosts: Vec<AllowedHost> = cfg
         .allowed_hosts
@@ -340,39 +238,25 @@ fn jsonrpc_error(id: Value, code: i64, message: &str) -> axum::Json<Value> {
     axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
 }
 
+/// Headers a browser client of `/mcp` may read.
+const EXPOSED: &str = "mcp-session-id, mcp-protocol-version, www-authenticate";
+
 /// Adds CORS headers for an allowed browser origin.
-fn with_cors(mut response: Response, origin: Option<&HeaderValue>) -> Response {
-    if let Some(origin) = origin {
-        let h = response.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("mcp-session-id, mcp-protocol-version, www-authenticate"),
-        );
-        h.append(header::VARY, HeaderValue::from_static("origin"));
+fn with_cors(response: Response, origin: Option<&HeaderValue>) -> Response {
+    match origin {
+        Some(origin) => cors::allow(response, origin.clone(), EXPOSED),
+        None => response,
     }
-    response
 }
 
 /// Answers a CORS preflight from an allowed origin. The request headers a browser asks for are granted as asked:
 /// the origin is trusted, and MCP clients send per-call headers (`Mcp-Param-*`) no fixed list can name.
 fn preflight(origin: &HeaderValue, headers: &HeaderMap) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, DELETE"),
-    );
     let asked = headers
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("authorization, content-type"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static(PREFLIGHT_MAX_AGE),
-    );
-    with_cors(response, Some(origin))
+    cors::preflight(origin.clone(), "GET, POST, DELETE", asked, EXPOSED)
 }
 
 /// The request's host and port: the `Host` header, or the URI's authority (HTTP/2).
@@ -494,14 +378,6 @@ impl AllowedOrigin {
             _ => format!("{}://{host}:*", self.origin.scheme),
         }
     }
-}
-
-/// The remote address of a request, when the server recorded it.
-pub fn remote_of(parts: &axum::http::request::Parts) -> Option<SocketAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! MCP (Model Context Protocol) tools for AI agents: agents see and drive the same screens people watch, through
 //! the same session manager. An agent's screenshot is the frame viewers see; its input goes through
-//! [`Gateway::inject`] like a viewer's, is shown to the people watching (`{"type":"agent",…}` overlays) and is
+//! [`SessionManager::act`](crate::session::SessionManager::act) like a viewer's, is shown to the people watching (`{"type":"agent",…}` overlays) and is
 //! recorded in the monitor's operations (`mcp_tool_call` with the tool, its arguments and its result).
 //!
 //! # Parts
@@ -12,8 +12,9 @@
 //! - [`handler`]: the server object: the tool list, role checks, the audit trail, cancellation.
 //! - [`tools`]: what each tool does; [`geometry`]: the screen-pixel coordinate space, crops and scales;
 //!   [`change`]: change detection and the two waiting rules (plain structs taking `now`).
-//! - [`registration`]: each MCP session in the session table and the monitor, from birth to end; [`audit`]: what
-//!   the trail keeps; [`error`]: tool errors as the agent reads them.
+//! - [`registration`]: each MCP session in the session table and the monitor, from birth to end; [`sessions`]:
+//!   rmcp's Streamable HTTP session store; [`audit`]: what the trail keeps; [`error`]: tool errors as the agent
+//!   reads them.
 //!
 //! # Tools
 //! | tool | role | does |
@@ -31,6 +32,7 @@ pub mod geometry;
 pub mod handler;
 pub mod http;
 pub mod registration;
+pub mod sessions;
 pub mod tools;
 
 use std::sync::Arc;
@@ -41,14 +43,14 @@ use rmcp::service::QuitReason;
 use rmcp::service::ServerInitializeError;
 use sightline_signaling::Role;
 
-use crate::gateway::Gateway;
+use crate::session::SessionManager;
 pub use http::service;
 use registration::{Closer, Registration};
 
 /// Serves MCP over stdin/stdout until stdin closes, an admin ends the session or the gateway shuts down. The
 /// client is `admin`: whoever can start this process already has the display. Nothing but the protocol is written
 /// to stdout (logs go to stderr).
-pub async fn serve_stdio(gw: Gateway) -> anyhow::Result<()> {
+pub async fn serve_stdio(gw: SessionManager) -> anyhow::Result<()> {
     let stop = gw.shutdown_token().child_token();
     let registration = Arc::new(Registration::open(
         &gw,

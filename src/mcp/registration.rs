@@ -4,7 +4,7 @@
 //!
 //! Birth and end per transport:
 //! - Streamable HTTP with sessions (2025-06-18, 2025-11-25): born at `initialize`, ended by the client's
-//!   `DELETE`, by [`super::http::SESSION_IDLE`] without requests, by a kick or by shutdown. The registration lives
+//!   `DELETE`, by [`super::sessions::SESSION_IDLE`] without requests, by a kick or by shutdown. The registration lives
 //!   in the session's handler, which rmcp drops when the session ends.
 //! - Streamable HTTP without sessions (2026-07-28): every request stands alone, so a tool call is registered for
 //!   its own duration (a kick cancels it).
@@ -13,16 +13,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
+use rmcp::transport::streamable_http_server::session::SessionId;
+use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use sightline_monitor::{
     Connection, ConnectionAttrs, ConnectionId, ConnectionKind, Lifecycle, Owner,
 };
 use sightline_signaling::Role;
 use tokio_util::sync::CancellationToken;
 
-use super::http::TrackedSessions;
-use crate::gateway::{Actor, Gateway};
-use crate::session::{SessionGuard, SessionKind};
+use super::sessions::TrackedSessions;
+use crate::session::{Actor, Session, SessionKind, SessionManager};
 
 /// Who is calling: the role of the request's bearer token over HTTP; `admin` over stdio, where the local user
 /// started the process and owns the display anyway. Put into each HTTP request's extensions by the guard.
@@ -60,7 +60,7 @@ impl Closer {
 
 /// A registered MCP session; dropping it removes the session from the table and closes its monitor connection.
 pub struct Registration {
-    session: SessionGuard,
+    session: Session,
     conn: Connection,
     /// Cancelled on drop: stops the kick watcher.
     ended: CancellationToken,
@@ -78,14 +78,14 @@ impl std::fmt::Debug for Registration {
 impl Registration {
     /// Registers a session. `transport` names it in the connection's timeline (`streamable-http`, `stdio`, …).
     pub fn open(
-        gw: &Gateway,
+        gw: &SessionManager,
         role: Role,
         remote: Option<SocketAddr>,
         transport: &str,
         closer: Closer,
     ) -> Self {
         let remote = remote.map(|a| a.to_string());
-        let conn = gw.monitor().open_connection(
+        let conn = gw.open_connection(
             ConnectionKind::Mcp,
             ConnectionAttrs {
                 role: Some(role.to_string()),
@@ -96,15 +96,14 @@ impl Registration {
         // MCP sessions are not counted against `max_sessions` (that bound is for viewers), so this cannot fail;
         // the MCP transport bounds its own sessions.
         let session = gw
-            .sessions()
-            .open(SessionKind::Mcp, role, remote, Some(conn.id()))
+            .open_session(SessionKind::Mcp, role, remote, Some(conn.id()))
             .expect("MCP sessions are not counted against max_sessions");
         conn.event(format!("session {} over {transport}", session.id()));
         conn.set_lifecycle(Lifecycle::Connected);
         let ended = CancellationToken::new();
         let kicked = session.kicked().clone();
         let stop = ended.clone();
-        gw.monitor().spawn(
+        gw.spawn(
             "mcp-session-kick",
             Owner::Connection(conn.id()),
             async move {
@@ -139,10 +138,8 @@ impl Registration {
     /// The actor of this session's input, with the role of the current request.
     pub fn actor(&self, role: Role) -> Actor {
         Actor {
-            session: self.session.id().to_owned(),
-            connection: Some(self.conn.id()),
             role,
-            agent: true,
+            ..self.session.actor(true)
         }
     }
 

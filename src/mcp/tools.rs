@@ -1,5 +1,6 @@
 //! What each tool does, given the gateway and the caller: argument types (with the JSON schemas agents read),
-//! validation, and the calls into the gateway's one control path ([`Gateway::inject`]) and the media engine.
+//! validation, and the calls into the session manager: input as [`Intent`]s through
+//! [`SessionManager::act`], pictures and waits through its frame methods.
 //! Nothing here knows about MCP transports; [`super::handler`] wraps these in tool results and the audit trail.
 
 use std::sync::Arc;
@@ -9,26 +10,19 @@ use base64::Engine as _;
 use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sightline_media::{Frame, InputEvent, MouseButton, ScreenInfo};
-use sightline_monitor::Owner;
+use sightline_media::{Frame, ScreenInfo};
 use sightline_signaling::Role;
+use sightline_signaling::messages::{Button as WireButton, KeyAction, PointerAction};
 use tokio::time::Instant;
 
 use super::change::{ChangeWait, StableWait, Verdict, region_differs};
 use super::error::ToolError;
-use super::geometry::{self, Mapping, Point, Region, check_point, normalised};
-use crate::gateway::{Actor, AgentActivity, Gateway};
+use super::geometry::{self, Mapping, Point, Region, check_point};
+use crate::control::{Action, At, Intent};
 use crate::image::ImageFormat;
+use crate::session::{Actor, Overlay, SessionManager};
 
-/// Longest `type_text`, in characters (the wire protocol's limit for a viewer's `text` command).
-pub const MAX_TEXT_CHARS: usize = 4096;
-/// Most keys in one `press_keys` chord; real chords use two to four.
-pub const MAX_KEYS: usize = 16;
-/// Largest scroll per call, in wheel steps each way (the wire protocol's limit).
-pub const MAX_WHEEL_STEPS: f64 = 100.0;
-/// Longest wait of `wait_for_change` / `wait_until_stable`: a minute keeps a tool call well inside clients'
-/// request timeouts.
-pub const MAX_WAIT_MS: u64 = 60_000;
+use sightline_limits::{MAX_KEYS, MAX_TEXT_CHARS, MAX_WAIT_MS, MAX_WHEEL_STEPS};
 /// `wait_for_change` timeout when none is given.
 pub const DEFAULT_CHANGE_TIMEOUT_MS: u64 = 5_000;
 /// `wait_until_stable` quiet period when none is given: long enough to outlast an animation frame or a repaint
@@ -41,17 +35,24 @@ pub const DEFAULT_STABLE_TIMEOUT_MS: u64 = 10_000;
 /// JPEG quality when none is given: small enough for a quick round trip, clean enough to read small text.
 pub const DEFAULT_JPEG_QUALITY: u8 = 80;
 
-/// The role each tool needs: read-only tools (screens, screenshots, waits, the session list and the monitor
-/// summary) `view`, input tools `control`. `None` = no such tool.
-pub fn required_role(tool: &str) -> Option<Role> {
+/// What each tool does in the policy table: screens, screenshots and waits watch; the session list and the monitor
+/// summary inspect; the rest is input. `None` = no such tool.
+pub fn action(tool: &str) -> Option<Action> {
     match tool {
-        "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable"
-        | "list_sessions" | "monitor_summary" => Some(Role::View),
+        "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable" => {
+            Some(Action::Watch)
+        }
+        "list_sessions" | "monitor_summary" => Some(Action::Inspect),
         "click" | "move_pointer" | "drag" | "scroll" | "type_text" | "press_keys" => {
-            Some(Role::Control)
+            Some(Action::Input)
         }
         _ => None,
     }
+}
+
+/// The role a tool needs, from the policy table. `None` = no such tool.
+pub fn required_role(tool: &str) -> Option<Role> {
+    action(tool).map(Action::required_role)
 }
 
 /// What a tool produced: human/model-readable text, and for some tools a picture and a JSON object.
@@ -96,11 +97,11 @@ pub enum Button {
 }
 
 impl Button {
-    fn media(self) -> MouseButton {
+    fn wire(self) -> WireButton {
         match self {
-            Self::Left => MouseButton::Left,
-            Self::Middle => MouseButton::Middle,
-            Self::Right => MouseButton::Right,
+            Self::Left => WireButton::Left,
+            Self::Middle => WireButton::Middle,
+            Self::Right => WireButton::Right,
         }
     }
 
@@ -261,18 +262,9 @@ pub struct WaitUntilStableArgs {
     pub timeout_ms: Option<u64>,
 }
 
-/// The named screen, or the primary one. Reading the screen list may cost a display round trip (it is cached
-/// for two seconds), so it runs on the blocking pool.
-async fn screen(gw: &Gateway, id: Option<String>) -> Result<ScreenInfo, ToolError> {
-    let g = gw.clone();
-    gw.monitor()
-        .spawn_blocking("mcp-screen-lookup", Owner::Gateway, move || match id {
-            Some(id) => g.screen(&id),
-            None => g.primary_screen(),
-        })
-        .await
-        .map_err(|e| ToolError::Failed(format!("screen lookup failed: {e}")))?
-        .map_err(ToolError::from)
+/// The named screen, or the primary one.
+async fn screen(gw: &SessionManager, id: Option<String>) -> Result<ScreenInfo, ToolError> {
+    Ok(gw.find_screen(id).await?)
 }
 
 fn wait_ms(value: Option<u64>, default: u64, name: &str) -> Result<Duration, ToolError> {
@@ -286,28 +278,24 @@ fn wait_ms(value: Option<u64>, default: u64, name: &str) -> Result<Duration, Too
 }
 
 /// `list_screens`.
-pub async fn list_screens(gw: &Gateway) -> Result<Output, ToolError> {
-    let g = gw.clone();
-    let screens = gw
-        .monitor()
-        .spawn_blocking("mcp-screen-lookup", Owner::Gateway, move || g.screens())
-        .await
-        .map_err(|e| ToolError::Failed(format!("screen lookup failed: {e}")))??;
+pub async fn list_screens(gw: &SessionManager) -> Result<Output, ToolError> {
+    let screens = gw.list_screens().await?;
     Ok(Output::json(json!({ "screens": screens })))
 }
 
 /// `screenshot`: the running pipeline's latest frame when there is one (no extra capture), otherwise one
 /// capture; cropped, scaled and encoded on the blocking pool.
-pub async fn screenshot(gw: &Gateway, args: ScreenshotArgs) -> Result<Output, ToolError> {
+pub async fn screenshot(gw: &SessionManager, args: ScreenshotArgs) -> Result<Output, ToolError> {
     let format = args.format.unwrap_or_default();
     let quality = args.quality.unwrap_or(DEFAULT_JPEG_QUALITY);
-    if !(1..=100).contains(&quality) {
-        return Err(ToolError::invalid(format!(
-            "quality {quality} is out of range (1..=100)"
-        )));
-    }
+    sightline_limits::check(
+        "quality",
+        u32::from(quality),
+        &sightline_limits::JPEG_QUALITY,
+    )
+    .map_err(ToolError::Invalid)?;
     let info = screen(gw, args.screen).await?;
-    let frame = gw.engine().snapshot(&info.id).await?;
+    let frame = gw.snapshot(&info.id).await?;
     // The frame is the truth: a screen resized since the list was read is cropped by its real size.
     let region = args
         .region
@@ -317,7 +305,7 @@ pub async fn screenshot(gw: &Gateway, args: ScreenshotArgs) -> Result<Output, To
     let picture = geometry::crop(&frame, region);
     let (data, bytes, width, height, mime) = match format {
         Format::Jpeg => {
-            let jpeg = gw.engine().encode_jpeg(picture, quality, max_width).await?;
+            let jpeg = gw.encode_jpeg(picture, quality, max_width).await?;
             let b64 = base64::engine::general_purpose::STANDARD.encode(&jpeg.data);
             let mime = ImageFormat::Jpeg.mime();
             (b64, jpeg.data.len(), jpeg.width, jpeg.height, mime)
@@ -325,8 +313,7 @@ pub async fn screenshot(gw: &Gateway, args: ScreenshotArgs) -> Result<Output, To
         Format::Png => {
             let (w, h) = geometry::image_size(region.width, region.height, max_width);
             let (b64, bytes) = gw
-                .monitor()
-                .spawn_blocking("mcp-screenshot-png", Owner::Gateway, move || {
+                .blocking("mcp-screenshot-png", move || {
                     crate::image::encode(&picture, ImageFormat::Png, 100, max_width).map(|png| {
                         (
                             base64::engine::general_purpose::STANDARD.encode(&png),
@@ -334,8 +321,7 @@ pub async fn screenshot(gw: &Gateway, args: ScreenshotArgs) -> Result<Output, To
                         )
                     })
                 })
-                .await
-                .map_err(|e| ToolError::Failed(format!("PNG encoding failed: {e}")))??;
+                .await??;
             (b64, bytes, w, h, ImageFormat::Png.mime())
         }
     };
@@ -379,18 +365,33 @@ pub async fn screenshot(gw: &Gateway, args: ScreenshotArgs) -> Result<Output, To
     })
 }
 
-fn activity(screen: &ScreenInfo, action: &str, at: Option<Point>, detail: String) -> AgentActivity {
-    AgentActivity {
-        screen: screen.id.clone(),
+/// Carries out an agent's input on screen `s` and shows it to the people watching.
+async fn act(
+    gw: &SessionManager,
+    actor: &Actor,
+    s: &ScreenInfo,
+    intents: &[Intent],
+    action: &str,
+    detail: &str,
+) -> Result<(), ToolError> {
+    let overlay = Overlay {
         action: action.to_owned(),
-        x: at.map(|p| normalised(p.x, screen.width)),
-        y: at.map(|p| normalised(p.y, screen.height)),
-        detail: Some(detail),
-    }
+        detail: detail.to_owned(),
+    };
+    gw.act(actor, Some(&s.id), intents, Some(overlay)).await?;
+    Ok(())
+}
+
+fn pixel(p: Point) -> At {
+    At::Pixel { x: p.x, y: p.y }
 }
 
 /// `click`: move, then press and release (twice for a double click).
-pub async fn click(gw: &Gateway, actor: &Actor, args: ClickArgs) -> Result<Output, ToolError> {
+pub async fn click(
+    gw: &SessionManager,
+    actor: &Actor,
+    args: ClickArgs,
+) -> Result<Output, ToolError> {
     let s = screen(gw, args.screen).await?;
     let p = check_point(
         &s.id,
@@ -402,30 +403,25 @@ pub async fn click(gw: &Gateway, actor: &Actor, args: ClickArgs) -> Result<Outpu
         s.height,
     )?;
     let button = args.button.unwrap_or_default();
-    let clicks = if args.double.unwrap_or(false) { 2 } else { 1 };
-    let mut events = vec![InputEvent::PointerMove { x: p.x, y: p.y }];
-    for _ in 0..clicks {
-        for down in [true, false] {
-            events.push(InputEvent::Button {
-                button: button.media(),
-                down,
-            });
-        }
-    }
-    let what = if clicks == 2 {
-        "double-clicked"
-    } else {
-        "clicked"
+    let double = args.double.unwrap_or(false);
+    let intent = Intent::Pointer {
+        action: if double {
+            PointerAction::Dblclick
+        } else {
+            PointerAction::Click
+        },
+        at: Some(pixel(p)),
+        button: button.wire(),
     };
+    let what = if double { "double-clicked" } else { "clicked" };
     let detail = format!("{what} {} at ({}, {})", button.name(), p.x, p.y);
-    let a = activity(&s, "click", Some(p), detail.clone());
-    gw.inject(actor, &s.id, "click", events, Some(a)).await?;
+    act(gw, actor, &s, &[intent], "click", &detail).await?;
     Ok(Output::text(format!("{detail} on screen {}", s.id)))
 }
 
 /// `move_pointer`.
 pub async fn move_pointer(
-    gw: &Gateway,
+    gw: &SessionManager,
     actor: &Actor,
     args: MoveArgs,
 ) -> Result<Output, ToolError> {
@@ -440,46 +436,39 @@ pub async fn move_pointer(
         s.height,
     )?;
     let detail = format!("moved the pointer to ({}, {})", p.x, p.y);
-    let a = activity(&s, "move_pointer", Some(p), detail.clone());
-    let events = vec![InputEvent::PointerMove { x: p.x, y: p.y }];
-    gw.inject(actor, &s.id, "move_pointer", events, Some(a))
-        .await?;
+    let intent = Intent::Pointer {
+        action: PointerAction::Move,
+        at: Some(pixel(p)),
+        button: WireButton::Left,
+    };
+    act(gw, actor, &s, &[intent], "move_pointer", &detail).await?;
     Ok(Output::text(format!("{detail} on screen {}", s.id)))
 }
 
 /// `drag`: press at `from`, move in steps, release at `to`.
-pub async fn drag(gw: &Gateway, actor: &Actor, args: DragArgs) -> Result<Output, ToolError> {
+pub async fn drag(gw: &SessionManager, actor: &Actor, args: DragArgs) -> Result<Output, ToolError> {
     let s = screen(gw, args.screen).await?;
     let from = check_point(&s.id, args.from, s.width, s.height)?;
     let to = check_point(&s.id, args.to, s.width, s.height)?;
-    let button = args.button.unwrap_or_default().media();
-    let mut events = vec![
-        InputEvent::PointerMove {
-            x: from.x,
-            y: from.y,
-        },
-        InputEvent::Button { button, down: true },
-    ];
-    events.extend(
-        geometry::drag_path(from, to)
-            .into_iter()
-            .map(|p| InputEvent::PointerMove { x: p.x, y: p.y }),
-    );
-    events.push(InputEvent::Button {
-        button,
-        down: false,
-    });
+    let intent = Intent::Drag {
+        from: pixel(from),
+        to: pixel(to),
+        button: args.button.unwrap_or_default().wire(),
+    };
     let detail = format!(
         "dragged from ({}, {}) to ({}, {})",
         from.x, from.y, to.x, to.y
     );
-    let a = activity(&s, "drag", Some(to), detail.clone());
-    gw.inject(actor, &s.id, "drag", events, Some(a)).await?;
+    act(gw, actor, &s, &[intent], "drag", &detail).await?;
     Ok(Output::text(format!("{detail} on screen {}", s.id)))
 }
 
 /// `scroll`.
-pub async fn scroll(gw: &Gateway, actor: &Actor, args: ScrollArgs) -> Result<Output, ToolError> {
+pub async fn scroll(
+    gw: &SessionManager,
+    actor: &Actor,
+    args: ScrollArgs,
+) -> Result<Output, ToolError> {
     let (dx, dy) = (args.dx.unwrap_or(0.0), args.dy.unwrap_or(0.0));
     for (name, v) in [("dx", dx), ("dy", dy)] {
         if !v.is_finite() || v.abs() > MAX_WHEEL_STEPS {
@@ -497,23 +486,22 @@ pub async fn scroll(gw: &Gateway, actor: &Actor, args: ScrollArgs) -> Result<Out
         (None, None) => None,
         _ => return Err(ToolError::invalid("give both x and y, or neither")),
     };
-    let mut events = Vec::with_capacity(2);
-    if let Some(p) = at {
-        events.push(InputEvent::PointerMove { x: p.x, y: p.y });
-    }
-    events.push(InputEvent::Wheel { dx, dy });
     let detail = match at {
         Some(p) => format!("scrolled dx={dx} dy={dy} at ({}, {})", p.x, p.y),
         None => format!("scrolled dx={dx} dy={dy} at the pointer"),
     };
-    let a = activity(&s, "scroll", at, detail.clone());
-    gw.inject(actor, &s.id, "scroll", events, Some(a)).await?;
+    let intent = Intent::Wheel {
+        at: at.map(pixel),
+        dx,
+        dy,
+    };
+    act(gw, actor, &s, &[intent], "scroll", &detail).await?;
     Ok(Output::text(format!("{detail} on screen {}", s.id)))
 }
 
 /// `type_text`.
 pub async fn type_text(
-    gw: &Gateway,
+    gw: &SessionManager,
     actor: &Actor,
     args: TypeTextArgs,
 ) -> Result<Output, ToolError> {
@@ -525,17 +513,15 @@ pub async fn type_text(
     }
     let s = screen(gw, args.screen).await?;
     let detail = format!("typed {chars} characters");
-    let a = activity(&s, "type_text", None, detail.clone());
-    let events = vec![InputEvent::Text { text: args.text }];
-    gw.inject(actor, &s.id, "type_text", events, Some(a))
-        .await?;
+    let intent = Intent::Text { text: args.text };
+    act(gw, actor, &s, &[intent], "type_text", &detail).await?;
     Ok(Output::text(detail))
 }
 
 /// `press_keys`: every key pressed in order, then released in reverse. If a key cannot be pressed (an unknown
 /// code), the keys already down are released before the error is returned, so no modifier stays stuck.
 pub async fn press_keys(
-    gw: &Gateway,
+    gw: &SessionManager,
     actor: &Actor,
     args: PressKeysArgs,
 ) -> Result<Output, ToolError> {
@@ -555,19 +541,21 @@ pub async fn press_keys(
         )));
     }
     let s = screen(gw, args.screen).await?;
-    let key = |code: &String, down| InputEvent::Key {
+    let key = |code: &String, action| Intent::Key {
+        action,
         code: code.clone(),
-        down,
+    };
+    let releases = |keys: &[String]| -> Vec<Intent> {
+        keys.iter().rev().map(|c| key(c, KeyAction::Up)).collect()
     };
     for (i, code) in args.keys.iter().enumerate() {
         if let Err(e) = gw
-            .inject(actor, &s.id, "press_keys", vec![key(code, true)], None)
+            .act(actor, Some(&s.id), &[key(code, KeyAction::Down)], None)
             .await
         {
-            let release: Vec<InputEvent> =
-                args.keys[..i].iter().rev().map(|c| key(c, false)).collect();
+            let release = releases(&args.keys[..i]);
             if !release.is_empty()
-                && let Err(r) = gw.inject(actor, &s.id, "press_keys", release, None).await
+                && let Err(r) = gw.act(actor, Some(&s.id), &release, None).await
             {
                 tracing::warn!(error = %r, "could not release keys after a failed press_keys");
             }
@@ -581,10 +569,7 @@ pub async fn press_keys(
     }
     let chord = args.keys.join("+");
     let detail = format!("pressed {chord}");
-    let a = activity(&s, "press_keys", None, detail.clone());
-    let release: Vec<InputEvent> = args.keys.iter().rev().map(|c| key(c, false)).collect();
-    gw.inject(actor, &s.id, "press_keys", release, Some(a))
-        .await?;
+    act(gw, actor, &s, &releases(&args.keys), "press_keys", &detail).await?;
     Ok(Output::text(detail))
 }
 
@@ -610,13 +595,16 @@ fn checked_region(s: &ScreenInfo, region: Option<Region>) -> Result<Option<Regio
 
 /// `wait_for_change`: subscribes to the screen's captured frames (starting its capture if nobody watches) and
 /// returns at the first frame whose region differs from the frame current when the call began.
-pub async fn wait_for_change(gw: &Gateway, args: WaitForChangeArgs) -> Result<Output, ToolError> {
+pub async fn wait_for_change(
+    gw: &SessionManager,
+    args: WaitForChangeArgs,
+) -> Result<Output, ToolError> {
     let timeout = wait_ms(args.timeout_ms, DEFAULT_CHANGE_TIMEOUT_MS, "timeout_ms")?;
     let s = screen(gw, args.screen).await?;
     let region = checked_region(&s, args.region)?;
     let started = Instant::now();
     let mut wait = ChangeWait::new(started, timeout);
-    let mut sub = gw.engine().subscribe_frames(&s.id)?;
+    let mut sub = gw.subscribe_frames(&s.id)?;
     let mut baseline = sub.latest();
     let mut seq = baseline.as_ref().map(|f| f.seq);
     loop {
@@ -655,7 +643,7 @@ pub async fn wait_for_change(gw: &Gateway, args: WaitForChangeArgs) -> Result<Ou
 
 /// `wait_until_stable`: returns once the region went `quiet_ms` without changing, or at the timeout.
 pub async fn wait_until_stable(
-    gw: &Gateway,
+    gw: &SessionManager,
     args: WaitUntilStableArgs,
 ) -> Result<Output, ToolError> {
     let timeout = wait_ms(args.timeout_ms, DEFAULT_STABLE_TIMEOUT_MS, "timeout_ms")?;
@@ -671,7 +659,7 @@ pub async fn wait_until_stable(
     let region = checked_region(&s, args.region)?;
     let started = Instant::now();
     let mut wait = StableWait::new(started, Duration::from_millis(quiet_ms), timeout);
-    let mut sub = gw.engine().subscribe_frames(&s.id)?;
+    let mut sub = gw.subscribe_frames(&s.id)?;
     let mut previous = sub.latest();
     loop {
         let until = match wait.poll(Instant::now()) {
@@ -712,13 +700,13 @@ pub async fn wait_until_stable(
 }
 
 /// `list_sessions`: the session table, as `GET /api/v1/sessions` shows it.
-pub fn list_sessions(gw: &Gateway) -> Output {
-    Output::json(json!({ "sessions": gw.sessions().list() }))
+pub fn list_sessions(gw: &SessionManager) -> Output {
+    Output::json(json!({ "sessions": gw.sessions() }))
 }
 
 /// `monitor_summary`: the monitor's summary, the same snapshot type as the REST summary.
-pub fn monitor_summary(gw: &Gateway) -> Result<Output, ToolError> {
-    let summary = serde_json::to_value(gw.monitor().summary())
+pub fn monitor_summary(gw: &SessionManager) -> Result<Output, ToolError> {
+    let summary = serde_json::to_value(gw.monitor_view().summary())
         .map_err(|e| ToolError::Failed(format!("summary could not be serialised: {e}")))?;
     Ok(Output::json(summary))
 }

@@ -11,17 +11,29 @@ use serde::{Deserialize, Serialize};
 
 use super::error::PeerError;
 
-/// One STUN or TURN server, in the shape browsers use (`RTCIceServer`).
+/// One STUN or TURN server, in the shape browsers use (`RTCIceServer`). The configuration's `[[webrtc.ice_servers]]`
+/// entries are this type, so the peer, the `welcome` message and WHEP's `Link` headers all read one list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IceServer {
     /// `stun:host:port`, `turn:host:port?transport=udp|tcp` or `turns:host:port`.
     pub urls: Vec<String>,
     /// TURN user name (required for `turn:`/`turns:` URLs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// TURN password (required for `turn:`/`turns:` URLs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+}
+
+impl From<&IceServer> for sightline_signaling::IceServerInfo {
+    fn from(s: &IceServer) -> Self {
+        Self {
+            urls: s.urls.clone(),
+            username: s.username.clone(),
+            credential: s.credential.clone(),
+        }
+    }
 }
 
 /// What a peer needs from the gateway's configuration.

@@ -47,6 +47,7 @@ mod candidate;
 mod config;
 mod driver;
 mod error;
+mod feed;
 mod handler;
 mod interceptor;
 mod media;
@@ -90,6 +91,7 @@ pub use config::{
     PeerConfig,
 };
 pub use error::PeerError;
+pub use feed::SubscriptionFeed;
 
 use candidate::{RemoteCandidate, classify};
 use config::*;

@@ -8,11 +8,10 @@
 //!   preflights, so a WHEP player on another web origin can watch. Authentication is the bearer token only (no
 //!   cookies), so allowing any origin grants nothing a token does not.
 //!
-//! Each WHEP session is a session of the session table (listed, kickable) owned by one tracked task that holds the
-//! peer and ends it on DELETE, on kick, on ICE failure or at shutdown. The resource id in the URL is random, so a
+//! Each WHEP session is a session of the session manager's table (listed, kickable, found by its resource id) owned
+//! by one tracked task that holds the peer and ends it on DELETE (a kick), on ICE failure or at shutdown. The resource id in the URL is random, so a
 //! viewer cannot end someone else's session by guessing.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,18 +21,16 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use parking_lot::Mutex;
-use sightline_monitor::{ConnectionAttrs, ConnectionKind, Owner};
+use sightline_monitor::Owner;
 
 use crate::auth::{Auth, Viewer, generate_token};
+use crate::cors;
 use crate::error::AppError;
-use crate::gateway::Gateway;
-use crate::peer::{CandidateInit, Peer, PeerEvent};
-use crate::session::{SessionKind, WatchInfo};
-use crate::transport::video::{SubscriptionFeed, peer_config};
+use crate::peer::{CandidateInit, PeerEvent};
+use crate::session::{SessionKind, SessionManager, WatchMedia, WatchRequest};
 
 /// The WHEP routes, with CORS on every response.
-pub fn routes() -> Router<Gateway> {
+pub fn routes() -> Router<SessionManager> {
     Router::new()
         .route("/whep/{screen}", post(create).options(preflight))
         .route(
@@ -43,67 +40,25 @@ pub fn routes() -> Router<Gateway> {
         .layer(axum::middleware::map_response(allow_any_origin))
 }
 
+/// Headers a WHEP player on another origin must read.
+const EXPOSED: &str = "Location, Link";
+
 /// `OPTIONS` on a WHEP path: a CORS preflight.
 async fn preflight() -> Response {
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, PATCH, DELETE, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
+    cors::preflight(
+        HeaderValue::from_static("*"),
+        "POST, PATCH, DELETE, OPTIONS",
         HeaderValue::from_static("Authorization, Content-Type, If-Match"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
-    r
+        EXPOSED,
+    )
 }
 
-async fn allow_any_origin(mut r: Response) -> Response {
-    let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location, Link"),
-    );
-    r
+async fn allow_any_origin(r: Response) -> Response {
+    cors::allow(r, HeaderValue::from_static("*"), EXPOSED)
 }
 
 /// Largest SDP offer accepted. Offers from players are a few KB.
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;
-
-/// The live WHEP resources: resource id → (session id, peer).
-#[derive(Clone, Default)]
-pub struct Registry {
-    inner: Arc<Mutex<HashMap<String, Resource>>>,
-}
-
-#[derive(Clone)]
-struct Resource {
-    screen: String,
-    session: String,
-    peer: Arc<Peer>,
-}
-
-impl Registry {
-    fn insert(&self, id: String, r: Resource) {
-        self.inner.lock().insert(id, r);
-    }
-
-    fn get(&self, id: &str) -> Option<Resource> {
-        self.inner.lock().get(id).cloned()
-    }
-
-    fn remove(&self, id: &str) {
-        self.inner.lock().remove(id);
-    }
-}
 
 fn sdp_response(status: StatusCode, sdp: String) -> Response {
     let mut r = (status, sdp).into_response();
@@ -124,7 +79,7 @@ fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
 
 /// `POST /whep/{screen}`.
 pub async fn create(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     auth: Auth<Viewer>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(screen): Path<String>,
@@ -141,81 +96,48 @@ pub async fn create(
     }
     let offer = std::str::from_utf8(&body)
         .map_err(|_| AppError::BadRequest("the offer is not UTF-8 text".into()))?;
-    let screen = gw.screen(&screen)?;
-    let session = gw
-        .sessions()
-        .open(SessionKind::Whep, auth.role, Some(remote.to_string()), None)
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
-    let sub = gw
-        .engine()
-        .subscribe_video(&screen.id, crate::server::video_profile(gw.config(), None))?;
-    let conn = gw.monitor().open_connection(
-        ConnectionKind::Whep,
-        ConnectionAttrs {
-            session: Some(session.id().to_owned()),
-            screen: Some(screen.id.clone()),
-            role: Some(auth.role.to_string()),
-            remote: Some(remote.to_string()),
-            parent: None,
-        },
-    );
-    let (peer, mut events, answer) = match Peer::answer(
-        &peer_config(gw.config()),
-        offer,
-        SubscriptionFeed::new(sub).0,
-        conn.clone(),
-        gw.monitor(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => return Err(AppError::BadRequest(format!("the offer was refused: {e}"))),
+    // An unknown screen is a 404 before any session is admitted.
+    manager.screen(&screen)?;
+    let session =
+        manager.open_session(SessionKind::Whep, auth.role, Some(remote.to_string()), None)?;
+    let request = WatchRequest::Whep {
+        screen,
+        offer: offer.to_owned(),
     };
-    session.set_watch(Some(WatchInfo {
-        screen: screen.id.clone(),
-        transport: "whep".into(),
-        connection: Some(conn.id()),
-    }));
+    let watch = manager.open_watch(&session, request).await?;
+    let WatchMedia::Peer(p) = watch.media else {
+        return Err(AppError::Internal("a WHEP watch has no peer".into()));
+    };
+    let (screen, conn, ticket, mut events) = (watch.screen, watch.conn, watch.ticket, p.events);
     let resource = generate_token();
-    let peer = Arc::new(peer);
-    gw.whep().insert(
-        resource.clone(),
-        Resource {
-            screen: screen.id.clone(),
-            session: session.id().to_owned(),
-            peer: peer.clone(),
-        },
-    );
+    let peer = Arc::new(p.peer);
+    session.set_whep(resource.clone(), peer.clone());
     let location = format!("/whep/{}/{}", screen.id, resource);
-    {
-        let gw2 = gw.clone();
-        let resource = resource.clone();
-        gw.monitor().spawn("whep-session", Owner::Connection(conn.id()), async move {
-            let kicked = session.kicked().clone();
-            let reason = loop {
-                tokio::select! {
-                    () = kicked.cancelled() => break "ended",
-                    ev = events.recv() => match ev {
-                        None | Some(PeerEvent::Closed) => break "closed",
-                        Some(PeerEvent::Failed(_)) => break "failed",
-                        Some(PeerEvent::VideoEnded) => break "the screen is no longer available",
-                        Some(_) => {}
-                    },
-                }
-            };
-            gw2.whep().remove(&resource);
-            peer.close().await;
-            tracing::debug!(session = session.id(), reason, "WHEP session ended");
-            drop(session);
-        });
-    }
-    let mut r = sdp_response(StatusCode::CREATED, answer);
+    manager.spawn("whep-session", Owner::Connection(conn.id()), async move {
+        let kicked = session.kicked().clone();
+        let reason = loop {
+            tokio::select! {
+                () = kicked.cancelled() => break "ended",
+                ev = events.recv() => match ev {
+                    None | Some(PeerEvent::Closed) => break "closed",
+                    Some(PeerEvent::Failed(_)) => break "failed",
+                    Some(PeerEvent::VideoEnded) => break "the screen is no longer available",
+                    Some(_) => {}
+                },
+            }
+        };
+        peer.close().await;
+        tracing::debug!(session = session.id(), reason, "WHEP session ended");
+        drop(ticket);
+        drop(session);
+    });
+    let mut r = sdp_response(StatusCode::CREATED, p.sdp);
     let h = r.headers_mut();
     h.insert(
         header::LOCATION,
         HeaderValue::from_str(&location).map_err(|e| AppError::Internal(e.to_string()))?,
     );
-    for s in &gw.config().webrtc.ice_servers {
+    for s in &manager.config().webrtc.ice_servers {
         for url in &s.urls {
             let mut link = format!("<{url}>; rel=\"ice-server\"");
             if let (Some(u), Some(c)) = (&s.username, &s.credential) {
@@ -231,35 +153,30 @@ pub async fn create(
     Ok(r)
 }
 
-/// `DELETE /whep/{screen}/{resource}`.
+/// `DELETE /whep/{screen}/{resource}`: ends the session (its task closes the peer).
 pub async fn remove(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Viewer>,
     Path((screen, resource)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let r = gw
-        .whep()
-        .get(&resource)
-        .filter(|r| r.screen == screen)
+    let (session, _) = manager
+        .whep_session(&resource, &screen)
         .ok_or_else(|| AppError::NotFound("no such WHEP session".into()))?;
-    gw.whep().remove(&resource);
-    gw.sessions().kick(&r.session);
-    r.peer.close().await;
+    manager.kick(&session).await;
     Ok(StatusCode::OK.into_response())
 }
 
 /// `PATCH /whep/{screen}/{resource}` with `application/trickle-ice-sdpfrag`: adds the client's candidates.
 pub async fn patch(
-    State(gw): State<Gateway>,
+    State(manager): State<SessionManager>,
     _auth: Auth<Viewer>,
     Path((screen, resource)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let r = gw
-        .whep()
-        .get(&resource)
-        .filter(|r| r.screen == screen)
+    let peer = manager
+        .whep_session(&resource, &screen)
+        .and_then(|(_, peer)| peer)
         .ok_or_else(|| AppError::NotFound("no such WHEP session".into()))?;
     if !content_type_is(&headers, "application/trickle-ice-sdpfrag") {
         return Err(AppError::BadRequest(
@@ -285,8 +202,7 @@ pub async fn patch(
                     sdp_mid: mid.clone(),
                     sdp_mline_index: mline,
                 };
-                r.peer
-                    .add_remote_candidate(init)
+                peer.add_remote_candidate(init)
                     .await
                     .map_err(|e| AppError::BadRequest(format!("candidate refused: {e}")))?;
             }

@@ -1,0 +1,229 @@
+//! Opening a watch, once for every transport: find the screen → open the watch's monitor connection (a child of
+//! the session's) → subscribe to the shared encoder → for WebRTC, build the peer → record what the session
+//! watches. Each transport then only moves the picture: the `/ws` socket and WHEP hold a peer, the `/ws` JPEG
+//! stream and MJPEG pace a JPEG subscription.
+
+use sightline_media::ScreenInfo;
+use sightline_media::engine::{JpegProfile, JpegSubscription, VideoControl};
+use sightline_monitor::{Connection, ConnectionAttrs, ConnectionKind};
+use tokio::sync::mpsc;
+
+use super::{Session, SessionManager, WatchInfo, WatchKind};
+use crate::control::Error;
+use crate::peer::SubscriptionFeed;
+use crate::peer::{Peer, PeerEvent};
+
+/// What a viewer asks to watch.
+#[derive(Clone, Debug)]
+pub enum WatchRequest {
+    /// H.264 over WebRTC negotiated on `/ws`: the gateway offers.
+    Webrtc {
+        /// Screen id.
+        screen: String,
+        /// Downscale to at most this width.
+        max_width: Option<u32>,
+    },
+    /// H.264 over WebRTC negotiated by WHEP: the player offered.
+    Whep {
+        /// Screen id.
+        screen: String,
+        /// The player's SDP offer.
+        offer: String,
+    },
+    /// JPEG frames over `/ws`.
+    Jpeg {
+        /// Screen id.
+        screen: String,
+        /// Quality, size and rate (defaults from `[preview]`).
+        jpeg: JpegRequest,
+    },
+    /// A multipart JPEG stream over HTTP.
+    Mjpeg {
+        /// Screen id.
+        screen: String,
+        /// Quality, size and rate (defaults from `[preview]`).
+        jpeg: JpegRequest,
+    },
+}
+
+impl WatchRequest {
+    /// The transport.
+    pub fn kind(&self) -> WatchKind {
+        match self {
+            Self::Webrtc { .. } => WatchKind::Webrtc,
+            Self::Whep { .. } => WatchKind::Whep,
+            Self::Jpeg { .. } => WatchKind::Jpeg,
+            Self::Mjpeg { .. } => WatchKind::Mjpeg,
+        }
+    }
+
+    fn screen(&self) -> &str {
+        match self {
+            Self::Webrtc { screen, .. }
+            | Self::Whep { screen, .. }
+            | Self::Jpeg { screen, .. }
+            | Self::Mjpeg { screen, .. } => screen,
+        }
+    }
+}
+
+/// A JPEG viewer's choices; `None` takes `[preview]`'s value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JpegRequest {
+    /// JPEG quality.
+    pub quality: Option<u8>,
+    /// Downscale to at most this width.
+    pub max_width: Option<u32>,
+    /// Frames per second.
+    pub fps: Option<u32>,
+}
+
+/// A running watch: what the transport needs to move the picture. Its [`WatchTicket`] keeps the session's watch
+/// row; drop it when the watch ends.
+pub struct Watch {
+    /// The screen watched.
+    pub screen: ScreenInfo,
+    /// The watch's monitor connection (the peer's or the JPEG stream's).
+    pub conn: Connection,
+    /// The picture.
+    pub media: WatchMedia,
+    /// Clears the session's watch row when dropped.
+    pub ticket: WatchTicket,
+}
+
+/// How the picture reaches the viewer.
+pub enum WatchMedia {
+    /// A WebRTC peer carrying the shared H.264 stream.
+    Peer(PeerWatch),
+    /// The shared JPEG encoder's latest frames, at the profile's rate.
+    Jpeg {
+        /// The subscription.
+        sub: JpegSubscription,
+        /// The viewer's profile (its `fps` paces the stream).
+        profile: JpegProfile,
+    },
+}
+
+/// A WebRTC watch's peer.
+pub struct PeerWatch {
+    /// The peer, holding the video subscription.
+    pub peer: Peer,
+    /// The peer's events (candidates, state, data-channel commands).
+    pub events: mpsc::Receiver<PeerEvent>,
+    /// Keyframe and bitrate requests to the shared encoder.
+    pub control: VideoControl,
+    /// The gateway's offer (`/ws`) or answer (WHEP).
+    pub sdp: String,
+}
+
+/// Holds a session's watch row; dropping it records that the session watches nothing.
+pub struct WatchTicket {
+    manager: SessionManager,
+    session: String,
+}
+
+impl Drop for WatchTicket {
+    fn drop(&mut self) {
+        self.manager
+            .inner
+            .table
+            .lock()
+            .set_watch(&self.session, None);
+    }
+}
+
+impl SessionManager {
+    /// Opens a watch for `session`. On failure nothing is left behind (the connection closes, the subscription
+    /// ends) and the error says what failed.
+    pub async fn open_watch(
+        &self,
+        session: &Session,
+        request: WatchRequest,
+    ) -> Result<Watch, Error> {
+        let kind = request.kind();
+        let screen = self.screen(request.screen())?;
+        let conn = self.open_connection(
+            match kind {
+                WatchKind::Webrtc => ConnectionKind::WebRtc,
+                WatchKind::Whep => ConnectionKind::Whep,
+                WatchKind::Jpeg => ConnectionKind::Jpeg,
+                WatchKind::Mjpeg => ConnectionKind::Mjpeg,
+            },
+            ConnectionAttrs {
+                session: Some(session.id.clone()),
+                screen: Some(screen.id.clone()),
+                role: Some(session.role.to_string()),
+                remote: session.remote.clone(),
+                parent: session.connection,
+            },
+        );
+        let media = match self.start_media(&screen, &conn, request).await {
+            Ok(m) => m,
+            Err(e) => {
+                conn.close("start failed");
+                return Err(e);
+            }
+        };
+        session.set_watch(Some(WatchInfo {
+            screen: screen.id.clone(),
+            transport: kind,
+            connection: Some(conn.id()),
+        }));
+        Ok(Watch {
+            screen,
+            conn,
+            media,
+            ticket: WatchTicket {
+                manager: self.clone(),
+                session: session.id.clone(),
+            },
+        })
+    }
+
+    async fn start_media(
+        &self,
+        screen: &ScreenInfo,
+        conn: &Connection,
+        request: WatchRequest,
+    ) -> Result<WatchMedia, Error> {
+        let config = self.config();
+        let jpeg = |r: JpegRequest| {
+            let preview = config.preview_profile();
+            JpegProfile {
+                quality: r.quality.unwrap_or(preview.quality),
+                max_width: r.max_width.or(preview.max_width),
+                fps: r.fps.unwrap_or(preview.fps),
+            }
+        };
+        let (max_width, offer) = match request {
+            WatchRequest::Jpeg { jpeg: r, .. } | WatchRequest::Mjpeg { jpeg: r, .. } => {
+                let profile = jpeg(r);
+                let sub = self.inner.engine.subscribe_jpeg(&screen.id, profile)?;
+                return Ok(WatchMedia::Jpeg { sub, profile });
+            }
+            WatchRequest::Webrtc { max_width, .. } => (max_width, None),
+            WatchRequest::Whep { offer, .. } => (None, Some(offer)),
+        };
+        let sub = self
+            .inner
+            .engine
+            .subscribe_video(&screen.id, config.video_profile(max_width))?;
+        let (feed, control) = SubscriptionFeed::new(sub);
+        let peer_config = config.peer_settings();
+        let monitor = &self.inner.monitor;
+        let (peer, events, sdp) = match offer {
+            None => Peer::offer(&peer_config, feed, conn.clone(), monitor)
+                .await
+                .map_err(|e| Error::internal(format!("cannot start WebRTC: {e}")))?,
+            Some(offer) => Peer::answer(&peer_config, &offer, feed, conn.clone(), monitor)
+                .await
+                .map_err(|e| Error::invalid(format!("the offer was refused: {e}")))?,
+        };
+        Ok(WatchMedia::Peer(PeerWatch {
+            peer,
+            events,
+            control,
+            sdp,
+        }))
+    }
+}

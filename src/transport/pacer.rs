@@ -1,0 +1,63 @@
+//! The latest-frame pacer both JPEG paths share: the `/ws` fallback stream and MJPEG.
+//!
+//! The engine runs one JPEG encoder per (screen, quality, max_width) and keeps only its newest frame. Each viewer
+//! takes frames at its own rate through a [`Pacer`]: never faster than its `fps`, always the newest frame (a slow
+//! viewer skips frames rather than queueing them, so it costs one frame of memory), and the last frame again after
+//! [`KEEPALIVE`] without a change, so a client can tell a still screen from a dead stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sightline_media::engine::JpegSubscription;
+use sightline_media::jpeg::JpegFrame;
+use tokio::time::Instant;
+
+/// An unchanged screen's last frame is sent again after this long, so a client can tell a still screen from a
+/// dead stream (and a late-joining canvas gets a picture).
+pub const KEEPALIVE: Duration = Duration::from_secs(3);
+
+/// One viewer's pacing of a JPEG subscription.
+pub struct Pacer {
+    sub: JpegSubscription,
+    interval: Duration,
+    next: Instant,
+    last: Option<Arc<JpegFrame>>,
+}
+
+/// A frame due to be sent.
+#[derive(Debug)]
+pub struct Paced {
+    /// The newest frame (or the last one again, as a keep-alive).
+    pub frame: Arc<JpegFrame>,
+    /// Frames the encoder produced since the previous one sent that this viewer never got (it was slower).
+    pub skipped: u64,
+}
+
+impl Pacer {
+    /// Paces `sub` at `fps` frames per second at most.
+    pub fn new(sub: JpegSubscription, fps: u32) -> Self {
+        Self {
+            sub,
+            interval: Duration::from_secs_f64(1.0 / f64::from(fps.max(1))),
+            next: Instant::now(),
+            last: None,
+        }
+    }
+
+    /// Waits until a frame is due and returns it; `None` when the subscription ended (the screen vanished or the
+    /// engine stopped). Cancel-safe: dropping the future loses nothing.
+    pub async fn next(&mut self) -> Option<Paced> {
+        tokio::time::sleep_until(self.next).await;
+        let frame = tokio::select! {
+            frame = self.sub.changed() => frame?,
+            () = tokio::time::sleep(KEEPALIVE), if self.last.is_some() => self.last.clone()?,
+        };
+        let skipped = match &self.last {
+            Some(last) if frame.seq > last.seq + 1 => frame.seq - last.seq - 1,
+            _ => 0,
+        };
+        self.last = Some(frame.clone());
+        self.next = Instant::now() + self.interval;
+        Some(Paced { frame, skipped })
+    }
+}

@@ -1,0 +1,599 @@
+//! The viewer behind one `/ws` socket: what its messages mean and what they start. It authenticates the socket
+//! into a session, opens and ends watches through the session manager (WebRTC or JPEG), carries out commands
+//! from the socket and the data channel, prepares HQ frames, and turns peer and agent events into messages.
+//!
+//! It never touches the socket: every method returns the messages to send, and the socket task
+//! ([`super::socket`]) writes them, so a client that stops reading is the socket task's concern alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+use sightline_monitor::{Connection, Lifecycle, Owner};
+use sightline_signaling::state::RemoteCandidate;
+use sightline_signaling::{
+    Action as Step, Command, ErrorCode, ProtocolError, Role, ScreenDescription, ServerMessage,
+    SocketState, Transport, Watch as WatchMessage, parse_client, parse_command,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::jpeg::{JpegStream, epoch_ms};
+use super::outbox::Outbound;
+use crate::auth::HasTokens;
+use crate::control::{Action, Error, Intent, policy};
+use crate::peer::{CandidateInit, Peer, PeerEvent};
+use crate::session::{
+    AgentActivity, JpegRequest, Session, SessionKind, SessionManager, WatchMedia, WatchRequest,
+    WatchTicket,
+};
+use crate::transport::pacer::Pacer;
+
+/// HQ frames being prepared at once per socket; more requests get `busy`.
+pub const MAX_HQ_IN_FLIGHT: usize = 2;
+
+/// Why a socket ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The client closed the socket.
+    ClientClosed,
+    /// No valid token in time, or a wrong one.
+    Unauthorized(&'static str),
+    /// An admin ended the session.
+    Kicked,
+    /// The gateway shuts down.
+    Shutdown,
+    /// The gateway is at its session limit.
+    Full,
+    /// The client did not read for [`super::socket::WRITE_TIMEOUT`].
+    Stalled,
+    /// The connection broke.
+    Gone,
+}
+
+impl End {
+    /// The close frame to send (code and reason), if any, and the reason for the log.
+    pub fn close_frame(&self) -> (Option<u16>, String) {
+        match self {
+            Self::ClientClosed => (None, "client closed".into()),
+            Self::Unauthorized(why) => {
+                (Some(sightline_signaling::CLOSE_UNAUTHORIZED), (*why).into())
+            }
+            Self::Kicked => (
+                Some(sightline_signaling::CLOSE_KICKED),
+                "ended by an administrator".into(),
+            ),
+            Self::Shutdown => (
+                Some(sightline_signaling::CLOSE_GOING_AWAY),
+                "gateway shutting down".into(),
+            ),
+            Self::Full => (
+                Some(sightline_signaling::CLOSE_TRY_AGAIN_LATER),
+                "the gateway is at its session limit".into(),
+            ),
+            Self::Stalled => (None, "the client stopped reading".into()),
+            Self::Gone => (None, "connection lost".into()),
+        }
+    }
+}
+
+/// The socket's watch.
+enum ActiveWatch {
+    Webrtc {
+        screen: String,
+        peer: Peer,
+        events: mpsc::Receiver<PeerEvent>,
+        control: sightline_media::engine::VideoControl,
+        _ticket: WatchTicket,
+    },
+    Jpeg {
+        screen: String,
+        stream: JpegStream,
+        _ticket: WatchTicket,
+    },
+}
+
+/// Something that happened to the viewer other than a client message.
+#[derive(Debug)]
+pub enum ViewerEvent {
+    /// The watch's peer reported (`None`: its event channel closed).
+    Peer(Option<PeerEvent>),
+    /// An agent acted.
+    Agent(AgentActivity),
+}
+
+/// What the viewer's methods hand back: messages to write, in order.
+pub type Replies = Vec<ServerMessage>;
+
+/// One socket's viewer.
+pub struct Viewer {
+    manager: SessionManager,
+    conn: Connection,
+    remote: Option<String>,
+    state: SocketState,
+    session: Option<Session>,
+    watch: Option<ActiveWatch>,
+    outbox: mpsc::Sender<Outbound>,
+    hq_in_flight: Arc<AtomicUsize>,
+    agent_events: Option<broadcast::Receiver<AgentActivity>>,
+    /// The session's kick token once authenticated (a never-cancelled one before).
+    kicked: CancellationToken,
+}
+
+impl Viewer {
+    /// A viewer of the socket whose monitor connection is `conn`; producers write to `outbox`.
+    pub fn new(
+        manager: SessionManager,
+        conn: Connection,
+        remote: Option<String>,
+        outbox: mpsc::Sender<Outbound>,
+    ) -> Self {
+        Self {
+            manager,
+            conn,
+            remote,
+            state: SocketState::new(tokio::time::Instant::now().into_std()),
+            session: None,
+            watch: None,
+            outbox,
+            hq_in_flight: Arc::default(),
+            agent_events: None,
+            kicked: CancellationToken::new(),
+        }
+    }
+
+    /// When an unauthenticated socket must be closed.
+    pub fn auth_deadline(&self) -> Option<std::time::Instant> {
+        self.state.auth_deadline()
+    }
+
+    /// Cancelled when an admin ends the session.
+    pub fn kicked(&self) -> CancellationToken {
+        self.kicked.clone()
+    }
+
+    /// The monitor connection of the socket.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn role(&self) -> Role {
+        self.state.role().unwrap_or(Role::View)
+    }
+
+    fn watched_screen(&self) -> Option<&str> {
+        self.state.watching().map(|w| w.screen.as_str())
+    }
+
+    /// Authenticates as `role`: admits the session and returns the `welcome`.
+    pub fn welcome(&mut self, role: Role) -> Result<ServerMessage, End> {
+        self.state.authenticated(role);
+        let session = match self.manager.open_session(
+            SessionKind::WebSocket,
+            role,
+            self.remote.clone(),
+            Some(self.conn.id()),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "session refused");
+                return Err(End::Full);
+            }
+        };
+        self.conn.set_lifecycle(Lifecycle::Connected);
+        self.conn
+            .event(format!("authenticated as {role}, session {}", session.id()));
+        let id = session.id().to_owned();
+        self.kicked = session.kicked().clone();
+        self.session = Some(session);
+        self.agent_events = Some(self.manager.agent_events());
+        let screens = self
+            .manager
+            .screens()
+            .unwrap_or_else(|e| {
+                // The welcome still goes out (commands and a later watch may work once the display is back); the
+                // empty list tells the page there is nothing to show.
+                tracing::warn!(error = %e, "screens unavailable for the welcome");
+                self.conn.event(format!("screens unavailable: {e}"));
+                Vec::new()
+            })
+            .into_iter()
+            .map(|s| ScreenDescription {
+                id: s.id,
+                name: s.name,
+                width: s.width,
+                height: s.height,
+                primary: s.primary,
+            })
+            .collect();
+        let config = self.manager.config();
+        Ok(ServerMessage::Welcome {
+            session: id,
+            role,
+            screens,
+            ice_servers: config.webrtc.ice_servers.iter().map(Into::into).collect(),
+            fallback_timeout_ms: config.webrtc.fallback_timeout_ms,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+    }
+
+    /// A text message from the client.
+    pub async fn on_text(&mut self, text: &str) -> Result<Replies, End> {
+        let msg = match parse_client(text) {
+            Ok(m) => m,
+            Err(e) => return Ok(vec![e.to_message()]),
+        };
+        let step = self
+            .state
+            .on_message(msg, tokio::time::Instant::now().into_std());
+        Ok(match step {
+            Step::Authenticate(token) => match self.manager.tokens().role_of(&token) {
+                Some(role) => vec![self.welcome(role)?],
+                None => return Err(End::Unauthorized("invalid token")),
+            },
+            Step::Pong(id) => vec![ServerMessage::Pong { id }],
+            Step::Reply(e) => vec![e.to_message()],
+            Step::Nothing => Vec::new(),
+            Step::StartWatch(w) => self.start_watch(w).await,
+            Step::StopWatch => {
+                self.end_watch().await;
+                Vec::new()
+            }
+            Step::ApplyAnswer(sdp) => self.apply_answer(&sdp).await,
+            Step::AddCandidate(c) => {
+                if let Some(ActiveWatch::Webrtc { peer, .. }) = &self.watch {
+                    add_candidate(peer, c).await;
+                }
+                Vec::new()
+            }
+            Step::Pause | Step::Resume => {
+                if let Some(ActiveWatch::Jpeg { stream, .. }) = &self.watch {
+                    stream.set_paused(matches!(step, Step::Pause));
+                }
+                Vec::new()
+            }
+            Step::HqFrame {
+                id,
+                screen,
+                quality,
+            } => self.hq_frame(id, screen, quality).await,
+            Step::Command {
+                id,
+                screen,
+                command,
+            } => match (self.command(screen.as_deref(), &command).await, id) {
+                (Ok(()), Some(id)) => vec![ServerMessage::Ack { id }],
+                (Ok(()), None) => Vec::new(),
+                (Err(e), id) => vec![e.with_id(id).to_message()],
+            },
+        })
+    }
+
+    async fn apply_answer(&mut self, sdp: &str) -> Replies {
+        let Some(ActiveWatch::Webrtc { peer, .. }) = &self.watch else {
+            return vec![
+                ProtocolError::new(ErrorCode::NotWatching, "no offer to answer").to_message(),
+            ];
+        };
+        match peer.set_answer(sdp).await {
+            Ok(()) => {
+                for c in self.state.answer_applied() {
+                    add_candidate(peer, c).await;
+                }
+                Vec::new()
+            }
+            Err(e) => vec![
+                ProtocolError::new(ErrorCode::BadValue, format!("the answer was refused: {e}"))
+                    .to_message(),
+            ],
+        }
+    }
+
+    /// Carries out one command (from the WebSocket or the data channel).
+    async fn command(
+        &mut self,
+        screen: Option<&str>,
+        command: &Command,
+    ) -> Result<(), ProtocolError> {
+        let Some(intent) = Intent::from_command(command) else {
+            return self.stream_command(command);
+        };
+        let actor = match &self.session {
+            Some(s) => s.actor(false),
+            None => {
+                return Err(ProtocolError::new(
+                    ErrorCode::Unauthorized,
+                    "authenticate first",
+                ));
+            }
+        };
+        self.manager
+            .act(&actor, screen, &[intent], None)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_protocol())
+    }
+
+    /// `keyframe` and `quality`: about this viewer's own WebRTC stream.
+    fn stream_command(&self, command: &Command) -> Result<(), ProtocolError> {
+        let Some(ActiveWatch::Webrtc { control, .. }) = &self.watch else {
+            return Err(ProtocolError::new(
+                ErrorCode::NotWatching,
+                format!("{} needs a WebRTC watch", command.kind()),
+            ));
+        };
+        match command {
+            Command::Quality { bitrate_kbps } => {
+                control
+                    .set_bitrate(*bitrate_kbps)
+                    .map_err(|e| Error::from(e).to_protocol())?;
+                self.conn
+                    .event(format!("bitrate set to {bitrate_kbps} kbit/s"));
+            }
+            _ => control.request_keyframe(),
+        }
+        Ok(())
+    }
+
+    async fn start_watch(&mut self, w: WatchMessage) -> Replies {
+        self.end_watch().await;
+        let id = w.id.clone();
+        let Some(session) = &self.session else {
+            return vec![
+                ProtocolError::new(ErrorCode::Unauthorized, "authenticate first")
+                    .with_id(id)
+                    .to_message(),
+            ];
+        };
+        let request = match w.transport {
+            Transport::Webrtc => WatchRequest::Webrtc {
+                screen: w.screen.clone(),
+                max_width: w.max_width,
+            },
+            Transport::Jpeg => WatchRequest::Jpeg {
+                screen: w.screen.clone(),
+                jpeg: JpegRequest {
+                    quality: w.quality,
+                    max_width: w.max_width,
+                    fps: w.fps,
+                },
+            },
+        };
+        let watch = match self.manager.open_watch(session, request).await {
+            Ok(watch) => watch,
+            Err(e) => return vec![e.to_protocol().with_id(id).to_message()],
+        };
+        self.state.watch_started(&w);
+        let screen = watch.screen.id.clone();
+        match watch.media {
+            WatchMedia::Peer(p) => {
+                self.watch = Some(ActiveWatch::Webrtc {
+                    screen,
+                    peer: p.peer,
+                    events: p.events,
+                    control: p.control,
+                    _ticket: watch.ticket,
+                });
+                vec![ServerMessage::Offer { sdp: p.sdp }]
+            }
+            WatchMedia::Jpeg { sub, profile } => {
+                let stream = JpegStream::start(
+                    &self.manager,
+                    screen.clone(),
+                    Pacer::new(sub, profile.fps),
+                    watch.conn,
+                    self.outbox.clone(),
+                );
+                self.watch = Some(ActiveWatch::Jpeg {
+                    screen,
+                    stream,
+                    _ticket: watch.ticket,
+                });
+                Vec::new()
+            }
+        }
+    }
+
+    /// Ends the current watch, if any, and returns the screen it watched.
+    pub async fn end_watch(&mut self) -> Option<String> {
+        let screen = match self.watch.take()? {
+            ActiveWatch::Webrtc { peer, screen, .. } => {
+                peer.close().await;
+                screen
+            }
+            ActiveWatch::Jpeg { stream, screen, .. } => {
+                stream.stop().await;
+                screen
+            }
+        };
+        self.state.watch_ended();
+        Some(screen)
+    }
+
+    /// The next event of the watch's peer or of an agent; pending forever while there is neither.
+    pub async fn next_event(&mut self) -> ViewerEvent {
+        let peer = async {
+            match &mut self.watch {
+                Some(ActiveWatch::Webrtc { events, .. }) => events.recv().await,
+                _ => std::future::pending().await,
+            }
+        };
+        let agent = async {
+            match &mut self.agent_events {
+                Some(rx) => loop {
+                    match rx.recv().await {
+                        Ok(a) => return a,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            return std::future::pending().await;
+                        }
+                    }
+                },
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = peer => ViewerEvent::Peer(ev),
+            a = agent => ViewerEvent::Agent(a),
+        }
+    }
+
+    /// Handles what [`Self::next_event`] returned.
+    pub async fn on_event(&mut self, event: ViewerEvent) -> Replies {
+        match event {
+            ViewerEvent::Peer(ev) => self.on_peer_event(ev).await,
+            ViewerEvent::Agent(a) => self.agent_message(a).into_iter().collect(),
+        }
+    }
+
+    /// The overlay message for an agent's activity, when it is on the watched screen.
+    fn agent_message(&self, a: AgentActivity) -> Option<ServerMessage> {
+        if self.watched_screen() != Some(a.screen.as_str()) {
+            return None;
+        }
+        Some(ServerMessage::Agent {
+            screen: a.screen,
+            action: a.action,
+            x: a.x,
+            y: a.y,
+            detail: a.detail,
+        })
+    }
+
+    /// An event of the watch's peer (`None`: its channel closed).
+    async fn on_peer_event(&mut self, ev: Option<PeerEvent>) -> Replies {
+        let Some(ev) = ev else {
+            return self.watch_failed("the peer connection closed").await;
+        };
+        match ev {
+            PeerEvent::LocalCandidate(c) => vec![match c {
+                Some(c) => ServerMessage::Candidate {
+                    candidate: c.candidate,
+                    sdp_mid: c.sdp_mid,
+                    sdp_mline_index: c.sdp_mline_index,
+                },
+                None => ServerMessage::Candidate {
+                    candidate: String::new(),
+                    sdp_mid: Some("0".into()),
+                    sdp_mline_index: Some(0),
+                },
+            }],
+            PeerEvent::Control(text) => {
+                let reply = self.data_channel_command(&text).await;
+                if let (Some(reply), Some(ActiveWatch::Webrtc { peer, .. })) = (reply, &self.watch)
+                    && let Err(e) = peer.send_control(reply.to_json()).await
+                {
+                    tracing::debug!(error = %e, "control reply not sent");
+                }
+                Vec::new()
+            }
+            PeerEvent::Failed(reason) => self.watch_failed(&reason).await,
+            PeerEvent::Closed => self.watch_failed("the peer connection closed").await,
+            PeerEvent::VideoEnded => self.watch_failed("the screen is no longer available").await,
+            PeerEvent::Connected | PeerEvent::ControlOpen | PeerEvent::KeyframeRequested => {
+                Vec::new()
+            }
+        }
+    }
+
+    async fn watch_failed(&mut self, reason: &str) -> Replies {
+        match self.end_watch().await {
+            Some(screen) => vec![ServerMessage::Stopped {
+                screen,
+                reason: reason.to_owned(),
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    /// A command from the data channel; returns the reply to send back on it.
+    async fn data_channel_command(&mut self, text: &str) -> Option<ServerMessage> {
+        let (id, screen, command) = match parse_command(text) {
+            Ok((id, command)) => {
+                let screen = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("screen").and_then(Value::as_str).map(str::to_owned));
+                (id, screen, command)
+            }
+            Err(e) => return Some(e.to_message()),
+        };
+        let role = self.role();
+        let action = match command {
+            Command::Keyframe | Command::Quality { .. } => Action::StreamControl,
+            _ => Action::Input,
+        };
+        if !policy::allows(role, action) {
+            let e = ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!("role {role} cannot send {} commands", command.kind()),
+            );
+            return Some(e.with_id(id).to_message());
+        }
+        let screen = screen.or_else(|| self.watched_screen().map(str::to_owned));
+        match self.command(screen.as_deref(), &command).await {
+            Ok(()) => id.map(|id| ServerMessage::Ack { id }),
+            Err(e) => Some(e.with_id(id).to_message()),
+        }
+    }
+
+    /// Starts preparing an HQ frame; it arrives through the outbox. Refused with `busy` when
+    /// [`MAX_HQ_IN_FLIGHT`] are already being prepared.
+    async fn hq_frame(
+        &mut self,
+        id: Option<Value>,
+        screen: Option<String>,
+        quality: u8,
+    ) -> Replies {
+        let screen = match self.manager.find_screen(screen).await {
+            Ok(s) => s.id,
+            Err(e) => return vec![e.to_protocol().with_id(id).to_message()],
+        };
+        if self.hq_in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_HQ_IN_FLIGHT {
+            self.hq_in_flight.fetch_sub(1, Ordering::AcqRel);
+            return vec![
+                ProtocolError::new(ErrorCode::Busy, "an HQ frame is already being prepared")
+                    .with_id(id)
+                    .to_message(),
+            ];
+        }
+        let manager = self.manager.clone();
+        let outbox = self.outbox.clone();
+        let in_flight = self.hq_in_flight.clone();
+        let (conn_id, closed) = (self.conn.id(), self.conn.closed_token());
+        self.manager
+            .spawn("hq-frame", Owner::Connection(conn_id), async move {
+                let msg = match manager.hq_frame(&screen, quality, conn_id).await {
+                    Ok(jpeg) => Outbound::Frame(
+                        ServerMessage::Frame {
+                            screen,
+                            seq: jpeg.seq,
+                            width: jpeg.width,
+                            height: jpeg.height,
+                            captured_at_ms: epoch_ms(jpeg.captured_at),
+                            hq: true,
+                            id: id.clone(),
+                        },
+                        jpeg.data,
+                    ),
+                    Err(e) => Outbound::Message(e.to_protocol().with_id(id).to_message()),
+                };
+                tokio::select! {
+                    _ = outbox.send(msg) => {}
+                    () = closed.cancelled() => {}
+                }
+                in_flight.fetch_sub(1, Ordering::AcqRel);
+            });
+        Vec::new()
+    }
+}
+
+async fn add_candidate(peer: &Peer, c: RemoteCandidate) {
+    let init = CandidateInit {
+        candidate: c.candidate,
+        sdp_mid: c.sdp_mid,
+        sdp_mline_index: c.sdp_mline_index,
+    };
+    if let Err(e) = peer.add_remote_candidate(init).await {
+        tracing::debug!(error = %e, "remote candidate refused");
+    }
+}
