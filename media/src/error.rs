@@ -51,7 +51,11 @@ impl MediaError {
 
     /// Checks `value` against one of the bounds in [`sightline_limits`]; out of range → [`MediaError::Invalid`]
     /// naming `what` and the range (`invalid fps: 0 (1..=120)`).
-    pub fn check_range<T>(what: &'static str, value: T, range: &RangeInclusive<T>) -> Result<T, Self>
+    pub fn check_range<T>(
+        what: &'static str,
+        value: T,
+        range: &RangeInclusive<T>,
+    ) -> Result<T, Self>
     where
         T: PartialOrd + fmt::Display + Copy,
     {

@@ -28,13 +28,15 @@ use serde::{Deserialize, Serialize};
 use crate::MediaError;
 use crate::convert::I420Buffer;
 
-/// Lowest accepted bitrate: below this openh264's rate control produces unusable pictures at any size we stream.
+/// Lowest bitrate the encoder accepts: below this openh264's rate control produces unusable pictures at any size
+/// we stream. What a client may ask for is the narrower [`sightline_limits::BITRATE_KBPS`], checked by the engine.
 pub const MIN_BITRATE_KBPS: u32 = 50;
-/// Highest accepted bitrate: level 5.1's limit for baseline (240 Mbit/s) is far above anything useful; 100 Mbit/s
-/// already exceeds what software encoding at 30 fps produces.
+/// Highest bitrate the encoder accepts: level 5.1's limit for baseline (240 Mbit/s) is far above anything useful;
+/// 100 Mbit/s already exceeds what software encoding at 30 fps produces. Clients are held to
+/// [`sightline_limits::BITRATE_KBPS`].
 pub const MAX_BITRATE_KBPS: u32 = 100_000;
-/// Highest accepted frame rate.
-pub const MAX_FPS: u32 = 120;
+/// Highest accepted frame rate: the top of [`sightline_limits::CAPTURE_FPS`].
+pub const MAX_FPS: u32 = *sightline_limits::CAPTURE_FPS.end();
 
 /// Largest slice (NAL unit) in bytes. openh264 splits pictures into slices of at most this size, which it can
 /// encode on several threads, and each slice then fits one RTP packet (payload ≤ 1200 − 12 − header extensions):

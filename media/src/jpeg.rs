@@ -58,16 +58,14 @@ impl std::fmt::Debug for JpegEncoder {
     }
 }
 
-/// Checks a JPEG quality value.
+/// Checks a JPEG quality value against [`sightline_limits::JPEG_QUALITY`].
 pub fn validate_quality(quality: u8) -> Result<(), MediaError> {
-    if (1..=100).contains(&quality) {
-        Ok(())
-    } else {
-        Err(MediaError::invalid(
-            "jpeg quality",
-            format!("{quality} (1..=100)"),
-        ))
-    }
+    MediaError::check_range(
+        "jpeg quality",
+        u32::from(quality),
+        &sightline_limits::JPEG_QUALITY,
+    )
+    .map(drop)
 }
 
 impl JpegEncoder {

@@ -32,9 +32,10 @@ use crate::{
 };
 use wheel::WheelAccumulator;
 
-/// Longest text one event may type (characters): enigo types character by character and holds the input lock
-/// meanwhile, so texts longer than this are refused rather than truncated.
-const MAX_TEXT_CHARS: usize = 10_000;
+/// Longest text one event may type (characters): [`sightline_limits::MAX_TEXT_CHARS`], the bound every edge
+/// enforces. enigo types character by character and holds the input lock meanwhile, so texts longer than this are
+/// refused rather than truncated.
+const MAX_TEXT_CHARS: usize = sightline_limits::MAX_TEXT_CHARS;
 
 /// One monitor as xcap reports it, with the numbers input needs.
 #[derive(Clone, Debug)]

@@ -27,8 +27,8 @@ use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, Rectangle, Window
 use x11rb::rust_connection::RustConnection;
 
 use super::cursor::{CursorImage, Placement};
+use super::display::{DisplayTarget, Expiry, XError};
 use super::layout::{self, AtomNames, Monitor};
-use super::{DisplayTarget, Expiry, XError};
 use crate::{Frame, FrameSource, MediaError, ScreenInfo};
 
 /// How often a capturer re-reads its monitor's geometry when no event announced a change: RandR 1.5 monitors
@@ -319,7 +319,7 @@ struct Live {
 impl Live {
     fn connect(target: &DisplayTarget, screen: usize, rect: Rect) -> Result<Self, XError> {
         let conn = target.connect()?;
-        super::check_pixel_format(conn.setup(), screen)?;
+        super::display::check_pixel_format(conn.setup(), screen)?;
         let root = conn.setup().roots[screen].root;
 
         let xfixes = match conn.extension_information(xfixes::X11_EXTENSION_NAME)? {

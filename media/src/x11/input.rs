@@ -20,15 +20,16 @@ use x11rb::protocol::xproto::{self, ConnectionExt as _, Window};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
 
-use super::XError;
+use super::display::XError;
 use super::keymap::{self, KeyStroke, KeyboardMap, NO_SYMBOL, XK_SHIFT_L};
 use super::layout::Monitor;
 use super::wheel::WheelAccumulator;
 use crate::{InputEvent, MediaError, MouseButton};
 
-/// Longest text one event may type (characters). Typing is a few XTEST requests per character; longer texts
-/// would hold the input lock for seconds, so they are refused rather than truncated.
-pub(crate) const MAX_TEXT_CHARS: usize = 10_000;
+/// Longest text one event may type (characters): [`sightline_limits::MAX_TEXT_CHARS`], the bound every edge
+/// enforces. Typing is a few XTEST requests per character; longer texts would hold the input lock for seconds, so
+/// they are refused rather than truncated.
+pub(crate) const MAX_TEXT_CHARS: usize = sightline_limits::MAX_TEXT_CHARS;
 
 /// How long a borrowed keycode keeps its temporary meaning after the last key on it was sent. Clients translate a
 /// keycode with the keymap they hold when they *handle* the event; restoring the keycode before a client has read

@@ -10,7 +10,7 @@ use x11rb::connection::Connection;
 use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{Atom, ConnectionExt as _, Window};
 
-use super::XError;
+use super::display::XError;
 use crate::{ScreenInfo, SourceKind};
 
 /// The monitor name used when a screen has no RandR monitors (or the server has no RandR 1.5).

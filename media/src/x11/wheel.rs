@@ -1,9 +1,10 @@
 //! Wheel steps: fractional deltas in, whole clicks out. Shared by the X11 backend (buttons 4–7) and the xcap
 //! backend (enigo scroll), which includes this file by path.
 
-/// Most wheel clicks one event may produce. A viewer's wheel sends a few steps per event; a bogus `dy = 1e9`
-/// from the network must not queue a billion button events, so the excess is dropped.
-pub(crate) const MAX_WHEEL_STEPS_PER_EVENT: i32 = 100;
+/// Most wheel clicks one event may produce: [`sightline_limits::MAX_WHEEL_STEPS`], the bound the edges check. A
+/// viewer's wheel sends a few steps per event; a bogus `dy = 1e9` reaching a backend must not queue a billion
+/// button events, so the excess is dropped.
+pub(crate) const MAX_WHEEL_STEPS_PER_EVENT: i32 = sightline_limits::MAX_WHEEL_STEPS as i32;
 
 /// Turns fractional wheel deltas into whole clicks, keeping the remainder for the next event. A change of direction
 /// drops the remainder, so half a step down followed by half a step up produces nothing rather than a click.

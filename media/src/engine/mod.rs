@@ -1,0 +1,221 @@
+//! The engine: starts a pipeline with its first subscriber, shares it with every later one, stops it with its
+//! last, and runs all media work on plain threads.
+//!
+//! # Threads
+//! - **capture**, one per screen with any consumer: paces at `EngineConfig::fps`, asks the
+//!   [`FrameSource`](crate::FrameSource) for a changed frame and posts the `Arc<Frame>` to every consumer's
+//!   mailbox (latest wins) and to a `watch` for async readers (frame subscriptions, snapshots).
+//! - **h264**, one per (screen, [`VideoProfile`]): converts (+downscale), asks its
+//!   [`KeyframeGate`](crate::keyframe::KeyframeGate) whether to force an IDR, encodes once and hands the
+//!   `Arc<AccessUnit>` to its [`Fanout`](crate::fanout::Fanout). A keyframe pending on an unchanged screen
+//!   re-encodes the last picture as an IDR, so a new viewer of a static screen gets a picture.
+//! - **jpeg**, one per (screen, quality, max_width) while a JPEG subscriber exists: encodes only changed frames,
+//!   at the highest fps its subscribers asked for, into a `watch` (latest wins, never queues).
+//! - **input**, one per engine: injects events in order from a bounded queue of [`INPUT_QUEUE`].
+//!
+//! Every thread is started with `Monitor::spawn_thread` and owned by its pipeline; stopping a pipeline closes the
+//! owner in the monitor, which arms leak detection. The engine never blocks the async runtime except in
+//! [`Engine::shutdown`], which joins the threads it stopped (each ends within one frame's work).
+//!
+//! # Parts
+//! - `registry`: the pure decisions — who subscribed to what, and which captures and pipes to start or stop,
+//!   returned as steps;
+//! - `state`: the shared state that carries those steps out on running threads;
+//! - `pipe`: one generic encoder pipeline, with `video` (H.264) and `jpeg` as its two kinds;
+//! - `capture`, `input`: the other two threads; `mailbox`: how threads are woken;
+//! - `profile`: what subscribers ask for and its validation; `subscription`: the handles given out.
+//!
+//! # Ends
+//! A subscription's `recv`/`changed` returns `None` when its pipeline ended: the engine was shut down, or the
+//! screen's capture failed [`MAX_CAPTURE_FAILURES`] times in a row (a screen that vanished), or the encoder kept
+//! failing ([`MAX_ENCODE_FAILURES`]). The next subscriber then gets a fresh pipeline. Dropping a subscription
+//! unsubscribes.
+
+mod capture;
+mod input;
+mod jpeg;
+mod mailbox;
+mod pipe;
+mod profile;
+mod registry;
+mod state;
+mod subscription;
+mod video;
+
+use std::sync::Arc;
+
+use sightline_monitor::{Monitor, Owner};
+
+pub use capture::MAX_CAPTURE_FAILURES;
+pub use input::INPUT_QUEUE;
+pub use profile::{EngineConfig, JpegProfile, MAX_JPEG_FPS, MIN_MAX_WIDTH, VideoProfile};
+pub use subscription::{FrameSubscription, JpegSubscription, VideoControl, VideoSubscription};
+pub use video::MAX_ENCODE_FAILURES;
+
+use crate::jpeg::{JpegEncoder, JpegFrame};
+use crate::{Desktop, Frame, InputEvent, MediaError, ScreenInfo};
+use registry::Want;
+use state::Shared;
+
+/// The engine handle: cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.shared.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Creates the engine and its input thread. Pipelines start with their first subscriber. An invalid `cfg`
+    /// value is clamped (the gateway validates its config before; see [`EngineConfig::validate`]).
+    pub fn new(desktop: Arc<dyn Desktop>, cfg: EngineConfig, monitor: Monitor) -> Self {
+        let mut cfg = cfg;
+        if let Err(e) = cfg.validate() {
+            tracing::warn!(error = %e, "engine config out of range; clamping fps");
+            cfg = cfg.clamped();
+        }
+        Self {
+            shared: Arc::new(Shared::new(desktop, cfg, monitor)),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.cfg
+    }
+
+    /// The desktop backend the engine captures from.
+    pub fn desktop(&self) -> &Arc<dyn Desktop> {
+        &self.shared.desktop
+    }
+
+    /// The screens of the desktop (re-read from the backend).
+    pub fn screens(&self) -> Result<Vec<ScreenInfo>, MediaError> {
+        self.shared.desktop.screens()
+    }
+
+    /// Subscribes to the H.264 stream of `screen` in `profile`, starting the pipeline (and the capture) if this
+    /// is its first subscriber. The subscription receives nothing until the next IDR, which it requests.
+    pub fn subscribe_video(
+        &self,
+        screen: &str,
+        profile: VideoProfile,
+    ) -> Result<VideoSubscription, MediaError> {
+        profile.validate()?;
+        let shared = Arc::clone(&self.shared);
+        let sub = self
+            .shared
+            .subscribe(screen, Want::Video(profile), |joined| {
+                VideoSubscription::join(shared, profile, joined)
+            })?;
+        sub.request_keyframe();
+        Ok(sub)
+    }
+
+    /// Subscribes to JPEG frames of `screen`, shared per (screen, quality, max_width). The first
+    /// [`JpegSubscription::changed`] returns the latest frame; later ones wait for a changed picture.
+    pub fn subscribe_jpeg(
+        &self,
+        screen: &str,
+        profile: JpegProfile,
+    ) -> Result<JpegSubscription, MediaError> {
+        profile.validate()?;
+        let shared = Arc::clone(&self.shared);
+        self.shared
+            .subscribe(screen, Want::Jpeg(profile), |joined| {
+                JpegSubscription::join(shared, profile, joined)
+            })
+    }
+
+    /// Subscribes to the raw captured frames of `screen` (keeps the capture running while held). The first
+    /// [`FrameSubscription::changed`] returns the latest frame if there is one.
+    pub fn subscribe_frames(&self, screen: &str) -> Result<FrameSubscription, MediaError> {
+        let shared = Arc::clone(&self.shared);
+        self.shared.subscribe(screen, Want::Frames, |joined| {
+            FrameSubscription::join(shared, joined)
+        })
+    }
+
+    /// The latest frame of `screen`: the running capture's if any, otherwise one capture on a blocking thread.
+    /// Recorded as a `frame_capture` operation; callers that encode the frame for someone record their own
+    /// `snapshot` with that connection.
+    pub async fn snapshot(&self, screen: &str) -> Result<Arc<Frame>, MediaError> {
+        let op = self.shared.monitor.operation("frame_capture", None);
+        let result = self.snapshot_inner(screen).await;
+        op.finish_with(result)
+    }
+
+    async fn snapshot_inner(&self, screen: &str) -> Result<Arc<Frame>, MediaError> {
+        if let Some(frame) = self.shared.latest_frame(screen)? {
+            return Ok(frame);
+        }
+        let desktop = Arc::clone(&self.shared.desktop);
+        let id = screen.to_owned();
+        self.shared
+            .monitor
+            .spawn_blocking("media-snapshot", Owner::Gateway, move || {
+                let mut source = desktop.open(&id)?;
+                source
+                    .capture(true)?
+                    .map(Arc::new)
+                    .ok_or_else(|| MediaError::Capture("a forced capture returned no frame".into()))
+            })
+            .await
+            .map_err(|e| MediaError::Capture(format!("snapshot job failed: {e}")))?
+    }
+
+    /// Encodes one frame as JPEG on a blocking thread (HQ frames, snapshots).
+    pub async fn encode_jpeg(
+        &self,
+        frame: Arc<Frame>,
+        quality: u8,
+        max_width: Option<u32>,
+    ) -> Result<JpegFrame, MediaError> {
+        crate::jpeg::validate_quality(quality)?;
+        profile::validate_max_width(max_width)?;
+        self.shared
+            .monitor
+            .spawn_blocking("media-jpeg-oneshot", Owner::Gateway, move || {
+                JpegEncoder::new()?.encode(&frame, quality, max_width)
+            })
+            .await
+            .map_err(|e| MediaError::Encoder(format!("jpeg job failed: {e}")))?
+    }
+
+    /// Injects one event into `screen` through the engine's input thread, in order with every other event, and
+    /// waits until it was injected. Fails at once with [`MediaError::Busy`] when [`INPUT_QUEUE`] events are
+    /// already waiting.
+    pub async fn inject(&self, screen: &str, event: InputEvent) -> Result<(), MediaError> {
+        let done = self.shared.input.send(screen, event)?;
+        done.await.map_err(|_| MediaError::Stopped)?
+    }
+
+    /// Stops every pipeline and the input thread, and joins their threads. Subscriptions then return `None`.
+    /// Idempotent. Blocks for at most about one frame's work per thread.
+    pub fn shutdown(&self) {
+        self.shared.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn handles_cross_threads() {
+        send_sync::<Engine>();
+        send::<VideoSubscription>();
+        send::<JpegSubscription>();
+        send::<FrameSubscription>();
+        send_sync::<VideoControl>();
+    }
+}

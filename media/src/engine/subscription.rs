@@ -1,0 +1,281 @@
+//! The subscription handles the engine hands out: [`VideoSubscription`] (with its [`VideoControl`]),
+//! [`JpegSubscription`] and [`FrameSubscription`].
+//!
+//! Each holds its registry [`Ticket`] and the engine's shared state; dropping it unsubscribes, and the last
+//! subscriber of a pipeline stops it. A subscription's `recv`/`changed` returns `None` once its pipeline ended.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use sightline_monitor::{Monitor, PipelineStatsHandle};
+use tokio::sync::{mpsc, watch};
+
+use super::mailbox::Mailbox;
+use super::profile::{JpegProfile, VideoProfile, validate_bitrate};
+use super::registry::{PipeId, Ticket};
+use super::state::{Joined, Shared};
+use crate::fanout::{Fanout, SubscriberCounters, SubscriberStats};
+use crate::h264::AccessUnit;
+use crate::jpeg::JpegFrame;
+use crate::{Frame, MediaError, ScreenInfo};
+
+/// What a video subscription needs of its pipeline.
+#[derive(Clone)]
+struct PipeHandle {
+    screen: String,
+    pipe_id: PipeId,
+    mailbox: Arc<Mailbox>,
+    stats: PipelineStatsHandle,
+}
+
+/// Keyframe and bitrate requests for the pipeline of a [`VideoSubscription`]. Both take effect before the encoder's
+/// next frame: a request only sets a flag in the pipeline's mailbox, so it never blocks. Once the pipeline has
+/// stopped, requests do nothing.
+#[derive(Clone)]
+pub struct VideoControl {
+    monitor: Monitor,
+    pipe: PipeHandle,
+}
+
+impl std::fmt::Debug for VideoControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoControl")
+            .field("screen", &self.pipe.screen)
+            .field("pipe", &self.pipe.pipe_id.get())
+            .finish()
+    }
+}
+
+impl VideoControl {
+    /// Asks for an IDR (coalesced with other requests by the pipeline's keyframe gate).
+    pub fn request_keyframe(&self) {
+        self.monitor.operation("keyframe_request", None).ok();
+        self.pipe.stats.record_keyframe_request();
+        self.pipe.mailbox.update(|m| m.keyframe = true);
+    }
+
+    /// Changes the pipeline's bitrate (kbit/s) for every subscriber of the pipeline. The encoder restarts with an
+    /// IDR. Values outside [`sightline_limits::BITRATE_KBPS`] are refused.
+    pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
+        validate_bitrate(kbps)?;
+        self.pipe.mailbox.update(|m| m.bitrate_kbps = Some(kbps));
+        Ok(())
+    }
+}
+
+/// A subscriber of one H.264 pipeline. Dropping it unsubscribes; the last one stops the pipeline.
+pub struct VideoSubscription {
+    shared: Arc<Shared>,
+    ticket: Ticket,
+    info: ScreenInfo,
+    profile: VideoProfile,
+    rx: mpsc::Receiver<Arc<AccessUnit>>,
+    counters: Arc<SubscriberCounters>,
+    /// The pipeline's fan-out and this subscriber's slot in it.
+    fanout: Arc<Mutex<Fanout>>,
+    slot: u64,
+    /// Keyframe and bitrate requests, and the pipeline this subscription belongs to.
+    control: VideoControl,
+}
+
+impl std::fmt::Debug for VideoSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoSubscription")
+            .field("screen", &self.info.id)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VideoSubscription {
+    /// Adds a subscriber to the fan-out of the pipe it `joined`. It receives nothing before the next IDR.
+    pub(super) fn join(shared: Arc<Shared>, profile: VideoProfile, joined: Joined<'_>) -> Self {
+        let pipe = joined
+            .video
+            .expect("the registry gives a video subscriber an H.264 pipe");
+        let info = joined.capture.info().clone();
+        let (tx, rx) = Fanout::channel();
+        let counters = Arc::new(SubscriberCounters::default());
+        let fanout = Arc::clone(pipe.output());
+        let slot = fanout.lock().add(tx, Arc::clone(&counters));
+        let control = VideoControl {
+            monitor: shared.monitor.clone(),
+            pipe: PipeHandle {
+                screen: info.id.clone(),
+                pipe_id: pipe.id(),
+                mailbox: Arc::clone(pipe.mailbox()),
+                stats: pipe.stats().clone(),
+            },
+        };
+        Self {
+            shared,
+            ticket: joined.ticket,
+            info,
+            profile,
+            rx,
+            counters,
+            fanout,
+            slot,
+            control,
+        }
+    }
+
+    /// The next access unit; `None` when the pipeline ended (screen gone, engine shut down). The first unit is
+    /// an IDR; after a lag the next one received is an IDR again.
+    pub async fn recv(&mut self) -> Option<Arc<AccessUnit>> {
+        self.rx.recv().await
+    }
+
+    /// Asks the encoder for an IDR (coalesced with every other request, at most one per 300 ms).
+    pub fn request_keyframe(&self) {
+        self.control.request_keyframe();
+    }
+
+    /// Changes the pipeline's bitrate at run time (for every subscriber of this pipeline: they share the
+    /// encoder). The encoder restarts with an IDR. Out-of-range values are refused.
+    pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
+        self.control.set_bitrate(kbps)
+    }
+
+    /// A cheap handle for keyframe and bitrate requests, for whoever does not own the subscription (the owner is
+    /// typically busy awaiting [`VideoSubscription::recv`]).
+    pub fn control(&self) -> VideoControl {
+        self.control.clone()
+    }
+
+    /// The screen this subscription watches.
+    pub fn screen(&self) -> &ScreenInfo {
+        &self.info
+    }
+
+    /// The profile it subscribed with.
+    pub fn profile(&self) -> &VideoProfile {
+        &self.profile
+    }
+
+    /// Frames received and dropped for this subscriber.
+    pub fn stats(&self) -> SubscriberStats {
+        self.counters.snapshot()
+    }
+}
+
+impl Drop for VideoSubscription {
+    fn drop(&mut self) {
+        self.fanout.lock().remove(self.slot);
+        self.shared.unsubscribe(&self.ticket);
+    }
+}
+
+/// A subscriber of one JPEG pipeline: latest frame wins, nothing queues. Dropping it unsubscribes.
+pub struct JpegSubscription {
+    shared: Arc<Shared>,
+    ticket: Ticket,
+    info: ScreenInfo,
+    profile: JpegProfile,
+    frames: watch::Receiver<Option<Arc<JpegFrame>>>,
+}
+
+impl std::fmt::Debug for JpegSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JpegSubscription")
+            .field("screen", &self.info.id)
+            .field("quality", &self.profile.quality)
+            .field("max_width", &self.profile.max_width)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JpegSubscription {
+    /// Subscribes to the pipe it `joined`; the first `changed()` returns its latest picture, if any.
+    pub(super) fn join(shared: Arc<Shared>, profile: JpegProfile, joined: Joined<'_>) -> Self {
+        let pipe = joined
+            .jpeg
+            .expect("the registry gives a JPEG subscriber a JPEG pipe");
+        let mut frames = pipe.output().clone();
+        if frames.borrow().is_some() {
+            frames.mark_changed();
+        }
+        Self {
+            shared,
+            info: joined.capture.info().clone(),
+            ticket: joined.ticket,
+            profile,
+            frames,
+        }
+    }
+
+    /// The next JPEG frame not yet returned (the latest one: intermediate frames are skipped); `None` when the
+    /// pipeline ended.
+    pub async fn changed(&mut self) -> Option<Arc<JpegFrame>> {
+        next_value(&mut self.frames).await
+    }
+
+    /// The screen this subscription watches.
+    pub fn screen(&self) -> &ScreenInfo {
+        &self.info
+    }
+}
+
+impl Drop for JpegSubscription {
+    fn drop(&mut self) {
+        self.shared.unsubscribe(&self.ticket);
+    }
+}
+
+/// Raw captured frames of one screen (latest wins). Keeps the capture running while held.
+pub struct FrameSubscription {
+    shared: Arc<Shared>,
+    ticket: Ticket,
+    info: ScreenInfo,
+    frames: watch::Receiver<Option<Arc<Frame>>>,
+}
+
+impl std::fmt::Debug for FrameSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameSubscription")
+            .field("screen", &self.info.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrameSubscription {
+    /// Subscribes to the capture it `joined`; the first `changed()` returns its latest frame, if any.
+    pub(super) fn join(shared: Arc<Shared>, joined: Joined<'_>) -> Self {
+        Self {
+            shared,
+            info: joined.capture.info().clone(),
+            frames: joined.capture.frames(),
+            ticket: joined.ticket,
+        }
+    }
+
+    /// The next changed frame not yet returned (latest wins); `None` when the capture ended.
+    pub async fn changed(&mut self) -> Option<Arc<Frame>> {
+        next_value(&mut self.frames).await
+    }
+
+    /// The latest captured frame, if any.
+    pub fn latest(&self) -> Option<Arc<Frame>> {
+        self.frames.borrow().clone()
+    }
+
+    /// The screen this subscription watches.
+    pub fn screen(&self) -> &ScreenInfo {
+        &self.info
+    }
+}
+
+impl Drop for FrameSubscription {
+    fn drop(&mut self) {
+        self.shared.unsubscribe(&self.ticket);
+    }
+}
+
+async fn next_value<T: Clone>(rx: &mut watch::Receiver<Option<T>>) -> Option<T> {
+    loop {
+        rx.changed().await.ok()?;
+        if let Some(v) = rx.borrow_and_update().clone() {
+            return Some(v);
+        }
+    }
+}
