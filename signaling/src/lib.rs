@@ -14,49 +14,15 @@
 //! - A recoverable error never ends the socket: only a failed authentication does (close code 4401).
 
 pub mod messages;
+mod role;
 pub mod state;
 
 pub use messages::{
     ClientMessage, Command, ErrorCode, IceServerInfo, KeyAction, PointerAction, ProtocolError,
     ScreenDescription, ServerMessage, Transport, Watch, parse_client, parse_command,
 };
+pub use role::Role;
 pub use state::{Action, SocketState};
-
-use serde::{Deserialize, Serialize};
-
-/// What a token allows. Ordered: `View < Control < Admin`; each role can do everything the lower ones can.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Watch screens.
-    View,
-    /// Watch and send input and stream commands.
-    Control,
-    /// Everything, including the monitor and kicking sessions.
-    Admin,
-}
-
-impl Role {
-    /// The wire name (`"view"`, `"control"`, `"admin"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::View => "view",
-            Self::Control => "control",
-            Self::Admin => "admin",
-        }
-    }
-
-    /// Whether this role may do what `needed` allows.
-    pub fn allows(self, needed: Role) -> bool {
-        self >= needed
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// WebSocket close code sent when no valid token arrives in time or the token is wrong.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::Role;
 use crate::messages::{ClientMessage, Command, ErrorCode, ProtocolError, Transport, Watch};
+use crate::role::Role;
 
 /// How long a client has to authenticate after the socket opens.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);

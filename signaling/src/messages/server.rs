@@ -1,0 +1,172 @@
+//! Server → client messages of the `/ws` socket: [`ServerMessage`] and the descriptions `welcome` carries.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::role::Role;
+
+use super::error::ErrorCode;
+
+/// A screen as announced in `welcome`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreenDescription {
+    /// Screen id.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Whether it is the primary screen.
+    #[serde(default)]
+    pub primary: bool,
+}
+
+/// An ICE server as the browser's `RTCIceServer` wants it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServerInfo {
+    /// `stun:` / `turn:` / `turns:` URLs.
+    pub urls: Vec<String>,
+    /// TURN user name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub username: Option<String>,
+    /// TURN credential.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential: Option<String>,
+}
+
+/// Messages from the gateway.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Reply to a valid `auth`.
+    Welcome {
+        /// Session id (also the key of `DELETE /api/v1/sessions/{id}`).
+        session: String,
+        /// The token's role.
+        role: Role,
+        /// Screens that can be watched.
+        screens: Vec<ScreenDescription>,
+        /// ICE servers for the client's peer connection.
+        ice_servers: Vec<IceServerInfo>,
+        /// How long the viewer page waits for WebRTC before falling back to JPEG, in ms.
+        fallback_timeout_ms: u64,
+        /// Gateway version.
+        version: String,
+    },
+    /// The server's SDP offer.
+    Offer {
+        /// SDP.
+        sdp: String,
+    },
+    /// A trickled server candidate; empty `candidate` = end of candidates.
+    Candidate {
+        /// The `candidate:` line (or empty).
+        candidate: String,
+        /// Media id.
+        #[serde(rename = "sdpMid")]
+        sdp_mid: Option<String>,
+        /// Media line index.
+        #[serde(rename = "sdpMLineIndex")]
+        sdp_mline_index: Option<u16>,
+    },
+    /// Reply to `ping`.
+    Pong {
+        /// The ping's id.
+        id: Value,
+    },
+    /// Reply to a command with an id.
+    Ack {
+        /// The command's id.
+        id: Value,
+    },
+    /// A refused message.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// Human-readable reason.
+        message: String,
+        /// The refused message's id, when it had one.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        id: Option<Value>,
+    },
+    /// Header of a JPEG frame; the next binary message holds the image.
+    Frame {
+        /// Screen id.
+        screen: String,
+        /// Frame sequence number (per screen).
+        seq: u64,
+        /// Image width.
+        width: u32,
+        /// Image height.
+        height: u32,
+        /// Capture wall-clock time, ms since the Unix epoch.
+        captured_at_ms: u64,
+        /// Whether this answers `request_hq_frame`.
+        hq: bool,
+        /// The request's id (HQ frames only).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        id: Option<Value>,
+    },
+    /// The watch ended without the client asking (screen vanished, peer failed, kicked).
+    Stopped {
+        /// Screen id.
+        screen: String,
+        /// Why.
+        reason: String,
+    },
+    /// An AI agent acted on a screen (drawn by the viewer page as an overlay).
+    Agent {
+        /// Screen id.
+        screen: String,
+        /// The tool (`click`, `type_text`, …).
+        action: String,
+        /// Normalised x of the action, when it has a position.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        x: Option<f64>,
+        /// Normalised y of the action, when it has a position.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        y: Option<f64>,
+        /// Short description (`typed 12 characters`).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        detail: Option<String>,
+    },
+}
+
+impl ServerMessage {
+    /// Serialises to the JSON text sent on the wire.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages contain only serialisable values")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::messages::error::ProtocolError;
+
+    #[test]
+    fn server_messages_have_the_documented_shape() {
+        let m = ServerMessage::Candidate {
+            candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        };
+        let v: Value = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(v["type"], "candidate");
+        assert_eq!(v["sdpMid"], "0");
+        assert_eq!(v["sdpMLineIndex"], 0);
+        let e = ProtocolError::new(ErrorCode::Forbidden, "no").with_id(Some(json!(3)));
+        let v: Value = serde_json::from_str(&e.to_message().to_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({"type":"error","code":"forbidden","message":"no","id":3})
+        );
+        let v: Value =
+            serde_json::from_str(&ServerMessage::Ack { id: json!("x") }.to_json()).unwrap();
+        assert_eq!(v, json!({"type":"ack","id":"x"}));
+    }
+}
