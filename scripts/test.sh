@@ -17,6 +17,17 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "no import circle of more than two files in any crate"
+python3 scripts/check-import-cycles.py src media/src monitor/src signaling/src limits/src
+
+step "no source file over 800 lines"
+long=$(find src media/src monitor/src signaling/src limits/src tests benches media/tests media/benches \
+  -name '*.rs' -exec awk -v max=800 'FNR == max + 1 { print FILENAME }' {} +)
+if [ -n "$long" ]; then
+  echo "over 800 lines: $long" >&2
+  exit 1
+fi
+
 step "openh264 is built with its assembly (nasm)"
 bash scripts/check-openh264-asm.sh
 

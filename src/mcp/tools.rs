@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sightline_media::{Frame, ScreenInfo};
 use sightline_signaling::Role;
-use sightline_signaling::messages::{Button as WireButton, KeyAction, PointerAction};
+use sightline_signaling::messages::{KeyAction, PointerAction};
 use tokio::time::Instant;
 
 use super::change::{ChangeWait, StableWait, Verdict, region_differs};
@@ -22,7 +22,7 @@ use crate::control::{Action, At, Intent};
 use crate::image::ImageFormat;
 use crate::session::{Actor, Overlay, SessionManager};
 
-use sightline_limits::{MAX_KEYS, MAX_TEXT_CHARS, MAX_WAIT_MS, MAX_WHEEL_STEPS};
+use sightline_limits::{self as limits, MAX_KEYS, MAX_TEXT_CHARS, MAX_WAIT_MS, MAX_WHEEL_STEPS};
 /// `wait_for_change` timeout when none is given.
 pub const DEFAULT_CHANGE_TIMEOUT_MS: u64 = 5_000;
 /// `wait_until_stable` quiet period when none is given: long enough to outlast an animation frame or a repaint
@@ -83,34 +83,15 @@ impl Output {
     }
 }
 
-/// A mouse button.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Button {
-    /// The primary button.
-    #[default]
-    Left,
-    /// The middle button (wheel click).
-    Middle,
-    /// The secondary button (context menu).
-    Right,
-}
+/// A mouse button: the wire protocol's own type, so viewers and agents name buttons the same way.
+pub use sightline_signaling::messages::Button;
 
-impl Button {
-    fn wire(self) -> WireButton {
-        match self {
-            Self::Left => WireButton::Left,
-            Self::Middle => WireButton::Middle,
-            Self::Right => WireButton::Right,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Left => "left",
-            Self::Middle => "middle",
-            Self::Right => "right",
-        }
+/// How a button reads in a tool's result.
+fn button_name(b: Button) -> &'static str {
+    match b {
+        Button::Left => "left",
+        Button::Middle => "middle",
+        Button::Right => "right",
     }
 }
 
@@ -134,11 +115,11 @@ pub struct ScreenshotArgs {
     /// `jpeg` (default) or `png` (lossless).
     pub format: Option<Format>,
     /// JPEG quality 1-100 (default 80). Ignored for PNG.
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = *limits::JPEG_QUALITY.start(), max = *limits::JPEG_QUALITY.end()))]
     pub quality: Option<u8>,
     /// Largest image width in pixels; see the schema description.
     #[schemars(
-        range(min = 16, max = 8192),
+        range(min = *limits::MAX_WIDTH.start(), max = *limits::MAX_WIDTH.end()),
         description = "Largest image width in pixels (16-8192; aspect kept, never upscaled). Default: at most \
                        1568 px on the long edge and 1.15 megapixels, the size vision models use without shrinking \
                        it further. Pass the region's width for every pixel."
@@ -211,7 +192,7 @@ pub struct ScrollArgs {
 #[serde(deny_unknown_fields)]
 pub struct TypeTextArgs {
     /// The text, up to 4096 characters; any Unicode, typed as-is into the focused window.
-    #[schemars(length(min = 1, max = 4096))]
+    #[schemars(length(min = 1, max = limits::MAX_TEXT_CHARS))]
     pub text: String,
     /// Screen id of the display to type on. Default: the primary screen.
     pub screen: Option<String>,
@@ -223,7 +204,7 @@ pub struct TypeTextArgs {
 pub struct PressKeysArgs {
     /// Keys by DOM `KeyboardEvent.code` name; see the schema description.
     #[schemars(
-        length(min = 1, max = 16),
+        length(min = 1, max = limits::MAX_KEYS),
         description = "Keys by DOM KeyboardEvent.code name, e.g. [\"ControlLeft\",\"ShiftLeft\",\"KeyT\"], \
                        [\"Enter\"], [\"AltLeft\",\"F4\"]: all pressed in this order, then released in reverse. \
                        1-16 keys."
@@ -242,7 +223,7 @@ pub struct WaitForChangeArgs {
     /// Only changes inside this part of the screen count (screen pixels). Default: the whole screen.
     pub region: Option<Region>,
     /// Longest wait in ms (default 5000, at most 60000).
-    #[schemars(range(max = 60000))]
+    #[schemars(range(max = limits::MAX_WAIT_MS))]
     pub timeout_ms: Option<u64>,
 }
 
@@ -255,10 +236,10 @@ pub struct WaitUntilStableArgs {
     /// Only changes inside this part of the screen count (screen pixels). Default: the whole screen.
     pub region: Option<Region>,
     /// How long the screen must stay unchanged, in ms (default 500, 50-10000).
-    #[schemars(range(min = 50, max = 10000))]
+    #[schemars(range(min = *QUIET_RANGE_MS.start(), max = *QUIET_RANGE_MS.end()))]
     pub quiet_ms: Option<u64>,
     /// Longest wait in ms (default 10000, at most 60000).
-    #[schemars(range(max = 60000))]
+    #[schemars(range(max = limits::MAX_WAIT_MS))]
     pub timeout_ms: Option<u64>,
 }
 
@@ -411,10 +392,10 @@ pub async fn click(
             PointerAction::Click
         },
         at: Some(pixel(p)),
-        button: button.wire(),
+        button,
     };
     let what = if double { "double-clicked" } else { "clicked" };
-    let detail = format!("{what} {} at ({}, {})", button.name(), p.x, p.y);
+    let detail = format!("{what} {} at ({}, {})", button_name(button), p.x, p.y);
     act(gw, actor, &s, &[intent], "click", &detail).await?;
     Ok(Output::text(format!("{detail} on screen {}", s.id)))
 }
@@ -439,7 +420,7 @@ pub async fn move_pointer(
     let intent = Intent::Pointer {
         action: PointerAction::Move,
         at: Some(pixel(p)),
-        button: WireButton::Left,
+        button: Button::Left,
     };
     act(gw, actor, &s, &[intent], "move_pointer", &detail).await?;
     Ok(Output::text(format!("{detail} on screen {}", s.id)))
@@ -453,7 +434,7 @@ pub async fn drag(gw: &SessionManager, actor: &Actor, args: DragArgs) -> Result<
     let intent = Intent::Drag {
         from: pixel(from),
         to: pixel(to),
-        button: args.button.unwrap_or_default().wire(),
+        button: args.button.unwrap_or_default(),
     };
     let detail = format!(
         "dragged from ({}, {}) to ({}, {})",
@@ -734,6 +715,29 @@ mod tests {
             serde_json::from_value(json!({"x": 1, "y": 2, "button": "right"})).unwrap();
         assert_eq!(a.button, Some(Button::Right));
         assert!(serde_json::from_value::<ScreenshotArgs>(json!({"format": "gif"})).is_err());
+    }
+
+    #[test]
+    fn schemas_state_the_shared_limits() {
+        let schema = |v: schemars::Schema| serde_json::to_value(v).unwrap();
+        let shot = schema(schemars::schema_for!(ScreenshotArgs));
+        assert_eq!(shot["properties"]["quality"]["maximum"], 100);
+        assert_eq!(
+            shot["properties"]["max_width"]["maximum"],
+            *limits::MAX_WIDTH.end()
+        );
+        let text = schema(schemars::schema_for!(TypeTextArgs));
+        assert_eq!(
+            text["properties"]["text"]["maxLength"],
+            limits::MAX_TEXT_CHARS
+        );
+        let keys = schema(schemars::schema_for!(PressKeysArgs));
+        assert_eq!(keys["properties"]["keys"]["maxItems"], limits::MAX_KEYS);
+        let wait = schema(schemars::schema_for!(WaitForChangeArgs));
+        assert_eq!(
+            wait["properties"]["timeout_ms"]["maximum"],
+            limits::MAX_WAIT_MS
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sightline_media::engine::{VideoControl, VideoSubscription};
 use sightline_media::h264::AccessUnit;
 
-use super::VideoFeed;
+use super::events::VideoFeed;
 
 /// A viewer's subscription to the shared encoder.
 pub struct SubscriptionFeed {

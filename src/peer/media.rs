@@ -34,8 +34,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::rtp_transceiver::RtpSender;
 
-use super::PeerEvent;
-use super::VideoFeed;
+use super::events::{PeerEvent, VideoFeed};
 use super::config::{RTP_HEADER_LEN, RTP_MTU};
 
 /// The playout-delay RTP header extension (webrtc.org experiments), negotiated like any other extension.
@@ -424,7 +423,7 @@ pub(crate) async fn run<F: VideoFeed>(mut feed: F, ctx: MediaContext) {
             au = feed.recv() => {
                 let Some(au) = au else {
                     conn.event("video: the source ended");
-                    conn.track(super::TRACK_ID, "video", "ended");
+                    conn.track(super::events::TRACK_ID, "video", "ended");
                     // Overflow: awaited (rare, lifecycle) until shutdown. Err = the receiver was dropped.
                     tokio::select! {
                         _ = events.send(PeerEvent::VideoEnded) => {}
