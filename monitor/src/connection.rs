@@ -13,16 +13,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::ms;
-use crate::operation::OperationSnapshot;
-use crate::task::TaskSnapshot;
+use crate::clock::{Clock, ms};
+use crate::hub::Hub;
+use crate::snapshot::{
+    ConnectionDetail, ConnectionSummary, DataChannelSnapshot, OperationSnapshot, StateChange,
+    TaskSnapshot, TimelineEvent, TrackSnapshot,
+};
 use crate::types::{
     ConnectionAttrs, ConnectionId, ConnectionKind, Counters, Lifecycle, Owner, StateMachine,
 };
-use crate::{Inner, logfiles};
 
 /// State changes kept per connection. A flapping ICE connection must not grow memory without bound; past this
 /// the oldest changes are forgotten and counted in `history_dropped`.
@@ -35,84 +36,6 @@ pub const RECENT_CLOSED_CONNECTIONS: usize = 256;
 /// Data channels or tracks kept per connection; further ones are ignored and counted as a timeline event.
 /// Real peers have a handful; the bound protects against a misbehaving remote opening channels in a loop.
 pub const MAX_CHANNELS_OR_TRACKS: usize = 64;
-
-/// One state change of one state machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StateChange {
-    pub machine: StateMachine,
-    /// Previous state of that machine; `None` for its first state.
-    pub from: Option<String>,
-    pub to: String,
-    pub at_ms: u64,
-}
-
-/// One timeline event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TimelineEvent {
-    pub at_ms: u64,
-    pub text: String,
-}
-
-/// A data channel and its current state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataChannelSnapshot {
-    pub label: String,
-    pub state: String,
-    pub opened_ms: u64,
-    pub changed_ms: u64,
-}
-
-/// A media track and its current state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackSnapshot {
-    pub id: String,
-    /// `video` or `audio`.
-    pub kind: String,
-    pub state: String,
-    pub added_ms: u64,
-    pub changed_ms: u64,
-}
-
-/// One line of the connections list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConnectionSummary {
-    pub id: ConnectionId,
-    pub kind: ConnectionKind,
-    #[serde(flatten)]
-    pub attrs: ConnectionAttrs,
-    pub lifecycle: Lifecycle,
-    /// Current `signaling`, `ice` and `peer` states (the machines this connection reported).
-    pub states: BTreeMap<StateMachine, String>,
-    pub opened_ms: u64,
-    pub closed_ms: Option<u64>,
-    pub close_reason: Option<String>,
-    /// Time open so far, or until it closed.
-    pub duration_ms: f64,
-    pub counters: Counters,
-    /// Tasks owned by this connection and still alive.
-    pub tasks_alive: u64,
-}
-
-/// Everything known about one connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConnectionDetail {
-    #[serde(flatten)]
-    pub summary: ConnectionSummary,
-    /// Every state change of every machine, oldest first (bounded by [`STATE_HISTORY_LEN`]).
-    pub history: Vec<StateChange>,
-    pub history_dropped: u64,
-    /// Events, oldest first (bounded by `MonitorConfig::timeline_len`).
-    pub timeline: Vec<TimelineEvent>,
-    pub timeline_dropped: u64,
-    pub data_channels: Vec<DataChannelSnapshot>,
-    pub tracks: Vec<TrackSnapshot>,
-    /// Frames not sent, by reason.
-    pub drops: BTreeMap<String, u64>,
-    /// This connection's operations among the recent ones (running first, then newest first).
-    pub operations: Vec<OperationSnapshot>,
-    /// Tasks it owns that are still alive.
-    pub tasks: Vec<TaskSnapshot>,
-}
 
 /// The registry's record of one connection.
 pub(crate) struct ConnRecord {
@@ -215,18 +138,18 @@ impl ConnRecord {
 
     pub(crate) fn summary(
         &self,
-        inner: &Inner,
+        clock: &Clock,
         now: Instant,
         tasks_alive: u64,
     ) -> ConnectionSummary {
         let st = self.state.lock();
-        self.summary_locked(&st, inner, now, tasks_alive)
+        self.summary_locked(&st, clock, now, tasks_alive)
     }
 
     fn summary_locked(
         &self,
         st: &ConnState,
-        inner: &Inner,
+        clock: &Clock,
         now: Instant,
         tasks_alive: u64,
     ) -> ConnectionSummary {
@@ -239,8 +162,8 @@ impl ConnRecord {
             attrs: self.attrs.clone(),
             lifecycle: st.lifecycle,
             states,
-            opened_ms: inner.clock.epoch_ms(self.opened),
-            closed_ms: st.closed.as_ref().map(|(t, _)| inner.clock.epoch_ms(*t)),
+            opened_ms: clock.epoch_ms(self.opened),
+            closed_ms: st.closed.as_ref().map(|(t, _)| clock.epoch_ms(*t)),
             close_reason: st.closed.as_ref().map(|(_, r)| r.clone()),
             duration_ms: ms(end.saturating_duration_since(self.opened)),
             counters: st.counters.clone(),
@@ -250,14 +173,14 @@ impl ConnRecord {
 
     pub(crate) fn detail(
         &self,
-        inner: &Inner,
+        clock: &Clock,
         now: Instant,
         operations: Vec<OperationSnapshot>,
         tasks: Vec<TaskSnapshot>,
     ) -> ConnectionDetail {
         let st = self.state.lock();
         ConnectionDetail {
-            summary: self.summary_locked(&st, inner, now, tasks.len() as u64),
+            summary: self.summary_locked(&st, clock, now, tasks.len() as u64),
             history: st.history.iter().cloned().collect(),
             history_dropped: st.history_dropped,
             timeline: st.timeline.iter().cloned().collect(),
@@ -292,12 +215,12 @@ pub struct Connection {
 
 struct Handle {
     record: Arc<ConnRecord>,
-    monitor: Arc<Inner>,
+    hub: Arc<dyn Hub>,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        close(&self.monitor, &self.record, "dropped");
+        close(&*self.hub, &self.record, "dropped");
     }
 }
 
@@ -311,14 +234,14 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(record: Arc<ConnRecord>, monitor: Arc<Inner>) -> Self {
+    pub(crate) fn new(record: Arc<ConnRecord>, hub: Arc<dyn Hub>) -> Self {
         Self {
-            handle: Arc::new(Handle { record, monitor }),
+            handle: Arc::new(Handle { record, hub }),
         }
     }
 
     fn now_ms(&self) -> u64 {
-        self.handle.monitor.clock.epoch_ms(Instant::now())
+        self.handle.hub.clock().epoch_ms(Instant::now())
     }
 
     pub fn id(&self) -> ConnectionId {
@@ -462,14 +385,14 @@ impl Connection {
             *st.drops.entry(reason).or_insert(0) += n;
         }
         self.handle
-            .monitor
+            .hub
             .count_connection_drop(self.kind(), reason, n);
     }
 
     /// Ends the connection: lifecycle `closed` with `reason`, token cancelled, leak detection armed for its tasks,
     /// log file queued. Idempotent: only the first call (or drop) records anything.
     pub fn close(&self, reason: &str) {
-        close(&self.handle.monitor, &self.handle.record, reason);
+        close(&*self.handle.hub, &self.handle.record, reason);
     }
 
     /// A handle that does not keep the connection open.
@@ -499,32 +422,29 @@ impl WeakConnection {
     }
 }
 
-fn close(inner: &Arc<Inner>, record: &Arc<ConnRecord>, reason: &str) {
+fn close(hub: &dyn Hub, record: &ConnRecord, reason: &str) {
     let now = Instant::now();
     {
         let mut st = record.state.lock();
         if st.closed.is_some() {
             return;
         }
-        let at = inner.clock.epoch_ms(now);
+        let at = hub.clock().epoch_ms(now);
         st.closed = Some((now, reason.to_owned()));
         st.lifecycle = Lifecycle::Closed;
         st.push_change(StateMachine::Lifecycle, Lifecycle::Closed.as_str(), at);
         st.push_event(at, format!("closed: {reason}"));
     }
     record.token.cancel();
-    inner.connection_closed(record);
-    inner.close_owner_at(&Owner::Connection(record.id), now);
-    if inner.log.is_some() {
-        let detail = inner.connection_detail_of(record, now);
-        inner.write_log(logfiles::LogBody::Connection(Box::new(detail)));
-    }
+    // Recently closed list, leak detection armed for its tasks, log file queued: in this order.
+    hub.connection_closed(record.id, now);
     tracing::debug!(conn = %record.id, kind = %record.kind, reason, "connection closed");
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{ConnectionAttrs, ConnectionKind, Lifecycle, Monitor, MonitorConfig, StateMachine};
+    use crate::types::{ConnectionAttrs, ConnectionKind, Lifecycle, StateMachine};
+    use crate::{Monitor, MonitorConfig};
 
     fn monitor(timeline_len: usize) -> Monitor {
         Monitor::new(MonitorConfig {
@@ -663,7 +583,7 @@ mod tests {
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["screen"], "0", "attrs are flattened into the summary");
         assert_eq!(json["kind"], "webrtc");
-        let back: crate::ConnectionDetail = serde_json::from_value(json).unwrap();
+        let back: crate::snapshot::ConnectionDetail = serde_json::from_value(json).unwrap();
         assert_eq!(back, d);
     }
 }

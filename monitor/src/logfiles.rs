@@ -18,8 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::clock::file_timestamp;
-use crate::connection::ConnectionDetail;
-use crate::operation::OperationSnapshot;
+use crate::snapshot::{ConnectionDetail, OperationSnapshot};
 
 /// Records waiting for the writer thread. A burst of 256 closes or failures is far beyond normal; past it the
 /// newest record is dropped and counted (`log_records_dropped`) rather than blocking whoever closes.
@@ -309,7 +308,9 @@ fn scan(dir: &Path, out: &mut Vec<FileEntry>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ConnectionAttrs, ConnectionKind, Monitor, MonitorConfig, OperationResult};
+    use crate::registry::{Monitor, MonitorConfig};
+    use crate::snapshot::OperationResult;
+    use crate::types::{ConnectionAttrs, ConnectionKind};
 
     fn json_files(dir: &Path) -> Vec<PathBuf> {
         let mut v: Vec<_> = std::fs::read_dir(dir)

@@ -16,11 +16,10 @@ use std::fmt::Display;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::Inner;
-use crate::clock::ms;
-use crate::metrics::AtomicHistogram;
+use crate::clock::{Clock, ms};
+use crate::hub::Hub;
+use crate::metrics::histogram::AtomicHistogram;
+use crate::snapshot::{OperationKindStats, OperationResult, OperationSnapshot, OperationsSnapshot};
 use crate::types::ConnectionId;
 
 /// Durations kept per operation kind for the p95. 1024 covers minutes of the busiest kinds (keyframe requests,
@@ -38,72 +37,6 @@ pub(crate) const OP_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// How an operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OperationResult {
-    /// Still running (only in the running list).
-    Running,
-    Ok,
-    Error,
-    /// The guard was dropped without `ok()`/`fail()`.
-    Abandoned,
-}
-
-impl OperationResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperationResult::Running => "running",
-            OperationResult::Ok => "ok",
-            OperationResult::Error => "error",
-            OperationResult::Abandoned => "abandoned",
-        }
-    }
-}
-
-/// One operation, running or finished.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OperationSnapshot {
-    pub id: u64,
-    pub kind: String,
-    pub connection: Option<ConnectionId>,
-    pub started_ms: u64,
-    /// Duration, or time running so far.
-    pub duration_ms: f64,
-    pub result: OperationResult,
-    pub error: Option<String>,
-    /// What the operation was asked and what came of it (see [`Operation::detail`]); absent when none was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
-}
-
-/// Statistics of one operation kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OperationKindStats {
-    pub kind: String,
-    pub running: u64,
-    pub ok: u64,
-    /// Errors plus abandoned.
-    pub failed: u64,
-    pub abandoned: u64,
-    /// Mean duration of every finished operation of this kind.
-    pub mean_ms: f64,
-    /// 95th percentile over the last [`OP_STATS_WINDOW`] finished operations of this kind.
-    pub p95_ms: f64,
-    pub max_ms: f64,
-}
-
-/// Running and recent operations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OperationsSnapshot {
-    /// Oldest first.
-    pub running: Vec<OperationSnapshot>,
-    /// Newest first, at most `MonitorConfig::recent_operations`.
-    pub recent: Vec<OperationSnapshot>,
-    /// Sorted by kind.
-    pub by_kind: Vec<OperationKindStats>,
-}
-
 pub(crate) struct RunningOp {
     kind: &'static str,
     conn: Option<ConnectionId>,
@@ -111,7 +44,6 @@ pub(crate) struct RunningOp {
     detail: Option<serde_json::Value>,
 }
 
-#[derive(Default)]
 pub(crate) struct KindStats {
     ok: u64,
     error: u64,
@@ -120,6 +52,20 @@ pub(crate) struct KindStats {
     max_ms: f64,
     window: VecDeque<f64>,
     pub(crate) histogram: AtomicHistogram,
+}
+
+impl Default for KindStats {
+    fn default() -> Self {
+        Self {
+            ok: 0,
+            error: 0,
+            abandoned: 0,
+            total_ms: 0.0,
+            max_ms: 0.0,
+            window: VecDeque::new(),
+            histogram: AtomicHistogram::new(OP_BUCKETS),
+        }
+    }
 }
 
 impl KindStats {
@@ -216,7 +162,7 @@ impl OpTable {
         );
     }
 
-    fn set_detail(&mut self, id: u64, detail: &serde_json::Value) {
+    pub(crate) fn set_detail(&mut self, id: u64, detail: &serde_json::Value) {
         if let Some(r) = self.running.get_mut(&id) {
             r.detail = Some(detail.clone());
         }
@@ -239,7 +185,7 @@ impl OpTable {
 
     fn running_snapshot(
         &self,
-        inner: &Inner,
+        clock: &Clock,
         now: Instant,
         conn: Option<ConnectionId>,
     ) -> Vec<OperationSnapshot> {
@@ -251,7 +197,7 @@ impl OpTable {
                 id: *id,
                 kind: r.kind.to_owned(),
                 connection: r.conn,
-                started_ms: inner.clock.epoch_ms(r.started),
+                started_ms: clock.epoch_ms(r.started),
                 duration_ms: ms(now.saturating_duration_since(r.started)),
                 result: OperationResult::Running,
                 error: None,
@@ -282,9 +228,9 @@ impl OpTable {
         by_kind
     }
 
-    pub(crate) fn snapshot(&self, inner: &Inner, now: Instant) -> OperationsSnapshot {
+    pub(crate) fn snapshot(&self, clock: &Clock, now: Instant) -> OperationsSnapshot {
         OperationsSnapshot {
-            running: self.running_snapshot(inner, now, None),
+            running: self.running_snapshot(clock, now, None),
             recent: self.recent.iter().rev().cloned().collect(),
             by_kind: self.by_kind(),
         }
@@ -293,11 +239,11 @@ impl OpTable {
     /// Running, then recent (newest first) operations of one connection.
     pub(crate) fn of_connection(
         &self,
-        inner: &Inner,
+        clock: &Clock,
         now: Instant,
         conn: ConnectionId,
     ) -> Vec<OperationSnapshot> {
-        let mut v = self.running_snapshot(inner, now, Some(conn));
+        let mut v = self.running_snapshot(clock, now, Some(conn));
         v.extend(
             self.recent
                 .iter()
@@ -317,7 +263,7 @@ impl OpTable {
 /// `abandoned`.
 #[must_use = "an operation dropped immediately is recorded as abandoned"]
 pub struct Operation {
-    inner: Arc<Inner>,
+    hub: Arc<dyn Hub>,
     id: u64,
     kind: &'static str,
     conn: Option<ConnectionId>,
@@ -338,15 +284,15 @@ impl std::fmt::Debug for Operation {
 
 impl Operation {
     pub(crate) fn start(
-        inner: Arc<Inner>,
+        hub: Arc<dyn Hub>,
         id: u64,
         kind: &'static str,
         conn: Option<ConnectionId>,
     ) -> Self {
         let started = Instant::now();
-        inner.ops.lock().start(id, kind, conn, started);
+        hub.operation_started(id, kind, conn, started);
         Self {
-            inner,
+            hub,
             id,
             kind,
             conn,
@@ -374,7 +320,7 @@ impl Operation {
     /// its truncated JSON text.
     pub fn detail(&mut self, detail: serde_json::Value) {
         let detail = bound_detail(detail);
-        self.inner.ops.lock().set_detail(self.id, &detail);
+        self.hub.operation_detail(self.id, &detail);
         self.detail = Some(detail);
     }
 
@@ -407,13 +353,13 @@ impl Operation {
             id: self.id,
             kind: self.kind.to_owned(),
             connection: self.conn,
-            started_ms: self.inner.clock.epoch_ms(self.started),
+            started_ms: self.hub.clock().epoch_ms(self.started),
             duration_ms: ms(now.saturating_duration_since(self.started)),
             result,
             error,
             detail: self.detail.take(),
         };
-        self.inner.operation_finished(snap, self.kind);
+        self.hub.operation_finished(snap, self.kind);
     }
 }
 
@@ -443,7 +389,8 @@ impl Drop for Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ConnectionAttrs, ConnectionKind, Monitor, MonitorConfig};
+    use crate::types::{ConnectionAttrs, ConnectionKind};
+    use crate::{Monitor, MonitorConfig};
 
     #[test]
     fn percentile_is_nearest_rank() {

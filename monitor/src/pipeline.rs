@@ -5,6 +5,9 @@
 //! into fixed-size rings ([`PIPELINE_WINDOW`] samples, no allocation) behind a short `parking_lot` lock that only
 //! the pipeline's own thread and an occasional snapshot take. Dropping the last handle unregisters the pipeline.
 //! Asking for a key that is already registered returns a handle to the same statistics.
+//!
+//! A pipeline needs nothing else from the registry: it holds a copy of the monitor's clock and a `Weak` of the
+//! [`PipelineTable`] (owned by the registry) to unregister itself, so this file does not import `registry.rs`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,8 +18,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::Inner;
-use crate::metrics::AtomicHistogram;
+use crate::clock::Clock;
+use crate::metrics::histogram::AtomicHistogram;
 
 /// Samples kept per timing ring: about 4 s at 30 fps, enough for a stable median without stale history.
 pub const PIPELINE_WINDOW: usize = 128;
@@ -29,7 +32,9 @@ pub const FPS_WINDOW: Duration = Duration::from_secs(2);
 const MAX_DROP_REASONS: usize = 16;
 
 /// Bucket bounds (seconds) of `sightline_pipeline_encode_seconds` and `..._capture_seconds`: a 30 fps budget
-/// is 33 ms; measured encodes are 2–25 ms (RUST-STACK.md §4c).
+/// is 33 ms. Measured at 720p / 1080p (README.md, "Performance"; `cargo bench -p sightline-media --bench
+/// pipeline`): H.264 P frames 2.1 / 6.0 ms and IDRs 7.0 / 14.2 ms in camera usage (the default), P frames
+/// 14.0 / 43.3 ms in screen usage; X11 captures take 0.5 / 1.2 ms (`--bench x11`).
 pub(crate) const FRAME_BUCKETS: &[f64] = &[
     0.001, 0.002, 0.004, 0.008, 0.012, 0.016, 0.025, 0.033, 0.05, 0.1, 0.25,
 ];
@@ -184,10 +189,15 @@ impl Ring {
     }
 }
 
+/// The registry's table of running pipelines. Only the registry keeps a strong reference (a pipeline upgrades its
+/// `Weak` for the moment it uses it), so the `Weak` stops upgrading when the monitor is gone.
+pub(crate) type PipelineTable = Mutex<BTreeMap<PipelineKey, Weak<PipelineShared>>>;
+
 pub(crate) struct PipelineShared {
     pub(crate) key: PipelineKey,
     started: Instant,
-    monitor: Weak<Inner>,
+    clock: Clock,
+    table: Weak<PipelineTable>,
     captures: AtomicU64,
     unchanged: AtomicU64,
     frames: AtomicU64,
@@ -206,11 +216,12 @@ pub(crate) struct PipelineShared {
 }
 
 impl PipelineShared {
-    pub(crate) fn new(key: PipelineKey, monitor: Weak<Inner>) -> Self {
+    pub(crate) fn new(key: PipelineKey, clock: Clock, table: Weak<PipelineTable>) -> Self {
         Self {
             key,
             started: Instant::now(),
-            monitor,
+            clock,
+            table,
             captures: AtomicU64::new(0),
             unchanged: AtomicU64::new(0),
             frames: AtomicU64::new(0),
@@ -229,7 +240,7 @@ impl PipelineShared {
         }
     }
 
-    pub(crate) fn snapshot(&self, inner: &Inner, now: Instant) -> PipelineSnapshot {
+    pub(crate) fn snapshot(&self, now: Instant) -> PipelineSnapshot {
         let age = now.saturating_duration_since(self.started);
         let (capture_fps, _) = self.capture.lock().rate(now, FPS_WINDOW, age);
         let (encode_fps, mean_bytes, bytes_per_sec, encode) = {
@@ -241,7 +252,7 @@ impl PipelineShared {
             screen: self.key.screen.clone(),
             kind: self.key.kind.clone(),
             profile: self.key.profile.clone(),
-            started_ms: inner.clock.epoch_ms(self.started),
+            started_ms: self.clock.epoch_ms(self.started),
             uptime_ms: crate::clock::ms(age),
             subscribers: self.subscribers.load(Relaxed),
             capture_fps,
@@ -275,8 +286,8 @@ impl PipelineShared {
 
 impl Drop for PipelineShared {
     fn drop(&mut self) {
-        if let Some(inner) = self.monitor.upgrade() {
-            let mut map = inner.pipelines.lock();
+        if let Some(table) = self.table.upgrade() {
+            let mut map = table.lock();
             // Only remove our own entry: the key may already be registered again by a new pipeline.
             if map.get(&self.key).is_some_and(|w| w.strong_count() == 0) {
                 map.remove(&self.key);
@@ -365,10 +376,10 @@ impl PipelineStatsHandle {
         self.shared.restarts.fetch_add(1, Relaxed);
     }
 
-    /// This pipeline's statistics now.
+    /// This pipeline's statistics now; `None` once the monitor is gone.
     pub fn snapshot(&self) -> Option<PipelineSnapshot> {
-        let inner = self.shared.monitor.upgrade()?;
-        Some(self.shared.snapshot(&inner, Instant::now()))
+        let _registered = self.shared.table.upgrade()?;
+        Some(self.shared.snapshot(Instant::now()))
     }
 }
 

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::operation::OperationKindStats;
-use crate::task::TaskCounts;
+use crate::snapshot::{OperationKindStats, TaskCounts};
 
 /// Live connections counted several ways.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -14,99 +14,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::Inner;
-use crate::clock::ms;
+use crate::clock::{Clock, ms};
+use crate::hub::Hub;
+use crate::snapshot::{TaskCounts, TaskKind, TaskSnapshot, TaskState, TasksSnapshot};
 use crate::types::Owner;
 
 /// Ended tasks kept for the tasks snapshot (newest wins). Enough to see what just panicked or was cancelled.
 pub const RECENT_TASKS: usize = 256;
-
-/// What runs the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    /// A tokio task (`Monitor::spawn`).
-    Async,
-    /// A tokio blocking-pool job (`Monitor::spawn_blocking`).
-    Blocking,
-    /// A dedicated OS thread (`Monitor::spawn_thread`), e.g. a capture or encode thread.
-    Thread,
-}
-
-/// Where a task is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    /// Registered, not yet polled/started.
-    Pending,
-    Running,
-    Finished,
-    Panicked,
-    /// Dropped before completion (aborted, runtime shut down, or never started).
-    Cancelled,
-}
-
-impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Pending => "pending",
-            TaskState::Running => "running",
-            TaskState::Finished => "finished",
-            TaskState::Panicked => "panicked",
-            TaskState::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskSnapshot {
-    pub id: u64,
-    pub name: String,
-    pub owner: Owner,
-    pub kind: TaskKind,
-    pub state: TaskState,
-    /// Alive although its owner closed more than the leak grace period ago.
-    pub leaked: bool,
-    pub started_ms: u64,
-    /// When its owner closed, if it has.
-    pub owner_closed_ms: Option<u64>,
-    pub ended_ms: Option<u64>,
-    /// Age of a live task, or how long an ended one ran.
-    pub duration_ms: f64,
-}
-
-/// Counts of tasks by state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskCounts {
-    /// Alive now, not yet started.
-    pub pending: u64,
-    /// Alive now, started (leaked ones included).
-    pub running: u64,
-    /// Alive now and leaked (a subset of pending + running).
-    pub leaked: u64,
-    /// Since start of the process.
-    pub spawned: u64,
-    pub finished: u64,
-    pub panicked: u64,
-    pub cancelled: u64,
-    /// Tasks ever detected as leaked (including ones that ended late).
-    pub leaked_total: u64,
-}
-
-/// Live, leaked and recently ended tasks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TasksSnapshot {
-    pub counts: TaskCounts,
-    /// Pending and running tasks (leaked included), oldest first.
-    pub live: Vec<TaskSnapshot>,
-    /// The leaked subset of `live`.
-    pub leaked: Vec<TaskSnapshot>,
-    /// Recently ended tasks, newest first (at most [`RECENT_TASKS`]).
-    pub recent: Vec<TaskSnapshot>,
-}
 
 struct TaskRecord {
     name: String,
@@ -160,13 +74,13 @@ impl TaskTable {
         );
     }
 
-    fn set_running(&mut self, id: u64) {
+    pub(crate) fn set_running(&mut self, id: u64) {
         if let Some(t) = self.live.get_mut(&id) {
             t.state = TaskState::Running;
         }
     }
 
-    fn end(&mut self, inner: &Inner, id: u64, state: TaskState, now: Instant) {
+    pub(crate) fn end(&mut self, clock: &Clock, id: u64, state: TaskState, now: Instant) {
         let Some(t) = self.live.remove(&id) else {
             return;
         };
@@ -181,9 +95,9 @@ impl TaskTable {
         if t.leaked_at.is_some() {
             tracing::info!(task = %t.name, owner = %t.owner, state = state.as_str(), "leaked task ended");
         }
-        let mut snap = Self::snapshot_of(inner, id, &t, now);
+        let mut snap = Self::snapshot_of(clock, id, &t, now);
         snap.state = state;
-        snap.ended_ms = Some(inner.clock.epoch_ms(now));
+        snap.ended_ms = Some(clock.epoch_ms(now));
         if self.recent.len() >= RECENT_TASKS {
             self.recent.pop_back();
         }
@@ -223,7 +137,7 @@ impl TaskTable {
         newly
     }
 
-    fn snapshot_of(inner: &Inner, id: u64, t: &TaskRecord, now: Instant) -> TaskSnapshot {
+    fn snapshot_of(clock: &Clock, id: u64, t: &TaskRecord, now: Instant) -> TaskSnapshot {
         TaskSnapshot {
             id,
             name: t.name.clone(),
@@ -231,8 +145,8 @@ impl TaskTable {
             kind: t.kind,
             state: t.state,
             leaked: t.leaked_at.is_some(),
-            started_ms: inner.clock.epoch_ms(t.started),
-            owner_closed_ms: t.owner_closed.map(|c| inner.clock.epoch_ms(c)),
+            started_ms: clock.epoch_ms(t.started),
+            owner_closed_ms: t.owner_closed.map(|c| clock.epoch_ms(c)),
             ended_ms: None,
             duration_ms: ms(now.saturating_duration_since(t.started)),
         }
@@ -252,11 +166,11 @@ impl TaskTable {
         c
     }
 
-    pub(crate) fn snapshot(&self, inner: &Inner, now: Instant) -> TasksSnapshot {
+    pub(crate) fn snapshot(&self, clock: &Clock, now: Instant) -> TasksSnapshot {
         let mut live: Vec<_> = self
             .live
             .iter()
-            .map(|(id, t)| Self::snapshot_of(inner, *id, t, now))
+            .map(|(id, t)| Self::snapshot_of(clock, *id, t, now))
             .collect();
         live.sort_by_key(|t| t.id);
         let leaked = live.iter().filter(|t| t.leaked).cloned().collect();
@@ -269,12 +183,12 @@ impl TaskTable {
     }
 
     /// Live tasks of one owner.
-    pub(crate) fn of_owner(&self, inner: &Inner, owner: &Owner, now: Instant) -> Vec<TaskSnapshot> {
+    pub(crate) fn of_owner(&self, clock: &Clock, owner: &Owner, now: Instant) -> Vec<TaskSnapshot> {
         let mut v: Vec<_> = self
             .live
             .iter()
             .filter(|(_, t)| &t.owner == owner)
-            .map(|(id, t)| Self::snapshot_of(inner, *id, t, now))
+            .map(|(id, t)| Self::snapshot_of(clock, *id, t, now))
             .collect();
         v.sort_by_key(|t| t.id);
         v
@@ -292,22 +206,22 @@ impl TaskTable {
 
 /// Travels with the task; its drop records how the task ended.
 pub(crate) struct TaskGuard {
-    inner: Arc<Inner>,
+    hub: Arc<dyn Hub>,
     id: u64,
     completed: bool,
 }
 
 impl TaskGuard {
-    pub(crate) fn new(inner: Arc<Inner>, id: u64) -> Self {
+    pub(crate) fn new(hub: Arc<dyn Hub>, id: u64) -> Self {
         Self {
-            inner,
+            hub,
             id,
             completed: false,
         }
     }
 
     pub(crate) fn running(&self) {
-        self.inner.tasks.lock().set_running(self.id);
+        self.hub.task_running(self.id);
     }
 
     pub(crate) fn completed(&mut self) {
@@ -325,17 +239,15 @@ impl Drop for TaskGuard {
             TaskState::Cancelled
         };
         let now = Instant::now();
-        self.inner
-            .tasks
-            .lock()
-            .end(&self.inner, self.id, state, now);
+        self.hub.task_ended(self.id, state, now);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ConnectionAttrs, ConnectionKind, Monitor, MonitorConfig};
+    use crate::types::{ConnectionAttrs, ConnectionKind};
+    use crate::{Monitor, MonitorConfig};
 
     fn monitor() -> Monitor {
         Monitor::new(MonitorConfig {
@@ -412,7 +324,7 @@ mod tests {
         t.register(1, "a".into(), owner.clone(), TaskKind::Thread, t0, None);
         t.close_owner(&owner, t0 + Duration::from_secs(1));
         t.end(
-            &m.inner,
+            &m.inner.clock,
             1,
             TaskState::Finished,
             t0 + Duration::from_secs(2),
