@@ -32,3 +32,7 @@ async fn static_file(uri: Uri) -> Response {
     }
     crate::assets::serve(path).into_response()
 }
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

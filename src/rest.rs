@@ -132,7 +132,7 @@ async fn snapshot(
     let quality = parse_range("quality", q.quality.as_deref(), &limits::JPEG_QUALITY)?
         .map_or(DEFAULT_SNAPSHOT_QUALITY, |q| q as u8);
     let max_width = parse_range("max_width", q.max_width.as_deref(), &limits::MAX_WIDTH)?;
-    let screen = manager.screen(&id)?;
+    let screen = manager.find_screen(Some(id)).await?;
     let op = manager.operation("snapshot", None);
     let result = async {
         let frame = manager.snapshot(&screen.id).await?;
@@ -182,7 +182,7 @@ async fn mjpeg(
             .map(|q| q as u8),
         max_width: parse_range("max_width", q.max_width.as_deref(), &limits::MAX_WIDTH)?,
     };
-    manager.screen(&id)?;
+    manager.find_screen(Some(id.clone())).await?;
     let session = manager.open_session(SessionKind::Mjpeg, auth.role, None, None)?;
     let watch = manager
         .open_watch(&session, WatchRequest::Mjpeg { screen: id, jpeg })

@@ -11,9 +11,9 @@
 //! Run: `cargo test -p sightline --test peer_aiortc -- --nocapture` (needs ffmpeg and the aiortc venv, which
 //! `scripts/install-deps.sh --test` installs; the tests call it). The helpers live in `tests/common/aiortc.rs`.
 
-mod common;
 #[path = "common/aiortc.rs"]
 mod aiortc;
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -56,8 +56,8 @@ fn encoder_threads() -> u16 {
         .clamp(1, MAX_ENCODER_THREADS) as u16
 }
 
-/// openh264's content mode. Camera mode measured about 3× faster than screen mode on desktop content at similar
-/// quality (docs/RUST-STACK.md §4c), so it is the default; `[video] usage = "screen"` selects the other.
+/// openh264's content mode. Camera mode encodes desktop content several times faster than screen mode at similar
+/// quality (`cargo bench -p sightline-media --bench pipeline`; README.md has the figures), so it is the default; `[video] usage = "screen"` selects the other.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Usage {

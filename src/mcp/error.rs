@@ -66,3 +66,76 @@ impl From<MediaError> for ToolError {
         Error::from(e).into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the agent reads for each kind: the enum variant and its text.
+    fn tool_error(kind: ErrorKind) -> ToolError {
+        ToolError::from(Error::new(kind, "unknown screen \"9\""))
+    }
+
+    #[test]
+    fn each_error_kind_maps_to_its_tool_error() {
+        // Exhaustive: a new kind must be given its tool error here.
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::Invalid,
+            ErrorKind::Busy,
+            ErrorKind::Forbidden,
+            ErrorKind::Unavailable,
+            ErrorKind::Internal,
+        ] {
+            let expected = match kind {
+                ErrorKind::NotFound => ToolError::NotFound("unknown screen \"9\"".into()),
+                ErrorKind::Invalid => ToolError::Invalid("unknown screen \"9\"".into()),
+                ErrorKind::Busy => ToolError::Busy,
+                ErrorKind::Forbidden | ErrorKind::Unavailable | ErrorKind::Internal => {
+                    ToolError::Failed("unknown screen \"9\"".into())
+                }
+            };
+            assert_eq!(tool_error(kind), expected, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn tool_error_texts_tell_the_agent_what_to_do() {
+        assert_eq!(
+            tool_error(ErrorKind::NotFound).to_string(),
+            "unknown screen \"9\"; list_screens shows the screens"
+        );
+        assert_eq!(
+            tool_error(ErrorKind::Busy).to_string(),
+            "the input queue is full; retry shortly"
+        );
+        assert_eq!(
+            tool_error(ErrorKind::Invalid).to_string(),
+            "unknown screen \"9\""
+        );
+        assert_eq!(
+            tool_error(ErrorKind::Internal).to_string(),
+            "unknown screen \"9\""
+        );
+    }
+
+    #[test]
+    fn media_errors_reach_the_agent_through_the_same_mapping() {
+        assert_eq!(
+            ToolError::from(MediaError::Busy("input queue is full".into())),
+            ToolError::Busy
+        );
+        assert_eq!(
+            ToolError::from(MediaError::UnknownScreen("9".into())).to_string(),
+            "unknown screen \"9\"; list_screens shows the screens"
+        );
+        assert!(matches!(
+            ToolError::from(MediaError::Input("no such key".into())),
+            ToolError::Failed(_)
+        ));
+        assert!(matches!(
+            ToolError::from(MediaError::invalid("quality", "0")),
+            ToolError::Invalid(_)
+        ));
+    }
+}

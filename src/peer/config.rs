@@ -155,7 +155,7 @@ pub const RTP_HEADER_LEN: usize = 12;
 /// Time between ICE connectivity checks. webrtc-rs defaults to 200 ms and processes triggered checks only on
 /// that tick. Measured between two webrtc-rs peers on loopback, with the default on the *controlled* side (the
 /// answerer, also the DTLS client) connect times were bimodal, ~5 ms or ~205 ms: ICE was connected on our side
-/// at once and DTLS waited for the other side's first tick (the RUST-STACK §4e "200 ms timer"). With 20 ms on
+/// at once and DTLS waited for the other side's first tick (the 200 ms check timer). With 20 ms on
 /// both sides: 24–51 ms, every time. We are the controlled side in the WHEP (answer) flow. Browsers and aiortc check on their own
 /// schedule: against them ICE connects within ~1 ms of the answer either way and DTLS dominates. 20 ms is the
 /// RFC 8445 pacing interval Ta; it costs a few extra STUN packets during setup only (consent checks use
@@ -210,7 +210,7 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Default pacing rate of outgoing RTP (rtc-interceptor's `PacerInterceptor`: a leaky bucket released by the
 /// driver's timer; RTCP and data channels are not paced). A 1080p IDR is ~150 KB, ~130 packets; sent back to
-/// back they can overflow a receiver's 208 KB default UDP buffer (RUST-STACK §4e) or a slow link's queue.
+/// back they can overflow a receiver's 208 KB default UDP buffer (Linux `net.core.rmem_default`) or a slow link's queue.
 /// Measured on loopback as aiortc sees it (`pacing_keyframe_bursts_figures`): webrtc-rs's per-packet write path
 /// alone spreads an IDR over ~9–13 ms (~100–140 Mbit/s); at 60 Mbit/s it arrives over ~19 ms (+6–10 ms for a
 /// keyframe, nothing for P-frames that fit in [`PACING_BURST_PACKETS`]); no receive-buffer drops either way,

@@ -20,9 +20,9 @@ use webrtc::peer_connection::{PeerConnection, RTCIceGatheringState, RTCPeerConne
 
 use super::candidate::{CandidateInit, first_mid};
 use super::config::CLOSE_TIMEOUT;
+use super::events::{CONTROL_LABEL, PeerEvent, Shared, TRACK_ID};
 use super::handler::HandlerEvent;
 use super::interceptor::{KeyframeRequest, keyframe_request_kind};
-use super::events::{CONTROL_LABEL, PeerEvent, Shared, TRACK_ID};
 
 /// Everything the driver task owns.
 pub(crate) struct Driver {

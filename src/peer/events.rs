@@ -56,4 +56,3 @@ pub(crate) struct Shared {
     /// Set by the driver when teardown has finished.
     pub(crate) finished: watch::Sender<bool>,
 }
-

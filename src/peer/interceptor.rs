@@ -2,7 +2,7 @@
 //! feedback.
 //!
 //! webrtc-rs 0.21 ends the inbound RTCP path at the end of the interceptor chain, so on a default chain a
-//! receiver's keyframe request never reaches the code that can answer it (RUST-STACK §6.5). This interceptor
+//! receiver's keyframe request never reaches the code that can answer it. This interceptor
 //! sits application-most, after every interceptor has read the RTCP it needs (NACK responder, reports), keeps
 //! only PLI and FIR and marks them [`Attribute::DeliverToApplication`]; webrtc-rs then hands them to the local
 //! track as `TrackLocalEvent::OnRtcpPacket`. Modelled on webrtc-rs's `examples/rtcp-processing`.

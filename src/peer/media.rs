@@ -34,8 +34,8 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::rtp_transceiver::RtpSender;
 
-use super::events::{PeerEvent, VideoFeed};
 use super::config::{RTP_HEADER_LEN, RTP_MTU};
+use super::events::{PeerEvent, VideoFeed};
 
 /// The playout-delay RTP header extension (webrtc.org experiments), negotiated like any other extension.
 pub(crate) const PLAYOUT_DELAY_URI: &str =

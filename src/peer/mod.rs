@@ -46,8 +46,8 @@
 mod candidate;
 mod config;
 mod driver;
-mod events;
 mod error;
+mod events;
 mod feed;
 mod handler;
 mod interceptor;

@@ -47,8 +47,10 @@ const AGENT_EVENTS_CAPACITY: usize = 64;
 /// How long shutdown waits for sessions to end before stopping the engine under them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// How long a kick waits for the session's owner to end it, so the caller sees it gone.
-const KICK_WAIT: Duration = Duration::from_secs(1);
+/// How long a kick waits for the session's owner to end it, so the caller sees it gone: long enough for a socket
+/// whose client stopped reading to give up its close frame and its close ([`crate::transport::ws::CLOSE_TIMEOUT`]
+/// each).
+const KICK_WAIT: Duration = Duration::from_secs(3);
 
 /// Who is acting: recorded with every injected event.
 #[derive(Clone, Debug)]
@@ -173,12 +175,14 @@ impl SessionManager {
             .map_err(Error::from)
     }
 
-    /// One screen, re-reading the backend once if the id is unknown (a monitor may have been added).
+    /// One screen, re-reading the backend once if the id is unknown (a monitor may have been added). May cost a
+    /// display round trip every [`screens::SCREEN_CACHE_TTL`]; async callers that are not on a hot path use
+    /// [`Self::find_screen`].
     pub fn screen(&self, id: &str) -> Result<ScreenInfo, Error> {
         if let Some(s) = self.screens()?.into_iter().find(|s| s.id == id) {
             return Ok(s);
         }
-        self.inner.screens.lock().invalidate();
+        self.inner.screens.lock().invalidate(Instant::now());
         self.screens()?
             .into_iter()
             .find(|s| s.id == id)

@@ -9,6 +9,11 @@ use sightline_media::{MediaError, ScreenInfo};
 /// within this.
 pub const SCREEN_CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// The shortest time between two reads forced by [`ScreenCache::invalidate`]: a client naming unknown screens in
+/// a loop must not turn every request into a display round trip, while a monitor just plugged in is still found
+/// on the next try.
+pub const MIN_REREAD: Duration = Duration::from_millis(250);
+
 /// The last list read and when.
 #[derive(Debug, Default)]
 pub struct ScreenCache {
@@ -33,9 +38,15 @@ impl ScreenCache {
         Ok(self.screens.clone())
     }
 
-    /// Forgets the list, so the next [`Self::get`] reads the backend.
-    pub fn invalidate(&mut self) {
-        self.read_at = None;
+    /// Makes the next [`Self::get`] read the backend, unless the list was read less than [`MIN_REREAD`] before
+    /// `now`.
+    pub fn invalidate(&mut self, now: Instant) {
+        if self
+            .read_at
+            .is_some_and(|t| now.saturating_duration_since(t) >= MIN_REREAD)
+        {
+            self.read_at = None;
+        }
     }
 }
 
@@ -47,16 +58,22 @@ mod tests {
     fn the_list_is_reread_only_when_stale_or_invalidated() {
         let mut cache = ScreenCache::default();
         let t0 = Instant::now();
-        let mut reads = 0;
-        let mut read = || {
-            reads += 1;
+        let reads = std::cell::Cell::new(0);
+        let read = || {
+            reads.set(reads.get() + 1);
             Ok(Vec::new())
         };
-        cache.get(t0, &mut read).unwrap();
-        cache.get(t0 + Duration::from_secs(1), &mut read).unwrap();
-        cache.get(t0 + SCREEN_CACHE_TTL, &mut read).unwrap();
-        cache.invalidate();
-        cache.get(t0 + SCREEN_CACHE_TTL, &mut read).unwrap();
-        assert_eq!(reads, 3);
+        cache.get(t0, read).unwrap();
+        cache.get(t0 + Duration::from_secs(1), read).unwrap();
+        cache.get(t0 + SCREEN_CACHE_TTL, read).unwrap();
+        assert_eq!(reads.get(), 2);
+        // An unknown id forces a re-read, but not more often than MIN_REREAD.
+        let t1 = t0 + SCREEN_CACHE_TTL;
+        cache.invalidate(t1 + MIN_REREAD / 2);
+        cache.get(t1 + MIN_REREAD / 2, read).unwrap();
+        assert_eq!(reads.get(), 2);
+        cache.invalidate(t1 + MIN_REREAD);
+        cache.get(t1 + MIN_REREAD, read).unwrap();
+        assert_eq!(reads.get(), 3);
     }
 }

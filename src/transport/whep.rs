@@ -97,7 +97,7 @@ pub async fn create(
     let offer = std::str::from_utf8(&body)
         .map_err(|_| AppError::BadRequest("the offer is not UTF-8 text".into()))?;
     // An unknown screen is a 404 before any session is admitted.
-    manager.screen(&screen)?;
+    manager.find_screen(Some(screen.clone())).await?;
     let session =
         manager.open_session(SessionKind::Whep, auth.role, Some(remote.to_string()), None)?;
     let request = WatchRequest::Whep {

@@ -81,7 +81,7 @@ pub fn clip(width: u32, height: u32, frames: u32, noisy: bool) -> Arc<Clip> {
     ));
     if !path.exists() {
         // Static noise at a fixed QP makes keyframes as large as a busy desktop's at 1080p (~150–200 KB,
-        // RUST-STACK §4c) while P-frames stay small: the case pacing is for.
+        // see the IDR sizes of `cargo bench -p sightline-media --bench pipeline`) while P-frames stay small: the case pacing is for.
         let (filter, quality) = if noisy {
             ("noise=alls=12", ["-qp", "33"])
         } else {

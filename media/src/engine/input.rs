@@ -13,9 +13,9 @@ use tokio::sync::oneshot;
 
 use crate::{Desktop, InputEvent, MediaError};
 
-/// Input events waiting for the input thread. Injection takes well under a millisecond (RUST-STACK.md §4f), so
-/// 64 pending events mean the display is stuck; the next event then fails at once instead of piling up stale
-/// clicks. Full → `MediaError::Busy`.
+/// Input events waiting for the input thread. Injection takes well under a millisecond, so 64 pending events
+/// mean the display is stuck; the next event then fails at once instead of piling up stale clicks. Full →
+/// `MediaError::Busy`.
 pub const INPUT_QUEUE: usize = 64;
 
 struct Job {

@@ -67,7 +67,8 @@ pub struct JpegProfile {
 
 impl Default for JpegProfile {
     fn default() -> Self {
-        // The preview: 960 wide encodes in about 2 ms (RUST-STACK.md §4d), 10 fps is smooth enough for a fallback.
+        // The preview: 960 wide encodes in about 2 ms (1.6 ms from 1080p, 2.5 ms from 720p at q50: README.md
+        // "Performance", `cargo bench -p sightline-media --bench pipeline`), 10 fps is smooth enough for a fallback.
         Self {
             quality: 70,
             max_width: Some(960),

@@ -11,6 +11,9 @@ pub mod outbox;
 pub mod socket;
 pub mod viewer;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};

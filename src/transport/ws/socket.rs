@@ -101,7 +101,7 @@ impl Socket {
         K: Sink<WsOut> + Unpin + Send,
     {
         if let Some(role) = pre_auth {
-            let welcome = match self.viewer.welcome(role) {
+            let welcome = match self.viewer.welcome(role).await {
                 Ok(msg) => msg,
                 Err(end) => return end,
             };

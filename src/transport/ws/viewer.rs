@@ -166,7 +166,7 @@ impl Viewer {
     }
 
     /// Authenticates as `role`: admits the session and returns the `welcome`.
-    pub fn welcome(&mut self, role: Role) -> Result<ServerMessage, End> {
+    pub async fn welcome(&mut self, role: Role) -> Result<ServerMessage, End> {
         self.state.authenticated(role);
         let session = match self.manager.open_session(
             SessionKind::WebSocket,
@@ -189,7 +189,8 @@ impl Viewer {
         self.agent_events = Some(self.manager.agent_events());
         let screens = self
             .manager
-            .screens()
+            .list_screens()
+            .await
             .unwrap_or_else(|e| {
                 // The welcome still goes out (commands and a later watch may work once the display is back); the
                 // empty list tells the page there is nothing to show.
@@ -228,7 +229,7 @@ impl Viewer {
             .on_message(msg, tokio::time::Instant::now().into_std());
         Ok(match step {
             Step::Authenticate(token) => match self.manager.tokens().role_of(&token) {
-                Some(role) => vec![self.welcome(role)?],
+                Some(role) => vec![self.welcome(role).await?],
                 None => return Err(End::Unauthorized("invalid token")),
             },
             Step::Pong(id) => vec![ServerMessage::Pong { id }],
