@@ -214,11 +214,14 @@ impl Table {
             .map(|(id, e)| (id.clone(), e.peer.clone()))
     }
 
-    /// Ends a session (an admin's `DELETE`). Returns whether it existed.
-    pub fn kick(&self, id: &str) -> bool {
-        match self.entries.get(id) {
+    /// Ends a session (an admin's `DELETE`, a WHEP `DELETE`). Returns whether it existed. A kicked WHEP session is
+    /// no longer found by its resource id while its owner tears it down.
+    pub fn kick(&mut self, id: &str) -> bool {
+        match self.entries.get_mut(id) {
             Some(e) => {
                 e.kick.cancel();
+                e.resource = None;
+                e.peer = None;
                 true
             }
             None => false,

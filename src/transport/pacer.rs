@@ -2,8 +2,8 @@
 //!
 //! The engine runs one JPEG encoder per (screen, quality, max_width) and keeps only its newest frame. Each viewer
 //! takes frames at its own rate through a [`Pacer`]: never faster than its `fps`, always the newest frame (a slow
-//! viewer skips frames rather than queueing them, so it costs one frame of memory), and the last frame again after
-//! [`KEEPALIVE`] without a change, so a client can tell a still screen from a dead stream.
+//! viewer skips frames rather than queueing them, so it costs one frame of memory), and the newest frame again
+//! after [`KEEPALIVE`] without a change, so a client can tell a still screen from a dead stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,15 +21,19 @@ pub struct Pacer {
     sub: JpegSubscription,
     interval: Duration,
     next: Instant,
-    last: Option<Arc<JpegFrame>>,
+    /// The newest frame seen (sent or not): what a keep-alive repeats.
+    latest: Option<Arc<JpegFrame>>,
+    /// The sequence number of the last frame handed out, for counting the ones this viewer never got.
+    last_sent: Option<u64>,
 }
 
 /// A frame due to be sent.
 #[derive(Debug)]
 pub struct Paced {
-    /// The newest frame (or the last one again, as a keep-alive).
+    /// The newest frame (or the same one again, as a keep-alive).
     pub frame: Arc<JpegFrame>,
-    /// Frames the encoder produced since the previous one sent that this viewer never got (it was slower).
+    /// Frames the encoder produced since the previous one handed out that this viewer never got (it was slower,
+    /// or paused).
     pub skipped: u64,
 }
 
@@ -40,7 +44,8 @@ impl Pacer {
             sub,
             interval: Duration::from_secs_f64(1.0 / f64::from(fps.max(1))),
             next: Instant::now(),
-            last: None,
+            latest: None,
+            last_sent: None,
         }
     }
 
@@ -50,14 +55,28 @@ impl Pacer {
         tokio::time::sleep_until(self.next).await;
         let frame = tokio::select! {
             frame = self.sub.changed() => frame?,
-            () = tokio::time::sleep(KEEPALIVE), if self.last.is_some() => self.last.clone()?,
+            () = tokio::time::sleep(KEEPALIVE), if self.latest.is_some() => self.latest.clone()?,
         };
-        let skipped = match &self.last {
-            Some(last) if frame.seq > last.seq + 1 => frame.seq - last.seq - 1,
+        let skipped = match self.last_sent {
+            Some(last) if frame.seq > last + 1 => frame.seq - last - 1,
             _ => 0,
         };
-        self.last = Some(frame.clone());
+        self.latest = Some(frame.clone());
+        self.last_sent = Some(frame.seq);
         self.next = Instant::now() + self.interval;
         Some(Paced { frame, skipped })
+    }
+
+    /// Takes the next frame without sending it (while the viewer is paused), so the encoder's newest frame is
+    /// remembered and the end of the subscription is noticed. Returns `false` when the subscription ended.
+    /// Cancel-safe.
+    pub async fn absorb(&mut self) -> bool {
+        match self.sub.changed().await {
+            Some(frame) => {
+                self.latest = Some(frame);
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -153,16 +153,20 @@ pub async fn create(
     Ok(r)
 }
 
-/// `DELETE /whep/{screen}/{resource}`: ends the session (its task closes the peer).
+/// `DELETE /whep/{screen}/{resource}`: ends the session and answers once its peer is closed.
 pub async fn remove(
     State(manager): State<SessionManager>,
     _auth: Auth<Viewer>,
     Path((screen, resource)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let (session, _) = manager
+    let (session, peer) = manager
         .whep_session(&resource, &screen)
         .ok_or_else(|| AppError::NotFound("no such WHEP session".into()))?;
     manager.kick(&session).await;
+    // The session's task closes the peer too; closing here as well answers only once it is closed.
+    if let Some(peer) = peer {
+        peer.close().await;
+    }
     Ok(StatusCode::OK.into_response())
 }
 

@@ -21,9 +21,11 @@ pub struct JpegStream {
 }
 
 impl JpegStream {
-    /// Starts streaming `pacer`'s frames of `screen` into `outbox`, as a task owned by `conn`.
+    /// Starts streaming `pacer`'s frames of `screen` into `outbox`, as a task owned by `conn`. `watch` numbers the
+    /// socket's watch, so an end it reports is not taken for a later watch's.
     pub fn start(
         manager: &SessionManager,
+        watch: u64,
         screen: String,
         mut pacer: Pacer,
         conn: Connection,
@@ -38,12 +40,24 @@ impl JpegStream {
             let conn = conn.clone();
             manager.spawn("jpeg-stream", Owner::Connection(conn.id()), async move {
                 let mut first = true;
+                let ended = ServerMessage::Stopped {
+                    screen: screen.clone(),
+                    reason: "the screen is no longer available".into(),
+                };
                 loop {
                     if *paused_rx.borrow_and_update() {
-                        tokio::select! {
+                        // Paused: remember the newest frame and notice the screen going away, send nothing.
+                        let alive = tokio::select! {
+                            biased;
                             () = cancel.cancelled() => break,
                             changed = paused_rx.changed() => if changed.is_err() { break } else { continue },
+                            alive = pacer.absorb() => alive,
+                        };
+                        if !alive {
+                            send_or_cancel(&outbox, Outbound::WatchEnded(watch, ended.clone()), &cancel).await;
+                            break;
                         }
+                        continue;
                     }
                     let paced = tokio::select! {
                         biased;
@@ -52,11 +66,7 @@ impl JpegStream {
                         paced = pacer.next() => paced,
                     };
                     let Some(paced) = paced else {
-                        let m = ServerMessage::Stopped {
-                            screen: screen.clone(),
-                            reason: "the screen is no longer available".into(),
-                        };
-                        let _ = outbox.send(Outbound::Message(m)).await;
+                        send_or_cancel(&outbox, Outbound::WatchEnded(watch, ended.clone()), &cancel).await;
                         break;
                     };
                     if paced.skipped > 0 {
@@ -73,9 +83,8 @@ impl JpegStream {
                         id: None,
                     };
                     let bytes = frame.data.len() as u64;
-                    tokio::select! {
-                        sent = outbox.send(Outbound::Frame(header, frame.data.clone())) => if sent.is_err() { break },
-                        () = cancel.cancelled() => break,
+                    if !send_or_cancel(&outbox, Outbound::Frame(header, frame.data.clone()), &cancel).await {
+                        break;
                     }
                     if first {
                         conn.set_lifecycle(Lifecycle::Connected);
@@ -107,6 +116,19 @@ impl JpegStream {
         self.cancel.cancel();
         let _ = self.task.await;
         self.conn.close("stopped");
+    }
+}
+
+/// Hands `out` to the socket unless the stream is stopped first (the socket task, the outbox's only reader, may
+/// be the one stopping it). Returns whether it was handed over.
+async fn send_or_cancel(
+    outbox: &mpsc::Sender<Outbound>,
+    out: Outbound,
+    cancel: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        sent = outbox.send(out) => sent.is_ok(),
+        () = cancel.cancelled() => false,
     }
 }
 

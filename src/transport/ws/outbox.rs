@@ -15,4 +15,7 @@ pub enum Outbound {
     Message(ServerMessage),
     /// A `frame` header and its JPEG, written back to back.
     Frame(ServerMessage, Bytes),
+    /// Watch number N ended on its own (its screen went away): the socket ends that watch, if it is still the
+    /// current one, and sends the message.
+    WatchEnded(u64, ServerMessage),
 }

@@ -134,6 +134,13 @@ impl Socket {
                 Some(out) = self.outbox.recv() => {
                     let written = match out {
                         Outbound::Message(m) => self.send(sink, &m).await,
+                        Outbound::WatchEnded(watch, m) => {
+                            if self.viewer.watch_ended(watch).await {
+                                self.send(sink, &m).await
+                            } else {
+                                Ok(())
+                            }
+                        }
                         Outbound::Frame(header, jpeg) => match self.send(sink, &header).await {
                             Ok(()) => self.write(sink, WsOut::Binary(jpeg)).await,
                             Err(e) => Err(e),

@@ -88,6 +88,7 @@ enum ActiveWatch {
     },
     Jpeg {
         screen: String,
+        number: u64,
         stream: JpegStream,
         _ticket: WatchTicket,
     },
@@ -118,6 +119,8 @@ pub struct Viewer {
     agent_events: Option<broadcast::Receiver<AgentActivity>>,
     /// The session's kick token once authenticated (a never-cancelled one before).
     kicked: CancellationToken,
+    /// Numbers the socket's watches, so a JPEG stream's report of its end is matched to its own watch.
+    watches: u64,
 }
 
 impl Viewer {
@@ -139,6 +142,7 @@ impl Viewer {
             hq_in_flight: Arc::default(),
             agent_events: None,
             kicked: CancellationToken::new(),
+            watches: 0,
         }
     }
 
@@ -378,8 +382,11 @@ impl Viewer {
                 vec![ServerMessage::Offer { sdp: p.sdp }]
             }
             WatchMedia::Jpeg { sub, profile } => {
+                self.watches += 1;
+                let number = self.watches;
                 let stream = JpegStream::start(
                     &self.manager,
+                    number,
                     screen.clone(),
                     Pacer::new(sub, profile.fps),
                     watch.conn,
@@ -387,6 +394,7 @@ impl Viewer {
                 );
                 self.watch = Some(ActiveWatch::Jpeg {
                     screen,
+                    number,
                     stream,
                     _ticket: watch.ticket,
                 });
@@ -409,6 +417,18 @@ impl Viewer {
         };
         self.state.watch_ended();
         Some(screen)
+    }
+
+    /// A JPEG stream reported that watch `number` ended on its own: ends it if it is still the current watch and
+    /// says whether it was (a stale report of a watch already replaced is ignored).
+    pub async fn watch_ended(&mut self, number: u64) -> bool {
+        match &self.watch {
+            Some(ActiveWatch::Jpeg { number: n, .. }) if *n == number => {
+                self.end_watch().await;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The next event of the watch's peer or of an agent; pending forever while there is neither.
