@@ -92,9 +92,14 @@ pub struct Watching {
     pub paused: bool,
 }
 
+/// The role each command needs: the application's policy, handed in so the rule lives in one place.
+pub type CommandRole = fn(&Command) -> Role;
+
 /// The state of one `/ws` socket.
 #[derive(Debug)]
 pub struct SocketState {
+    /// Which role a command needs.
+    command_role: CommandRole,
     auth_deadline: Instant,
     role: Option<Role>,
     watching: Option<Watching>,
@@ -102,9 +107,10 @@ pub struct SocketState {
 }
 
 impl SocketState {
-    /// A socket opened at `now`.
-    pub fn new(now: Instant) -> Self {
+    /// A socket opened at `now`, refusing commands its role may not send by `command_role`.
+    pub fn new(now: Instant, command_role: CommandRole) -> Self {
         Self {
+            command_role,
             auth_deadline: now + AUTH_TIMEOUT,
             role: None,
             watching: None,
@@ -113,8 +119,8 @@ impl SocketState {
     }
 
     /// A socket authenticated on the upgrade request (`Authorization: Bearer …`).
-    pub fn authenticated_at_upgrade(now: Instant, role: Role) -> Self {
-        let mut s = Self::new(now);
+    pub fn authenticated_at_upgrade(now: Instant, role: Role, command_role: CommandRole) -> Self {
+        let mut s = Self::new(now, command_role);
         s.role = Some(role);
         s
     }
@@ -282,7 +288,7 @@ impl SocketState {
                 screen,
                 command,
             } => {
-                if !role.allows(command.required_role()) {
+                if !role.allows((self.command_role)(&command)) {
                     return Action::Reply(
                         ProtocolError::new(
                             ErrorCode::Forbidden,
@@ -328,15 +334,23 @@ mod tests {
         parse_client(s).unwrap()
     }
 
+    /// The gateway's rule today: every command needs `control`.
+    fn control_only(_: &Command) -> Role {
+        Role::Control
+    }
+
     fn authed(role: Role) -> (SocketState, Instant) {
         let now = Instant::now();
-        (SocketState::authenticated_at_upgrade(now, role), now)
+        (
+            SocketState::authenticated_at_upgrade(now, role, control_only),
+            now,
+        )
     }
 
     #[test]
     fn only_auth_and_ping_before_authentication() {
         let t0 = Instant::now();
-        let mut s = SocketState::new(t0);
+        let mut s = SocketState::new(t0, control_only);
         assert_eq!(s.auth_deadline(), Some(t0 + AUTH_TIMEOUT));
         assert!(matches!(
             s.on_message(msg(r#"{"type":"watch","screen":"0"}"#), t0),
@@ -363,7 +377,7 @@ mod tests {
     #[test]
     fn late_auth_is_refused() {
         let t0 = Instant::now();
-        let mut s = SocketState::new(t0);
+        let mut s = SocketState::new(t0, control_only);
         assert!(matches!(
             s.on_message(msg(r#"{"type":"auth","token":"x"}"#), t0 + AUTH_TIMEOUT),
             Action::Reply(ProtocolError {

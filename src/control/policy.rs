@@ -1,5 +1,6 @@
-//! Who may do what: the one table of roles. Every edge asks it — the `/ws` socket and the data channel for
-//! commands, the HTTP extractors for REST, WHEP and MJPEG routes, the MCP handler for tools — and the docs
+//! Who may do what: the one table of roles. Every edge asks it — the `/ws` socket's state machine (handed
+//! [`command_role`]) and the data channel for commands, the HTTP extractors for REST, WHEP and MJPEG routes, the MCP
+//! handler for tools, and the session manager before it injects input — and the docs
 //! (`docs/PROTOCOL.md`, `docs/MCP.md`, `docs/openapi.yaml`) and tool descriptions state the same table.
 //!
 //! | action | role | what it covers |
@@ -10,7 +11,7 @@
 //! | [`Action::Input`] | control | pointer, wheel, key and text input, from a viewer or an MCP input tool |
 //! | [`Action::Operate`] | admin | the operator API: `/api/v1/status`, `sessions`, `performance`, the monitor endpoints, `/metrics`, ending sessions |
 
-use sightline_signaling::Role;
+use sightline_signaling::{Command, Role};
 
 /// Something a client may ask the gateway to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +50,23 @@ impl Action {
     }
 }
 
+/// What a `/ws` or data-channel command does: `keyframe` and `quality` change the viewer's stream, the rest is
+/// input.
+pub fn command_action(command: &Command) -> Action {
+    match command {
+        Command::Keyframe | Command::Quality { .. } => Action::StreamControl,
+        Command::Pointer { .. }
+        | Command::Wheel { .. }
+        | Command::Key { .. }
+        | Command::Text { .. } => Action::Input,
+    }
+}
+
+/// The role a command needs (the socket state machine's rule, handed to it).
+pub fn command_role(command: &Command) -> Role {
+    command_action(command).required_role()
+}
+
 /// Whether `role` may do `action`.
 pub fn allows(role: Role, action: Action) -> bool {
     role.allows(action.required_role())
@@ -67,5 +85,13 @@ mod tests {
         assert!(allows(Role::Control, Action::Input));
         assert!(!allows(Role::Control, Action::Operate));
         assert!(allows(Role::Admin, Action::Operate));
+    }
+
+    #[test]
+    fn commands_are_input_or_stream_control() {
+        assert_eq!(command_action(&Command::Keyframe), Action::StreamControl);
+        let text = Command::Text { text: "x".into() };
+        assert_eq!(command_action(&text), Action::Input);
+        assert_eq!(command_role(&text), Role::Control);
     }
 }

@@ -3,8 +3,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::role::Role;
-
 /// What a pointer command does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,12 +89,6 @@ pub enum Command {
 }
 
 impl Command {
-    /// The role a command needs. Every command needs `control`; kept as a function so a future read-only command
-    /// (there is none today) has one place to change.
-    pub fn required_role(&self) -> Role {
-        Role::Control
-    }
-
     /// The wire `type` of this command, for logs and the monitor.
     pub fn kind(&self) -> &'static str {
         match self {

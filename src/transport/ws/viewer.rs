@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::jpeg::{JpegStream, epoch_ms};
 use super::outbox::Outbound;
 use crate::auth::HasTokens;
-use crate::control::{Action, Error, Intent, policy};
+use crate::control::{Error, Intent, policy};
 use crate::peer::{CandidateInit, Peer, PeerEvent};
 use crate::session::{
     AgentActivity, JpegRequest, Session, SessionKind, SessionManager, WatchMedia, WatchRequest,
@@ -135,7 +135,7 @@ impl Viewer {
             manager,
             conn,
             remote,
-            state: SocketState::new(tokio::time::Instant::now().into_std()),
+            state: SocketState::new(tokio::time::Instant::now().into_std(), policy::command_role),
             session: None,
             watch: None,
             outbox,
@@ -539,11 +539,7 @@ impl Viewer {
             Err(e) => return Some(e.to_message()),
         };
         let role = self.role();
-        let action = match command {
-            Command::Keyframe | Command::Quality { .. } => Action::StreamControl,
-            _ => Action::Input,
-        };
-        if !policy::allows(role, action) {
+        if !policy::allows(role, policy::command_action(&command)) {
             let e = ProtocolError::new(
                 ErrorCode::Forbidden,
                 format!("role {role} cannot send {} commands", command.kind()),
