@@ -415,8 +415,8 @@ impl SessionManager {
     // ---- input ----
 
     /// Carries out input on a screen (the named one, else the primary): the policy decides whether the actor may,
-    /// every intent's events are injected in order through the engine's input thread, and the whole is recorded
-    /// as one `input_injection` operation. An agent's `overlay` is shown to the people watching.
+    /// every intent's events are injected in order through the engine's input thread as one queue entry (all or
+    /// nothing when the queue is full), and the whole is recorded as one `input_injection` operation. An agent's `overlay` is shown to the people watching.
     pub async fn act(
         &self,
         actor: &Actor,
@@ -439,12 +439,11 @@ impl SessionManager {
             agent = actor.agent,
             "inject"
         );
-        for event in events {
-            if let Err(e) = self.inner.engine.inject(&screen.id, event).await {
-                let e = Error::from(e);
-                op.fail(e.to_string());
-                return Err(e);
-            }
+        // One queue entry for the whole action: a full queue refuses all of it, never half a click.
+        if let Err(e) = self.inner.engine.inject_all(&screen.id, events).await {
+            let e = Error::from(e);
+            op.fail(e.to_string());
+            return Err(e);
         }
         op.ok();
         if actor.agent

@@ -1,7 +1,9 @@
 //! The input thread: one per engine, injecting events in order from a bounded queue.
 //!
-//! An event is queued with `try_send` (the caller never blocks) together with a oneshot for its result; the
-//! caller then awaits that. A full queue refuses the event at once with [`MediaError::Busy`].
+//! One action's events (a click is a move, a press and a release) are queued as one job with `try_send` (the
+//! caller never blocks) together with a oneshot for the result; the caller then awaits that. A full queue refuses
+//! the whole action at once with [`MediaError::Busy`], so an action is never cut in half by a full queue (no
+//! button left pressed because its release did not fit).
 
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -13,14 +15,15 @@ use tokio::sync::oneshot;
 
 use crate::{Desktop, InputEvent, MediaError};
 
-/// Input events waiting for the input thread. Injection takes well under a millisecond, so 64 pending events
-/// mean the display is stuck; the next event then fails at once instead of piling up stale clicks. Full →
+/// Input actions waiting for the input thread. Injecting one takes well under a millisecond, so 64 pending actions
+/// mean the display is stuck; the next one then fails at once instead of piling up stale clicks. Full →
 /// `MediaError::Busy`.
 pub const INPUT_QUEUE: usize = 64;
 
 struct Job {
     screen: String,
-    event: InputEvent,
+    /// Injected in order; the first failure ends the job.
+    events: Vec<InputEvent>,
     reply: oneshot::Sender<Result<(), MediaError>>,
 }
 
@@ -38,7 +41,10 @@ impl InputQueue {
         let spawned = monitor.spawn_thread("media-input", Owner::Gateway, move || {
             // Ends when the engine drops its sender (shutdown or last handle gone).
             while let Ok(job) = rx.recv() {
-                let result = desktop.inject(&job.screen, &job.event);
+                let result = job
+                    .events
+                    .iter()
+                    .try_for_each(|event| desktop.inject(&job.screen, event));
                 let _ = job.reply.send(result);
             }
         });
@@ -55,23 +61,23 @@ impl InputQueue {
         }
     }
 
-    /// Queues one event; the returned receiver yields its result once injected.
+    /// Queues one action's events; the returned receiver yields the result once they are injected.
     pub(super) fn send(
         &self,
         screen: &str,
-        event: InputEvent,
+        events: Vec<InputEvent>,
     ) -> Result<oneshot::Receiver<Result<(), MediaError>>, MediaError> {
         let (reply, done) = oneshot::channel();
         let job = Job {
             screen: screen.to_owned(),
-            event,
+            events,
             reply,
         };
         let tx = self.tx.lock();
         let tx = tx.as_ref().ok_or(MediaError::Stopped)?;
         tx.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => MediaError::Busy(format!(
-                "input queue is full ({INPUT_QUEUE} events waiting); retry shortly"
+                "input queue is full ({INPUT_QUEUE} actions waiting); retry shortly"
             )),
             TrySendError::Disconnected(_) => MediaError::Stopped,
         })?;

@@ -189,10 +189,21 @@ impl Engine {
     }
 
     /// Injects one event into `screen` through the engine's input thread, in order with every other event, and
-    /// waits until it was injected. Fails at once with [`MediaError::Busy`] when [`INPUT_QUEUE`] events are
+    /// waits until it was injected. Fails at once with [`MediaError::Busy`] when [`INPUT_QUEUE`] actions are
     /// already waiting.
     pub async fn inject(&self, screen: &str, event: InputEvent) -> Result<(), MediaError> {
-        let done = self.shared.input.send(screen, event)?;
+        self.inject_all(screen, vec![event]).await
+    }
+
+    /// Injects one action's events into `screen` in order, as one entry of the input queue: either all of them
+    /// are queued or, when [`INPUT_QUEUE`] actions are already waiting, none is ([`MediaError::Busy`]). Injection
+    /// stops at the first event that fails.
+    pub async fn inject_all(
+        &self,
+        screen: &str,
+        events: Vec<InputEvent>,
+    ) -> Result<(), MediaError> {
+        let done = self.shared.input.send(screen, events)?;
         done.await.map_err(|_| MediaError::Stopped)?
     }
 

@@ -415,6 +415,12 @@ async fn a_full_input_queue_answers_busy_on_ws_and_mcp() {
         "{reply}"
     );
 
+    // A click (move, press, release) is one queue entry: refused whole, so no button is left pressed.
+    ws.send(r#"{"type":"pointer","action":"click","x":0.5,"y":0.5,"screen":"0","id":3}"#);
+    let reply = ws.next_json().await;
+    assert_eq!(reply["code"], "busy", "{reply}");
+    assert_eq!(reply["id"], 3, "{reply}");
+
     // (ii) An MCP agent's `type_text` gets the Busy tool error.
     let agent = Actor {
         session: "busy-test-agent".into(),
