@@ -26,6 +26,8 @@
 //! - **Log files** (`logfiles.rs`): with `log_dir` set, one JSON file per closed connection and per failed or
 //!   slow operation, written by a dedicated thread fed by a bounded queue (full → dropped and counted), pruned
 //!   by total size and age.
+//! - **Tests** (`tests/`): the tests that drive a real [`Monitor`], one file per module above. Only `lib.rs`
+//!   declares them, so the test code of the modules the registry imports does not import the registry either.
 //!
 //! # What drives it
 //! Nothing runs by itself except the log writer thread. Records change when their owners call the handles;
@@ -46,6 +48,8 @@ mod registry;
 mod snapshot;
 mod summary;
 mod task;
+#[cfg(test)]
+mod tests;
 mod types;
 
 pub use connection::{

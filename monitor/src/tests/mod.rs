@@ -1,0 +1,11 @@
+//! Tests that need a real [`Monitor`](crate::Monitor), one file per module they exercise. They live here,
+//! declared only by `lib.rs`, because `registry.rs` imports `connection.rs`, `logfiles.rs`, `operation.rs`,
+//! `pipeline.rs` and `task.rs`: a test module inside one of those files that built a `Monitor` would import
+//! `registry.rs` back and tie them into an import circle. Tests that need no `Monitor` (a table, a ring, a
+//! writer) stay beside their code.
+
+mod connection;
+mod logfiles;
+mod operation;
+mod pipeline;
+mod task;
