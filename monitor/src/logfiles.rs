@@ -309,16 +309,7 @@ fn scan(dir: &Path, out: &mut Vec<FileEntry>) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::snapshot::OperationResult;
-
-    fn json_files(dir: &Path) -> Vec<PathBuf> {
-        let mut v: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::tests::json_files;
 
     fn op(id: u64, kind: &str) -> LogBody {
         LogBody::Operation(OperationSnapshot {

@@ -279,20 +279,31 @@ impl SessionManager {
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let rows = self.inner.table.lock().rows();
         // Counters come from the monitor, read after the table lock is released.
-        rows.into_iter()
-            .map(|mut r| {
-                let conn = r.watch.as_ref().and_then(|w| w.connection).or(r.connection);
-                r.stats = conn
-                    .and_then(|c| self.inner.monitor.connection(c))
-                    .map(|d| d.summary.counters);
-                r
-            })
-            .collect()
+        rows.into_iter().map(|r| self.with_stats(r)).collect()
     }
 
-    /// One session.
+    /// One session, with its live counters.
     pub fn session(&self, id: &str) -> Option<SessionInfo> {
-        self.sessions().into_iter().find(|s| s.id == id)
+        let row = self
+            .inner
+            .table
+            .lock()
+            .rows()
+            .into_iter()
+            .find(|s| s.id == id)?;
+        Some(self.with_stats(row))
+    }
+
+    fn with_stats(&self, mut row: SessionInfo) -> SessionInfo {
+        let conn = row
+            .watch
+            .as_ref()
+            .and_then(|w| w.connection)
+            .or(row.connection);
+        row.stats = conn
+            .and_then(|c| self.inner.monitor.connection(c))
+            .map(|d| d.summary.counters);
+        row
     }
 
     /// Number of sessions.

@@ -15,7 +15,7 @@ use sightline_monitor::Monitor;
 use super::capture::Capture;
 use super::input::InputQueue;
 use super::jpeg::Jpeg;
-use super::pipe::Pipe;
+use super::pipe::{Encoding, Pipe};
 use super::profile::EngineConfig;
 use super::registry::{PipeId, Registry, Step, Ticket, Want};
 use super::video::H264;
@@ -154,6 +154,23 @@ impl Shared {
         }
     }
 
+    /// Starts a pipe of either encoding on `screen`'s running capture.
+    fn start_pipe<E: Encoding>(
+        &self,
+        state: &State,
+        screen: &str,
+        id: PipeId,
+        profile: E::Profile,
+    ) -> Result<Pipe<E>, MediaError> {
+        Pipe::start(
+            &self.monitor,
+            state.capture(screen)?,
+            id,
+            profile,
+            self.cfg.fps,
+        )
+    }
+
     /// Carries out one step. Stopping something that is not running (its start failed) does nothing.
     fn apply(&self, state: &mut State, step: Step) -> Result<(), MediaError> {
         match step {
@@ -170,13 +187,7 @@ impl Shared {
                 pipe,
                 profile,
             } => {
-                let pipe = Pipe::start(
-                    &self.monitor,
-                    state.capture(&screen)?,
-                    pipe,
-                    profile,
-                    self.cfg.fps,
-                )?;
+                let pipe = self.start_pipe(state, &screen, pipe, profile)?;
                 state.video.insert(pipe.id(), pipe);
             }
             Step::StartJpeg {
@@ -184,13 +195,7 @@ impl Shared {
                 pipe,
                 profile,
             } => {
-                let pipe = Pipe::start(
-                    &self.monitor,
-                    state.capture(&screen)?,
-                    pipe,
-                    profile,
-                    self.cfg.fps,
-                )?;
+                let pipe = self.start_pipe(state, &screen, pipe, profile)?;
                 state.jpeg.insert(pipe.id(), pipe);
             }
             Step::SetJpegFps { pipe, fps } => {

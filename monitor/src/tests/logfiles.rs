@@ -2,23 +2,13 @@
 //! operation, and errors counted when the directory is unusable. The writer's own tests (pruning, full queue)
 //! stay in `logfiles.rs`.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::json_files;
 use crate::logfiles::{CONNECTIONS_DIR, OPERATIONS_DIR};
 use crate::registry::{Monitor, MonitorConfig};
 use crate::snapshot::{ConnectionDetail, OperationSnapshot};
 use crate::types::{ConnectionAttrs, ConnectionKind};
-
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn monitor_writes_valid_json_for_closed_connections_and_failed_or_slow_operations() {

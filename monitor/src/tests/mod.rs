@@ -9,3 +9,14 @@ mod logfiles;
 mod operation;
 mod pipeline;
 mod task;
+
+/// The `.json` files of a log directory, sorted (the writer's own tests use it too).
+pub(crate) fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    v.sort();
+    v
+}
