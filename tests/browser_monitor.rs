@@ -1,6 +1,6 @@
 //! The monitor dashboard (`/monitor`, issue 5) in headless Chromium against a gateway on the synthetic screen
-//! (`tests/e2e/monitor_page.mjs`): with a viewer watching, the dashboard shows its session, its WebRTC
-//! connection with a state history and timeline, the H.264 pipeline and live tasks; "Kick" ends the viewer's
+//! (`tests/e2e/monitor_page.mjs`): with a viewer watching, the dashboard shows its session, its network card
+//! with a plot of its history, its WebRTC connection with a state history, timeline and network plot, the H.264 pipeline and live tasks; "Kick" ends the viewer's
 //! session and the viewer says so; a wrong token gets the sign-in form; a phone-sized dashboard has no
 //! sideways scroll. Screenshots: `target/tmp/screenshots/monitor-*.png`.
 //!
@@ -124,6 +124,34 @@ fn dashboard_shows_a_viewer_and_kicks_it() {
         "empty timeline"
     );
     assert_eq!(r["drawerClosed"], true, "Escape closes the detail");
+
+    let card = &r["netCard"];
+    let numbers: Vec<&str> = card["numbers"]
+        .as_array()
+        .expect("the viewer's network card")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    for want in [
+        "Estimate",
+        "Sent",
+        "RTT",
+        "Loss",
+        "Tier switches",
+        "NACK / PLI",
+    ] {
+        assert!(numbers.contains(&want), "{want:?} missing from {card}");
+    }
+    assert!(
+        card["lines"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c == "net-line net-bitrate")),
+        "the sent bitrate is plotted: {card}"
+    );
+    assert!(
+        r["detailNetworkLines"].as_u64().unwrap_or(0) >= 1,
+        "the detail has a network plot"
+    );
 
     assert_eq!(
         r["kickArmedText"], "Confirm kick",

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, ms};
 use crate::hub::Hub;
+use crate::series::Series;
 use crate::snapshot::{
     ConnectionDetail, ConnectionSummary, DataChannelSnapshot, OperationSnapshot, StateChange,
     TaskSnapshot, TimelineEvent, TrackSnapshot,
@@ -58,6 +59,8 @@ pub(crate) struct ConnState {
     data_channels: Vec<DataChannelSnapshot>,
     tracks: Vec<TrackSnapshot>,
     counters: Counters,
+    /// Network history for the dashboard; only connections that carry video record one.
+    series: Series,
     drops: BTreeMap<&'static str, u64>,
     closed: Option<(Instant, String)>,
 }
@@ -118,6 +121,7 @@ impl ConnRecord {
             data_channels: Vec::new(),
             tracks: Vec::new(),
             counters: Counters::default(),
+            series: Series::default(),
             drops: BTreeMap::new(),
             closed: None,
         };
@@ -134,6 +138,11 @@ impl ConnRecord {
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {
         self.state.lock().lifecycle
+    }
+
+    /// A copy of the current counters.
+    pub(crate) fn counters(&self) -> Counters {
+        self.state.lock().counters.clone()
     }
 
     pub(crate) fn summary(
@@ -194,6 +203,7 @@ impl ConnRecord {
                 .collect(),
             operations,
             tasks,
+            series: st.series.to_vec(),
         }
     }
 
@@ -368,9 +378,24 @@ impl Connection {
         st.push_event(at, format!("{kind} track {id:?}: {state}"));
     }
 
-    /// Updates the transport counters (called by the owner's stats loop; a short lock).
+    /// Updates the transport counters (called by the owner's stats loop; a short lock). For connections that
+    /// carry video, also adds a sample to the network history when this second has none yet.
     pub fn update_counters(&self, f: impl FnOnce(&mut Counters)) {
-        f(&mut self.handle.record.state.lock().counters);
+        self.update_counters_at(Instant::now(), f);
+    }
+
+    /// [`Self::update_counters`] at a given instant (tests drive the history on virtual time).
+    pub(crate) fn update_counters_at(&self, now: Instant, f: impl FnOnce(&mut Counters)) {
+        let record = &self.handle.record;
+        let mut st = record.state.lock();
+        f(&mut st.counters);
+        if record.kind.carries_video() {
+            let at = self.handle.hub.clock().epoch_ms(now);
+            let ConnState {
+                series, counters, ..
+            } = &mut *st;
+            series.record(now, at, counters);
+        }
     }
 
     /// Counts `n` frames not sent to this connection, by reason (`"queue_full"`, `"waiting_keyframe"`, …).

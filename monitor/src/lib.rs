@@ -5,11 +5,13 @@
 //! - **Registry** ([`Monitor`], `registry.rs`): the settings and the shared state every handle points to. It
 //!   holds the tables of the modules below; their handles reach it only through the `Hub` trait of `hub.rs`
 //!   (which it implements) or, for pipelines, a `Weak` of their own table. So the registry imports them, none of
-//!   them imports the registry or one another, only the plain data in `clock.rs`, `snapshot.rs` and `types.rs`,
-//!   and the crate has no import circle.
+//!   them imports the registry or one another, only the plain data in `clock.rs`, `snapshot.rs` and `types.rs`
+//!   (and connections the history ring of `series.rs`, itself a leaf), and the crate has no import circle.
 //! - **Connections** ([`Connection`], `connection.rs`): every WebRTC peer, JPEG/MJPEG client, WHEP session,
 //!   signaling socket and MCP session is registered from birth to end, with its state history, a bounded
 //!   timeline and transport counters. The owner keeps a cheap handle; closing (or dropping) it ends the record.
+//!   Connections that carry video also keep a network history (`series.rs`: one [`Sample`] a second at most,
+//!   [`SERIES_LEN`] of them) taken from their counters, which the dashboard plots per viewer.
 //! - **Operations** ([`Operation`], `operation.rs`): a guard per significant action, recording start, duration
 //!   and result; per-kind success/failure counts, mean and p95.
 //! - **Tasks** (`task.rs`): every tokio task, blocking job and thread is started through [`Monitor::spawn`],
@@ -45,6 +47,7 @@ mod operation;
 mod pipeline;
 mod process;
 mod registry;
+mod series;
 mod snapshot;
 mod summary;
 mod task;
@@ -63,9 +66,10 @@ pub use pipeline::{
 };
 pub use process::{CPU_MIN_WINDOW, ProcessSnapshot};
 pub use registry::{BACKGROUND_PERIOD, Monitor, MonitorConfig};
+pub use series::{SERIES_LEN, SERIES_PERIOD, SERIES_SLACK};
 pub use snapshot::{
     ConnectionDetail, ConnectionSummary, DataChannelSnapshot, OperationKindStats, OperationResult,
-    OperationSnapshot, OperationsSnapshot, StateChange, TaskCounts, TaskKind, TaskSnapshot,
+    OperationSnapshot, OperationsSnapshot, Sample, StateChange, TaskCounts, TaskKind, TaskSnapshot,
     TaskState, TasksSnapshot, TimelineEvent, TrackSnapshot,
 };
 pub use summary::{ConnectionCounts, Summary, Totals};

@@ -70,6 +70,29 @@ pub struct ConnectionSummary {
     pub tasks_alive: u64,
 }
 
+/// One point of a connection's network history (see [`SERIES_LEN`](crate::SERIES_LEN)): the counters that
+/// tell how a viewer's path is doing, as they were at `at_ms`. Rates and gauges are the latest measurement
+/// then, not averages over the second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub at_ms: u64,
+    /// Send bitrate, kbit/s.
+    pub bitrate_kbps: f64,
+    /// Congestion controller's estimate, kbit/s; `None` without congestion control.
+    pub estimate_kbps: Option<f64>,
+    /// Encoder target, kbit/s.
+    pub target_kbps: Option<f64>,
+    pub rtt_ms: Option<f64>,
+    /// Fraction lost over the last receiver report interval, 0..=1.
+    pub loss_fraction: Option<f64>,
+    pub fps: f64,
+    /// Quality tier (0 = best).
+    pub tier: Option<u32>,
+    /// Tier changes so far (cumulative): a switch shows even when the tier went down and back up within a
+    /// sample period.
+    pub tier_switches: u64,
+}
+
 /// Everything known about one connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectionDetail {
@@ -89,6 +112,10 @@ pub struct ConnectionDetail {
     pub operations: Vec<OperationSnapshot>,
     /// Tasks it owns that are still alive.
     pub tasks: Vec<TaskSnapshot>,
+    /// Network history, oldest first, one sample a second at most (bounded by
+    /// [`SERIES_LEN`](crate::SERIES_LEN)); empty for connections that carry no video.
+    #[serde(default)]
+    pub series: Vec<Sample>,
 }
 
 // ---- operations ----

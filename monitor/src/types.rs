@@ -173,6 +173,24 @@ impl ConnectionKind {
     pub(crate) fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether connections of this kind send video to a viewer (WebRTC, WHEP, JPEG, MJPEG): those keep a
+    /// network history ([`crate::SERIES_LEN`]).
+    pub fn carries_video(self) -> bool {
+        matches!(
+            self,
+            ConnectionKind::WebRtc
+                | ConnectionKind::Whep
+                | ConnectionKind::Jpeg
+                | ConnectionKind::Mjpeg
+        )
+    }
+
+    /// Whether connections of this kind are RTP viewers (WebRTC, WHEP): those have an estimate, a tier, loss
+    /// and NACKs, and get the per-viewer Prometheus series.
+    pub fn is_rtp_viewer(self) -> bool {
+        matches!(self, ConnectionKind::WebRtc | ConnectionKind::Whep)
+    }
 }
 
 impl fmt::Display for ConnectionKind {
@@ -307,6 +325,21 @@ pub struct Counters {
     pub fps: f64,
     /// Frames not sent to this connection; the reasons are in the connection detail's `drops`.
     pub frames_dropped: u64,
+    /// Congestion controller's estimate of the path, kbit/s; `None` without congestion control.
+    pub estimate_kbps: Option<f64>,
+    /// Bitrate the viewer's encoder aims at now, kbit/s.
+    pub target_kbps: Option<f64>,
+    /// The viewer's quality tier: index into the ladder (0 = best)…
+    pub tier: Option<u32>,
+    /// …and its name (`"t1 640w 1200k"`).
+    pub tier_name: Option<String>,
+    /// Tier changes so far.
+    pub tier_switches: u64,
+    /// Fraction of packets lost over the last receiver report interval, 0..=1.
+    pub loss_fraction: Option<f64>,
+    /// Packets and bytes sent again in answer to NACKs.
+    pub retransmitted_packets: u64,
+    pub retransmitted_bytes: u64,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 // The monitor dashboard against a real gateway, in headless Chromium: a viewer page watches over WebRTC, then
-// the dashboard (admin token) must show the viewer's session, its WebRTC connection (and, on click, that
-// connection's state history), the running H.264 pipeline and live tasks; "Kick" (two clicks) must end the
+// the dashboard (admin token) must show the viewer's session, its network card with a plot (issue 10), its
+// WebRTC connection (and, on click, that connection's state history and network plot), the running H.264
+// pipeline and live tasks; "Kick" (two clicks) must end the
 // viewer's session, which the viewer page must report. A wrong token gets the sign-in form, and a phone-sized
 // dashboard must not scroll sideways.
 //
@@ -37,6 +38,17 @@ run(async (out, cleanup) => {
   out.taskRows = await mon.$$eval('#tasks tbody tr', (trs) => trs.filter((t) => !t.querySelector('.empty')).length);
   out.operationKinds = await mon.$$eval('#op-kinds tbody tr td:first-child', (tds) => tds.map((t) => t.textContent.trim()));
 
+  // The viewers' network panel: a card per WebRTC viewer whose plot has lines once samples exist.
+  const card = '#network .netcard[data-kind="webrtc"]';
+  await mon.waitForSelector(`${card} .netchart path.net-line`, { timeout: 8000 });
+  out.netCard = await mon.$eval(card, (c) => ({
+    health: c.dataset.health,
+    tier: c.querySelector('.tier').textContent,
+    numbers: [...c.querySelectorAll('.netnums dt')].map((d) => d.textContent),
+    lines: [...c.querySelectorAll('path.net-line')].map((p) => p.getAttribute('class')),
+    labels: [...c.querySelectorAll('.netchart-label')].map((l) => l.textContent),
+  }));
+
   // Connection detail: state history and timeline.
   await mon.click('#connections tr[data-kind="webrtc"]');
   await mon.waitForSelector('#detail-timeline li', { timeout: 5000 });
@@ -44,6 +56,7 @@ run(async (out, cleanup) => {
   await mon.waitForSelector('#detail-history tbody tr', { timeout: 5000 });
   out.history = await mon.$$eval('#detail-history tbody tr', (trs) => trs.map((t) => [...t.cells].map((c) => c.textContent.trim()).join(' ')));
   out.timelineEvents = await mon.$$eval('#detail-timeline li', (lis) => lis.length);
+  out.detailNetworkLines = await mon.$$eval('#detail-network path.net-line', (ps) => ps.length);
   await mon.screenshot({ path: `${a.shots}/monitor-desktop-detail.png` });
   await mon.keyboard.press('Escape');
   out.drawerClosed = await mon.isHidden('#drawer');

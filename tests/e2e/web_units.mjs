@@ -25,6 +25,7 @@ const backoff = await load('backoff.js');
 const stats = await load('stats.js');
 const options = await load('options.js');
 const fmt = await load('format.js');
+const netplot = await load('netplot.js');
 
 /** A scripted stand-in for the browser's WebSocket, installed before signaling.js is loaded. */
 class FakeSocket {
@@ -383,6 +384,106 @@ test('format: durations, sizes, rates and missing values', () => {
     assert.equal(f(null), fmt.DASH);
     assert.equal(f(NaN), fmt.DASH);
   }
+});
+
+// --- network (issue 10) -----------------------------------------------------------------------------------------
+
+test('stats: the network message becomes overlay rows; none when absent or stale', () => {
+  const msg = {
+    type: 'network', estimate_kbps: 1234.5, target_kbps: 1100, bitrate_kbps: 1050.2, tier: 1, tier_name: 't1 640w 1200k',
+    tiers: 4, loss: 0.02, rtt_ms: 45.1, nacks: 12, plis: 1, switches: 2, congestion_control: true,
+  };
+  const rows = Object.fromEntries(stats.networkRows(msg, 800));
+  assert.equal(rows.Estimate, '1.23 Mbit/s');
+  assert.equal(rows.Target, '1.10 Mbit/s');
+  assert.equal(rows.Tier, 't1 640w 1200k · 2 of 4 · 2 switches');
+  assert.equal(rows.Loss, '2.0 %');
+  assert.equal(rows['RTT (gateway)'], '45 ms');
+  assert.equal(rows['NACK / PLI'], '12 / 1');
+  assert.deepEqual(stats.networkRows(null, 0), [], 'JPEG or an older gateway: no message');
+  assert.deepEqual(stats.networkRows(msg, stats.NETWORK_STALE_MS + 1), [], 'stale');
+  assert.deepEqual(stats.networkRows(msg, Infinity), []);
+  const off = Object.fromEntries(
+    stats.networkRows({ type: 'network', estimate_kbps: null, target_kbps: null, loss: null, rtt_ms: null, tier: 0, tiers: 1, switches: 1, congestion_control: false }, 0),
+  );
+  assert.equal(off.Estimate, 'off');
+  assert.equal(off.Target, fmt.DASH);
+  assert.equal(off.Loss, fmt.DASH);
+  assert.equal(off.Tier, '1 of 1 · 1 switch');
+});
+
+test('netplot: a struggling viewer is bad for loss, RTT or a path too thin; a lower tier only warns', () => {
+  const good = { bitrate_kbps: 900, estimate_kbps: 2500, target_kbps: 1000, tier: 0, loss_fraction: 0, rtt_ms: 20 };
+  assert.deepEqual(netplot.viewerHealth(good), { level: 'ok', reasons: [] });
+  assert.equal(netplot.viewerHealth({ ...good, loss_fraction: 0.07 }).level, 'bad');
+  assert.equal(netplot.viewerHealth({ ...good, loss_fraction: 0.07 }).reasons[0], 'loss 7 %');
+  assert.equal(netplot.viewerHealth({ ...good, loss_fraction: 0.03 }).level, 'warn');
+  assert.equal(netplot.viewerHealth({ ...good, rtt_ms: 450 }).level, 'bad');
+  assert.equal(netplot.viewerHealth({ ...good, rtt_ms: 250 }).level, 'warn');
+  const thin = netplot.viewerHealth({ ...good, estimate_kbps: 600, bitrate_kbps: 1500 });
+  assert.equal(thin.level, 'bad');
+  assert.match(thin.reasons[0], /1\.50 Mbit\/s.*600 kbit\/s/);
+  assert.equal(netplot.viewerHealth({ ...good, estimate_kbps: 600, bitrate_kbps: 700, target_kbps: 700 }).level, 'ok', 'within the margin');
+  const low = netplot.viewerHealth({ ...good, tier: 2, tier_name: 't2 320w 450k' });
+  assert.deepEqual(low, { level: 'warn', reasons: ['below top tier (t2 320w 450k)'] });
+  // No congestion control, no receiver report yet: nothing to hold against it.
+  assert.equal(netplot.viewerHealth({ bitrate_kbps: 4000, estimate_kbps: null, loss_fraction: null, rtt_ms: null, tier: null }).level, 'ok');
+  assert.equal(netplot.viewerHealth(undefined).level, 'ok');
+  // The viewer page's message names loss `loss`.
+  assert.equal(netplot.viewerHealth({ loss: 0.06 }).level, 'bad');
+});
+
+test('netplot: axis tops are 1, 2 or 5 × 10^n', () => {
+  assert.equal(netplot.niceMax(0, 100), 100);
+  assert.equal(netplot.niceMax(101, 100), 200);
+  assert.equal(netplot.niceMax(1234, 100), 2000);
+  assert.equal(netplot.niceMax(4999, 100), 5000);
+  assert.equal(netplot.niceMax(5001, 100), 10000);
+  assert.equal(netplot.niceMax(0.07, 0.1), 0.1);
+  assert.equal(netplot.niceMax(0.12, 0.1), 0.2);
+});
+
+test('netplot: the chart model maps time and values, breaks lines at gaps and marks tier switches', () => {
+  const now = 1_000_000;
+  const at = (s) => now - s * 1000;
+  const sample = (secsAgo, o) => ({ at_ms: at(secsAgo), bitrate_kbps: 500, estimate_kbps: 1000, target_kbps: 800, rtt_ms: 50, loss_fraction: 0, fps: 30, tier: 0, tier_switches: 0, ...o });
+  const series = [
+    sample(400, {}), // older than the window: ignored
+    sample(300, {}),
+    sample(299, { estimate_kbps: null }),
+    sample(298, {}),
+    sample(200, { tier: 1, tier_switches: 1, loss_fraction: 0.2 }), // 98 s gap
+    sample(199, { tier: 1, tier_switches: 1 }),
+    sample(0, { tier: 0, tier_switches: 2 }),
+  ];
+  const m = netplot.chartModel(series, { nowMs: now, windowMs: 300_000, width: 300, height: 100 });
+  assert.equal(m.empty, false);
+  const [rate, rtt, loss] = m.bands;
+  assert.deepEqual([rate.name, rtt.name, loss.name], ['rate', 'rtt', 'loss']);
+  assert.equal(rate.top, 0);
+  assert.equal(rate.bottom, 50);
+  assert.ok(rtt.top > rate.bottom && loss.top > rtt.bottom && loss.bottom <= 100 + 1e-9);
+  assert.equal(rate.max, 1000);
+  const line = (band, name) => band.lines.find((l) => l.name === name).d;
+  // Estimate 1000 of max 1000 → y = 0; a null and a gap each start a new segment.
+  assert.equal(line(rate, 'estimate_kbps'), 'M0 0 M2 0 M100 0 L101 0 M300 0');
+  assert.equal(line(rate, 'bitrate_kbps').split('M').length - 1, 3, 'three segments: two gaps');
+  assert.ok(line(rate, 'bitrate_kbps').startsWith('M0 25 L1 25 L2 25'), line(rate, 'bitrate_kbps'));
+  // Loss 20 % exceeds the 5 % alarm: the band grows to 20 % and the alarm line sits at a quarter height.
+  assert.equal(loss.max, 0.2);
+  assert.ok(Math.abs(loss.threshold - (loss.bottom - 0.25 * (loss.bottom - loss.top))) < 1e-9);
+  assert.equal(rtt.threshold, null);
+  assert.deepEqual(m.switches, [{ x: 100, down: true }, { x: 300, down: false }]);
+  // A detail fetched after the summary: the newest sample, not "now", is the right edge.
+  const late = netplot.chartModel([sample(-5, {})], { nowMs: now, windowMs: 300_000, width: 300, height: 100 });
+  assert.equal(line(late.bands[0], 'estimate_kbps'), 'M300 0');
+  assert.equal(netplot.chartModel([], { nowMs: now }).empty, true);
+  // Without a window: the series' own span in whole minutes, 1 to 5.
+  assert.equal(netplot.plotWindow([sample(0, {})]), 60_000);
+  assert.equal(netplot.plotWindow([sample(90, {}), sample(0, {})]), 120_000);
+  assert.equal(netplot.plotWindow(series), 300_000);
+  assert.equal(netplot.chartModel([sample(1, {}), sample(0, {})], { nowMs: now, width: 600 }).bands[0].lines[1].d, 'M590 0 L600 0');
+  assert.equal(netplot.chartModel(undefined, { nowMs: now }).bands[0].lines[0].d, '');
 });
 
 // --- signaling -------------------------------------------------------------------------------------------------

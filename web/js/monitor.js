@@ -1,6 +1,7 @@
 // The monitor dashboard (issue 5): polls the gateway's admin REST endpoints and shows the live summary,
-// sessions (with a Kick button), connections (click one for its state history and timeline), pipelines,
-// operations and tasks (leaked ones highlighted).
+// sessions (with a Kick button), each WebRTC/WHEP viewer's network over the last minutes (issue 10: estimate,
+// sent bitrate, RTT, loss, tier switches; struggling viewers first and highlighted), connections (click one for
+// its state history, timeline and network plots), pipelines, operations and tasks (leaked ones highlighted).
 //
 // Shapes are those of docs/openapi.yaml (the monitor crate's snapshot types). Rendering is tolerant: a missing
 // field shows "—", unknown fields are ignored, and an endpoint this gateway does not have shows as unavailable in
@@ -8,6 +9,7 @@
 // form, and is kept in sessionStorage only.
 
 import * as fmt from './format.js';
+import { chartModel, networkChart, networkLegend, viewerHealth } from './netplot.js';
 import { fragmentWithoutToken, parseFragment } from './options.js';
 
 /** Refresh period of the whole dashboard (and of an open connection's detail). */
@@ -27,6 +29,14 @@ const ENDPOINTS = {
 const KICK_CONFIRM_MS = 4000;
 /** Rows shown per list; the REST snapshots are bounded too, this keeps the DOM small on phones. */
 const MAX_ROWS = 200;
+/**
+ * Viewers plotted in the network panel, the most troubled first. Each costs one connection-detail request per
+ * refresh (the list endpoint carries no history); the rest stay in the connections table.
+ */
+const MAX_NET_VIEWERS = 12;
+/** Connection kinds that are RTP viewers: they have an estimate, a tier, loss and NACKs to plot. */
+const NET_KINDS = new Set(['webrtc', 'whep']);
+const HEALTH_RANK = { bad: 0, warn: 1, ok: 2 };
 
 const $ = (id) => document.getElementById(id);
 
@@ -80,6 +90,7 @@ class Monitor {
     this.selected = null;
     this.detail = null;
     this.detailError = null;
+    this.netDetails = new Map(); // viewer connection id → its latest detail (for `series`)
     this.paused = false;
     this.timer = null;
     this.inFlight = false;
@@ -98,6 +109,7 @@ class Monitor {
     $('show-closed').addEventListener('change', () => this.render());
     $('errors-only').addEventListener('change', () => this.render());
     $('drawer-close').addEventListener('click', () => this.closeDrawer());
+    $('network-legend').replaceChildren(networkLegend());
     document.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') this.closeDrawer();
     });
@@ -185,7 +197,7 @@ class Monitor {
       $('conn-error').hidden = !offline;
       if (offline) $('conn-error').textContent = 'The gateway is unreachable. Showing the last data; retrying every 2 s.';
       else this.lastOk = Date.now();
-      if (this.selected) await this.loadDetail();
+      await Promise.all([this.loadNetwork(), this.selected ? this.loadDetail() : null]);
       this.render(offline);
     } finally {
       this.inFlight = false;
@@ -201,6 +213,7 @@ class Monitor {
     this.renderHealth(offline);
     this.renderCards();
     this.renderSessions();
+    this.renderNetwork();
     this.renderConnections();
     this.renderPipelines();
     this.renderOperations();
@@ -353,6 +366,76 @@ class Monitor {
       this.toast(`Could not end session ${id}: the gateway is unreachable.`);
     }
     this.refresh();
+  }
+
+  // --- viewers' network ------------------------------------------------------------------------------------------
+
+  /** Open WebRTC/WHEP connections with their health, the most troubled first. */
+  netViewers() {
+    const list = (this.data.connections && this.data.connections.connections) || [];
+    return list
+      .filter((c) => c.lifecycle !== 'closed' && NET_KINDS.has(c.kind))
+      .map((c) => ({ c, health: viewerHealth(c.counters) }))
+      .sort((a, b) => HEALTH_RANK[a.health.level] - HEALTH_RANK[b.health.level] || idNumber(a.c.id) - idNumber(b.c.id));
+  }
+
+  /** Fetches the details (for their `series`) of the viewers the panel plots; a failed one keeps its last data. */
+  async loadNetwork() {
+    const viewers = this.netViewers().slice(0, MAX_NET_VIEWERS);
+    const results = await Promise.allSettled(viewers.map(({ c }) => this.get(`${MONITOR}/connections/${encodeURIComponent(c.id)}`)));
+    const next = new Map();
+    results.forEach((r, i) => {
+      const id = viewers[i].c.id;
+      if (r.status === 'fulfilled') next.set(id, r.value);
+      else if (this.netDetails.has(id)) next.set(id, this.netDetails.get(id));
+    });
+    this.netDetails = next;
+  }
+
+  renderNetwork() {
+    const body = $('network');
+    const note = $('network-note');
+    if (!this.data.connections) {
+      const e = this.errors.connections;
+      note.textContent = '';
+      body.replaceChildren(h('p', { class: 'unavailable' }, e ? `Could not load: ${e.message}` : 'Loading…'));
+      return;
+    }
+    const viewers = this.netViewers();
+    const struggling = viewers.filter((v) => v.health.level === 'bad').length;
+    note.textContent = viewers.length ? `${viewers.length} watching${struggling ? ` · ${struggling} struggling` : ''}` : '';
+    if (viewers.length === 0) {
+      body.replaceChildren(h('p', { class: 'unavailable' }, 'No WebRTC or WHEP viewers.'));
+      return;
+    }
+    const now = this.now();
+    const cards = viewers.slice(0, MAX_NET_VIEWERS).map(({ c, health }) => this.netCard(c, health, now));
+    const more = viewers.length - MAX_NET_VIEWERS;
+    if (more > 0) cards.push(h('p', { class: 'panel-note' }, `${more} more viewers are in the connections table (the worst are plotted here).`));
+    body.replaceChildren(...cards);
+  }
+
+  /** One viewer: who, tier, why it is highlighted, its numbers now and its plot over the last minutes. */
+  netCard(c, health, now) {
+    const k = c.counters || {};
+    const d = this.netDetails.get(c.id);
+    const open = () => this.openDrawer(c.id);
+    return h(
+      'article',
+      { class: `netcard ${health.level}`, dataset: { id: c.id, kind: c.kind, health: health.level }, tabindex: '0', onclick: open,
+        onkeydown: (e) => { if (e.key === 'Enter') open(); } },
+      h(
+        'div',
+        { class: 'netcard-head' },
+        h('b', { class: 'mono' }, c.id),
+        pill(c.kind, 'kind'),
+        h('span', { class: 'netcard-who' }, [c.screen && `screen ${c.screen}`, c.remote].filter(Boolean).join(' · ')),
+        h('span', { class: 'tier', title: 'Quality tier' }, tierText(k)),
+      ),
+      health.reasons.length ? h('div', { class: 'netcard-why' }, health.reasons.join(' · ')) : null,
+      netNumbers(k, true),
+      networkChart(chartModel((d && d.series) || [], { nowMs: now, height: 120 }), `Network of ${c.id} over the last minutes`),
+    );
   }
 
   renderConnections() {
@@ -565,6 +648,7 @@ class Monitor {
         ['NACK / PLI / FIR', `${fmt.count(k.nack_received)} / ${fmt.count(k.pli_received)} / ${fmt.count(k.fir_received)}`],
         ['Messages out / in', `${fmt.count(k.messages_sent)} / ${fmt.count(k.messages_received)}`],
       ]),
+      ...this.drawerNetwork(d, now),
       h('h3', {}, 'State history'),
       history.length
         ? h(
@@ -600,6 +684,24 @@ class Monitor {
         ? h('div', { class: 'table-wrap' }, tableEl(['ID', 'Name', 'Owner', 'Kind', 'State', '#Age', 'Owner closed'], d.tasks.map((t) => taskRow(t, now))))
         : '',
     );
+  }
+
+  /**
+   * The detail's network section: current numbers and a large plot of `series`. For RTP viewers, and for other
+   * video connections (JPEG, MJPEG) once their history has a bitrate to show.
+   */
+  drawerNetwork(d, now) {
+    const series = d.series || [];
+    if (!NET_KINDS.has(d.kind) && !series.some((x) => x.bitrate_kbps > 0)) return [];
+    const k = d.counters || {};
+    const health = viewerHealth(k);
+    return [
+      h('h3', {}, 'Network'),
+      health.reasons.length ? h('p', { class: `netcard-why ${health.level}`, id: 'detail-network-why' }, health.reasons.join(' · ')) : '',
+      netNumbers(k, false),
+      networkLegend(),
+      h('div', { id: 'detail-network' }, networkChart(chartModel(series, { nowMs: now, height: 240 }), `Network of ${d.id}`)),
+    ];
   }
 
   toast(text) {
@@ -647,6 +749,34 @@ function tableEl(headers, rows, id = undefined) {
 
 function tableOf(headers, cells) {
   return h('div', { class: 'table-wrap' }, tableEl(headers, cells.map((r) => h('tr', {}, r.map((c) => td(c))))));
+}
+
+/** The numeric part of a connection id ("c42" → 42), for sorting. */
+function idNumber(id) {
+  const n = parseInt(String(id).replace(/^c/, ''), 10);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function tierText(k) {
+  if (k.tier_name) return k.tier_name;
+  return typeof k.tier === 'number' ? `tier ${k.tier}` : 'no tiers';
+}
+
+/** A viewer's network numbers now; `compact` for the panel's cards. */
+function netNumbers(k, compact) {
+  const loss = typeof k.loss_fraction === 'number' ? fmt.percent(k.loss_fraction * 100) : fmt.DASH;
+  const pairs = [
+    ['Estimate', fmt.bitrate(k.estimate_kbps)],
+    ['Sent', fmt.bitrate(k.bitrate_kbps)],
+    ['Target', fmt.bitrate(k.target_kbps)],
+    ['RTT', fmt.ms(k.rtt_ms)],
+    ['Loss', loss],
+    ['Tier switches', fmt.count(k.tier_switches)],
+    ['NACK / PLI', `${fmt.count(k.nack_received)} / ${fmt.count(k.pli_received)}`],
+    ['Retransmitted', fmt.bytes(k.retransmitted_bytes)],
+  ];
+  if (!compact) pairs.splice(3, 0, ['Tier', tierText(k)]);
+  return h('dl', { class: compact ? 'netnums' : 'kv' }, pairs.map(([t, v]) => h('div', {}, h('dt', {}, t), h('dd', {}, v))));
 }
 
 function capitalise(s) {

@@ -1,7 +1,10 @@
-// Numbers for the stats overlay: a bounded ring with median/p95, and the WebRTC getStats() reduction.
+// Numbers for the stats overlay: a bounded ring with median/p95, the WebRTC getStats() reduction, and the rows
+// of the gateway's `network` message (estimate, tier, loss, RTT, NACKs, PLIs).
 //
 // `reduceRtcStats` is pure (a list of stats objects in, a plain record out) so the arithmetic — rates from
 // deltas between two samples, per-frame averages — is unit-tested without a peer connection.
+
+import { bitrate, count, DASH, ms } from './format.js';
 
 /** The p-th percentile (0–100, nearest rank) of `values`; NaN when empty. */
 export function percentile(values, p) {
@@ -114,4 +117,35 @@ export function rtcRates(prev, cur) {
     if (emitted > 0) out.jitterBufferMs = ((cur.jitterBufferDelay - prev.jitterBufferDelay) * 1000) / emitted;
   }
   return out;
+}
+
+/** A `network` message older than this is not shown: the gateway sends one a second while WebRTC runs. */
+export const NETWORK_STALE_MS = 5000;
+
+const finite = (v) => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * Rows ([label, value]) for the stats overlay from the gateway's latest `{"type":"network"}` message (see
+ * docs/PROTOCOL.md) received `ageMs` ago: the congestion controller's estimate, the encoder's target, the
+ * quality tier ("n of m", best = 1) and its switches, loss, the gateway's RTT, NACKs and PLIs. No rows without
+ * a message or when it is stale (JPEG, an older gateway, a watch that ended), so the overlay stays as it was.
+ */
+export function networkRows(msg, ageMs) {
+  if (!msg || typeof msg !== 'object' || !(ageMs <= NETWORK_STALE_MS)) return [];
+  const estimate = msg.congestion_control === false && !finite(msg.estimate_kbps) ? 'off' : bitrate(msg.estimate_kbps);
+  let tier = DASH;
+  if (finite(msg.tier)) {
+    const name = typeof msg.tier_name === 'string' && msg.tier_name ? `${msg.tier_name} · ` : '';
+    const of = finite(msg.tiers) && msg.tiers > 0 ? `${msg.tier + 1} of ${msg.tiers}` : `tier ${msg.tier + 1}`;
+    tier = `${name}${of}`;
+  }
+  if (finite(msg.switches)) tier += ` · ${msg.switches} switch${msg.switches === 1 ? '' : 'es'}`;
+  return [
+    ['Estimate', estimate],
+    ['Target', bitrate(msg.target_kbps)],
+    ['Tier', tier],
+    ['Loss', finite(msg.loss) ? `${(msg.loss * 100).toFixed(1)} %` : DASH],
+    ['RTT (gateway)', ms(msg.rtt_ms)],
+    ['NACK / PLI', `${count(msg.nacks)} / ${count(msg.plis)}`],
+  ];
 }

@@ -82,6 +82,9 @@ pub(super) fn gather(inner: &Inner) -> Exposition {
         ));
     }
 
+    // Viewers.
+    super::viewers::gather_viewers(inner, &mut x);
+
     // Operations.
     {
         let ops = inner.ops.lock();

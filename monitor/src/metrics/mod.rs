@@ -11,6 +11,7 @@
 //!
 //! # Files
 //! - `gather.rs`: which families a scrape shows, read from the registry.
+//! - `viewers.rs`: the per-viewer families (estimate, tier, loss, RTT, NACKs, … of each open WebRTC/WHEP viewer).
 //! - `exposition.rs`: the families as plain data and their `prometheus-client` encoding.
 //! - `histogram.rs`: the lock-free histogram the operation and pipeline records update.
 //! - `text004.rs`: the Prometheus 0.0.4 text rewritten from the OpenMetrics text.
@@ -22,6 +23,7 @@ pub(crate) mod histogram;
 #[cfg(test)]
 mod tests;
 mod text004;
+mod viewers;
 
 use prometheus_client::registry::Registry;
 

@@ -356,3 +356,77 @@ fn prometheus_text_parses_and_reflects_state() {
     tx.send(()).unwrap();
     t.join().unwrap();
 }
+
+#[test]
+fn viewer_families_cover_open_rtp_viewers_only() {
+    let m = Monitor::new(MonitorConfig::default());
+    let attrs = |screen: &str| ConnectionAttrs {
+        screen: Some(screen.into()),
+        ..ConnectionAttrs::default()
+    };
+    let phone = m.open_connection(ConnectionKind::WebRtc, attrs("main \"1\"\\\n"));
+    phone.update_counters(|c| {
+        c.estimate_kbps = Some(850.5);
+        c.target_kbps = Some(800.0);
+        c.bitrate_kbps = 790.0;
+        c.tier = Some(2);
+        c.tier_name = Some("t2 320w 450k".into());
+        c.tier_switches = 3;
+        c.loss_fraction = Some(0.07);
+        c.rtt_ms = Some(120.0);
+        c.nack_received = 40;
+        c.pli_received = 2;
+        c.retransmitted_packets = 30;
+        c.retransmitted_bytes = 36_000;
+    });
+    // Congestion control off: no estimate, target, tier or loss yet; the counters still show.
+    let player = m.open_connection(ConnectionKind::Whep, attrs("0"));
+    player.update_counters(|c| c.bitrate_kbps = 4000.0);
+    let jpeg = m.open_connection(ConnectionKind::Jpeg, attrs("0"));
+    jpeg.update_counters(|c| c.bitrate_kbps = 900.0);
+    let gone = m.open_connection(ConnectionKind::WebRtc, attrs("0"));
+    gone.update_counters(|c| c.estimate_kbps = Some(1.0));
+    gone.close("left");
+
+    let text = m.openmetrics_text();
+    let s = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let p = format!(
+        "connection=\"{}\",screen=\"main \\\"1\\\"\\\\\\n\"",
+        phone.id()
+    );
+    let w = format!("connection=\"{}\",screen=\"0\"", player.id());
+    let at = |name: &str, labels: &str| s.get(&format!("{name}{{{labels}}}")).copied();
+    assert_eq!(at("sightline_viewer_estimate_kbps", &p), Some(850.5));
+    assert_eq!(at("sightline_viewer_target_kbps", &p), Some(800.0));
+    assert_eq!(at("sightline_viewer_bitrate_kbps", &p), Some(790.0));
+    assert_eq!(at("sightline_viewer_tier", &p), Some(2.0));
+    assert_eq!(at("sightline_viewer_tier_switches_total", &p), Some(3.0));
+    assert_eq!(at("sightline_viewer_loss_ratio", &p), Some(0.07));
+    assert_eq!(at("sightline_viewer_rtt_seconds", &p), Some(0.12));
+    assert_eq!(at("sightline_viewer_nacks_total", &p), Some(40.0));
+    assert_eq!(at("sightline_viewer_plis_total", &p), Some(2.0));
+    assert_eq!(
+        at("sightline_viewer_retransmitted_bytes_total", &p),
+        Some(36_000.0)
+    );
+    assert_eq!(at("sightline_viewer_bitrate_kbps", &w), Some(4000.0));
+    assert_eq!(at("sightline_viewer_nacks_total", &w), Some(0.0));
+    for unknown in [
+        "sightline_viewer_estimate_kbps",
+        "sightline_viewer_tier",
+        "sightline_viewer_loss_ratio",
+    ] {
+        assert_eq!(at(unknown, &w), None, "{unknown} without a value");
+    }
+    for other in [jpeg.id(), gone.id()] {
+        let label = format!("connection=\"{other}\"");
+        assert!(
+            !s.keys().any(|k| k.contains(&label)),
+            "{other} is not an open RTP viewer"
+        );
+    }
+    // The 0.0.4 text names the counters after their samples.
+    let text004 = m.prometheus_text();
+    assert!(text004.contains("# TYPE sightline_viewer_nacks_total counter\n"));
+    assert!(text004.contains("# TYPE sightline_viewer_rtt_seconds gauge\n"));
+}

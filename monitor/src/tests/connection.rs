@@ -144,3 +144,63 @@ fn counters_drops_channels_and_tracks() {
     let back: crate::snapshot::ConnectionDetail = serde_json::from_value(json).unwrap();
     assert_eq!(back, d);
 }
+
+#[test]
+fn video_connections_keep_a_bounded_network_history_at_one_sample_a_second() {
+    use std::time::{Duration, Instant};
+
+    use crate::SERIES_LEN;
+
+    let m = monitor(16);
+    let c = m.open_connection(ConnectionKind::WebRtc, ConnectionAttrs::default());
+    let t0 = Instant::now();
+    // Ten updates a second for longer than the history holds, on virtual time.
+    let seconds = SERIES_LEN as u64 + 20;
+    for i in 0..seconds * 10 {
+        c.update_counters_at(t0 + Duration::from_millis(i * 100), |k| {
+            k.bitrate_kbps = i as f64;
+            k.estimate_kbps = Some(1000.0);
+            k.tier = Some((i / 100 % 2) as u32);
+            k.tier_switches = i / 100;
+        });
+    }
+    let d = m.connection(c.id()).unwrap();
+    assert_eq!(d.series.len(), SERIES_LEN);
+    let last = &d.series[SERIES_LEN - 1];
+    assert_eq!(
+        last.bitrate_kbps,
+        (seconds * 10 - 1) as f64,
+        "the newest is kept"
+    );
+    assert!(
+        d.series.windows(2).all(|w| w[1].at_ms - w[0].at_ms == 1000),
+        "one a second, the oldest forgotten"
+    );
+    assert_eq!(
+        d.series.iter().map(|x| x.tier_switches).max(),
+        Some(seconds / 10 - 1)
+    );
+    assert_eq!(last.estimate_kbps, Some(1000.0));
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["series"].as_array().map(Vec::len), Some(SERIES_LEN));
+    for key in [
+        "at_ms",
+        "bitrate_kbps",
+        "estimate_kbps",
+        "target_kbps",
+        "rtt_ms",
+        "loss_fraction",
+        "fps",
+        "tier",
+        "tier_switches",
+    ] {
+        assert!(json["series"][0].get(key).is_some(), "sample lacks {key}");
+    }
+    let back: crate::snapshot::ConnectionDetail = serde_json::from_value(json).unwrap();
+    assert_eq!(back, d);
+
+    // A signaling socket counts messages on every one; it keeps no history.
+    let s = m.open_connection(ConnectionKind::Signaling, ConnectionAttrs::default());
+    s.update_counters(|k| k.messages_sent += 1);
+    assert!(m.connection(s.id()).unwrap().series.is_empty());
+}
