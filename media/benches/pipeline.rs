@@ -68,6 +68,8 @@ fn settings(size: (u32, u32), usage: Usage) -> H264Settings {
         fps: 30,
         bitrate_kbps: 4000,
         usage,
+        // Time every picture's encoding: a skipped one would take no time.
+        frame_skip: false,
     }
 }
 

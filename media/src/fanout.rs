@@ -11,9 +11,13 @@
 //!   keyframe gate for an IDR (coalesced there with every other request).
 //!
 //! Memory stays bounded by `subscribers × SUBSCRIBER_QUEUE` shared `Arc`s: the bytes exist once.
+//!
+//! Each subscriber's [`SubscriberCounters`] also carry its bitrate wish, which the encode thread reads through
+//! [`Fanout::desired_bitrates`] before each picture (the engine's `target` rules turn them into the encoder's
+//! target).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -25,16 +29,31 @@ use crate::h264::AccessUnit;
 /// is better served by skipping to the next IDR than by playing stale pictures. Full → drop, count, wait for IDR.
 pub const SUBSCRIBER_QUEUE: usize = 4;
 
-/// Counters of one subscriber, shared between the encode thread and the subscription handle.
+/// Counters of one subscriber, shared between the encode thread and the subscription handle, and the bitrate it
+/// wishes for (set by the subscriber, read by the encode thread).
 #[derive(Debug, Default)]
 pub struct SubscriberCounters {
     received: AtomicU64,
     dropped: AtomicU64,
     skipped: AtomicU64,
     waiting: AtomicBool,
+    /// The wished bitrate in kbit/s; 0 = no wish.
+    desired_kbps: AtomicU32,
 }
 
 impl SubscriberCounters {
+    /// Sets (or with `None` withdraws) the bitrate this subscriber wishes for, kbit/s. `Some(0)` counts as the
+    /// smallest wish, not as none.
+    pub fn set_desired_kbps(&self, kbps: Option<u32>) {
+        self.desired_kbps
+            .store(kbps.map_or(0, |k| k.max(1)), Relaxed);
+    }
+
+    /// The bitrate this subscriber wishes for, kbit/s.
+    pub fn desired_kbps(&self) -> Option<u32> {
+        Some(self.desired_kbps.load(Relaxed)).filter(|&k| k > 0)
+    }
+
     /// A snapshot of the counters.
     pub fn snapshot(&self) -> SubscriberStats {
         SubscriberStats {
@@ -138,6 +157,11 @@ impl Fanout {
     /// Whether there is no subscriber.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+
+    /// Each subscriber's bitrate wish (kbit/s), `None` for one without a wish.
+    pub fn desired_bitrates(&self) -> impl Iterator<Item = Option<u32>> + '_ {
+        self.slots.iter().map(|s| s.counters.desired_kbps())
     }
 
     /// Whether some subscriber waits for an IDR.
@@ -270,5 +294,28 @@ mod tests {
         let id = f.add(tx, Arc::default());
         f.remove(id);
         assert_eq!(f.len(), 0);
+    }
+
+    #[test]
+    fn each_subscriber_has_its_own_wish() {
+        let mut f = Fanout::new();
+        let (a, b) = (
+            Arc::new(SubscriberCounters::default()),
+            Arc::new(SubscriberCounters::default()),
+        );
+        let (tx, _rx_a) = Fanout::channel();
+        f.add(tx, a.clone());
+        assert_eq!(f.desired_bitrates().collect::<Vec<_>>(), [None]);
+        a.set_desired_kbps(Some(1200));
+        let (tx, _rx_b) = Fanout::channel();
+        let id_b = f.add(tx, b.clone());
+        b.set_desired_kbps(Some(0));
+        assert_eq!(
+            f.desired_bitrates().collect::<Vec<_>>(),
+            [Some(1200), Some(1)]
+        );
+        f.remove(id_b);
+        a.set_desired_kbps(None);
+        assert_eq!(f.desired_bitrates().collect::<Vec<_>>(), [None]);
     }
 }

@@ -1,5 +1,6 @@
 //! Engine behaviour: pipelines start with their first subscriber and stop with their last, JPEG sharing and
-//! change-only publishing, keyframes for new viewers of a static screen, run-time bitrate changes, snapshots,
+//! change-only publishing, keyframes for new viewers of a static screen, run-time bitrate changes and a sole
+//! viewer's bitrate wish (live, without an IDR), snapshots,
 //! ordered and bounded input, a vanishing screen, and shutdown.
 
 use std::future::{Future, poll_fn};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use sightline_media::engine::{
     Engine, EngineConfig, INPUT_QUEUE, JpegProfile, MAX_CAPTURE_FAILURES, VideoProfile,
+    VideoSubscription,
 };
 use sightline_media::fanout::SUBSCRIBER_QUEUE;
 use sightline_media::synthetic::{SyntheticDesktop, SyntheticSource};
@@ -251,35 +253,79 @@ async fn a_new_viewer_of_a_static_screen_gets_an_idr() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bitrate_changes_at_run_time_with_an_idr() {
+async fn bitrate_changes_at_run_time_without_an_idr() {
     let (engine, monitor) = engine_with(Arc::new(SyntheticDesktop::new(320, 240)), 30);
     let mut sub = engine
         .subscribe_video("0", VideoProfile::default())
         .unwrap();
-    let mut seen = 0;
-    while seen < 5 {
+    for _ in 0..5 {
         timeout(WAIT, sub.recv()).await.unwrap().unwrap();
-        seen += 1;
     }
+    assert_eq!(sub.target_kbps(), VideoProfile::default().bitrate_kbps);
     assert!(sub.set_bitrate(1).is_err(), "out-of-range bitrate refused");
     sub.set_bitrate(800).unwrap();
-    let idr = loop {
+    let keyframes = until_target(&mut sub, 800).await;
+    assert_eq!(keyframes, 0, "changed live, without an IDR");
+    let h264 = &pipelines(&monitor, "h264")[0];
+    assert_eq!((h264.keyframes_total, h264.restarts_total), (1, 0));
+    engine.shutdown();
+}
+
+/// Receives units until the pipeline's encoder aims at `kbps` and one more unit came out after that (at most
+/// `MAX_UNITS`); returns how many keyframes arrived meanwhile.
+async fn until_target(sub: &mut VideoSubscription, kbps: u32) -> u32 {
+    const MAX_UNITS: usize = 90;
+    let mut keyframes = 0;
+    let mut reached = false;
+    for _ in 0..MAX_UNITS {
         let au = timeout(WAIT, sub.recv()).await.unwrap().unwrap();
-        if au.keyframe {
-            break au;
+        keyframes += u32::from(au.keyframe);
+        if reached {
+            return keyframes;
         }
-    };
-    assert!(idr.nal_types().starts_with(&[7, 8]));
-    assert!(
-        monitor
-            .operations()
-            .by_kind
-            .iter()
-            .any(|k| k.kind == "encoder_restart" && k.ok == 1)
+        reached = sub.target_kbps() == kbps;
+    }
+    panic!(
+        "the encoder target stayed at {} kbit/s, expected {kbps}",
+        sub.target_kbps()
     );
-    assert_eq!(pipelines(&monitor, "h264")[0].restarts_total, 1);
-    // And it keeps streaming.
-    assert!(!timeout(WAIT, sub.recv()).await.unwrap().unwrap().keyframe);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sole_viewers_wish_steers_its_encoder_and_a_second_viewer_restores_the_profile() {
+    let (engine, _monitor) = engine_with(Arc::new(SyntheticDesktop::new(320, 240)), 30);
+    let profile = VideoProfile {
+        bitrate_kbps: 2000,
+        ..VideoProfile::default()
+    };
+    let mut a = engine.subscribe_video("0", profile).unwrap();
+    let control = a.control();
+    assert!(timeout(WAIT, a.recv()).await.unwrap().unwrap().keyframe);
+    assert_eq!(a.target_kbps(), 2000);
+
+    // Followed live, inside the band [BITRATE_KBPS.start(), profile], without an IDR.
+    let floor = *sightline_limits::BITRATE_KBPS.start();
+    for (wish, target) in [(700, 700), (50, floor), (9000, 2000), (700, 700)] {
+        control.set_desired_bitrate(Some(wish));
+        assert_eq!(control.desired_bitrate(), Some(wish));
+        assert_eq!(until_target(&mut a, target).await, 0, "wish {wish}");
+    }
+    // A change under MIN_RETARGET_PERCENT is not worth a retarget.
+    a.set_desired_bitrate(Some(710));
+    for _ in 0..5 {
+        timeout(WAIT, a.recv()).await.unwrap().unwrap();
+    }
+    assert_eq!(a.target_kbps(), 700);
+
+    // Two viewers share the encoder: the profile rules (b's join forces an IDR for both).
+    let mut b = engine.subscribe_video("0", profile).unwrap();
+    until_target(&mut a, 2000).await;
+    assert_eq!(b.target_kbps(), 2000);
+    assert!(timeout(WAIT, b.recv()).await.unwrap().unwrap().keyframe);
+    drop(b);
+    until_target(&mut a, 710).await;
+    control.set_desired_bitrate(None);
+    until_target(&mut a, 2000).await;
     engine.shutdown();
 }
 

@@ -75,6 +75,8 @@ fn encode(usage: Usage, max_width: Option<u32>) -> Encoded {
                 fps: 30,
                 bitrate_kbps: 3000,
                 usage,
+                // Every picture must come out: the decoder checks each frame's barcodes.
+                frame_skip: false,
             })
             .unwrap()
         });

@@ -6,9 +6,10 @@
 //!   [`FrameSource`](crate::FrameSource) for a changed frame and posts the `Arc<Frame>` to every consumer's
 //!   mailbox (latest wins) and to a `watch` for async readers (frame subscriptions, snapshots).
 //! - **h264**, one per (screen, [`VideoProfile`]): converts (+downscale), asks its
-//!   [`KeyframeGate`](crate::keyframe::KeyframeGate) whether to force an IDR, encodes once and hands the
-//!   `Arc<AccessUnit>` to its [`Fanout`](crate::fanout::Fanout). A keyframe pending on an unchanged screen
-//!   re-encodes the last picture as an IDR, so a new viewer of a static screen gets a picture.
+//!   [`KeyframeGate`](crate::keyframe::KeyframeGate) whether to force an IDR, sets the encoder's bitrate target
+//!   from its subscribers' wishes ([`VideoControl::set_desired_bitrate`], rules in [`encoder_target`]), encodes
+//!   once and hands the `Arc<AccessUnit>` to its [`Fanout`](crate::fanout::Fanout). A keyframe pending on an
+//!   unchanged screen re-encodes the last picture as an IDR, so a new viewer of a static screen gets a picture.
 //! - **jpeg**, one per (screen, quality, max_width) while a JPEG subscriber exists: encodes only changed frames,
 //!   at the highest fps its subscribers asked for, into a `watch` (latest wins, never queues).
 //! - **input**, one per engine: injects events in order from a bounded queue of [`INPUT_QUEUE`].
@@ -23,7 +24,8 @@
 //! - `state`: the shared state that carries those steps out on running threads;
 //! - `pipe`: one generic encoder pipeline, with `video` (H.264) and `jpeg` as its two kinds;
 //! - `capture`, `input`: the other two threads; `mailbox`: how threads are woken;
-//! - `profile`: what subscribers ask for and its validation; `subscription`: the handles given out.
+//! - `profile`: what subscribers ask for and its validation; `subscription`: the handles given out;
+//! - `target`: the pure rule for an H.264 encoder's bitrate target.
 //!
 //! # Ends
 //! A subscription's `recv`/`changed` returns `None` when its pipeline ended: the engine was shut down, or the
@@ -40,6 +42,7 @@ mod profile;
 mod registry;
 mod state;
 mod subscription;
+mod target;
 mod video;
 
 use std::sync::Arc;
@@ -50,6 +53,7 @@ pub use capture::MAX_CAPTURE_FAILURES;
 pub use input::INPUT_QUEUE;
 pub use profile::{EngineConfig, JpegProfile, MAX_JPEG_FPS, MIN_MAX_WIDTH, VideoProfile};
 pub use subscription::{FrameSubscription, JpegSubscription, VideoControl, VideoSubscription};
+pub use target::{MIN_RETARGET_PERCENT, encoder_target, worth_retargeting};
 pub use video::MAX_ENCODE_FAILURES;
 
 use crate::jpeg::{JpegEncoder, JpegFrame};

@@ -13,6 +13,7 @@ use sightline_monitor::{Monitor, Owner, PipelineKey, PipelineStatsHandle};
 
 use super::capture::Capture;
 use super::mailbox::Mailbox;
+use super::profile::EngineConfig;
 use super::registry::PipeId;
 use crate::MediaError;
 
@@ -20,11 +21,13 @@ use crate::MediaError;
 pub(super) struct Env {
     /// The capture rate (the H.264 encoder's budget per frame).
     pub(super) fps: u32,
+    /// Whether H.264 encoders may skip pictures to hold their target ([`EngineConfig::frame_skip`]).
+    pub(super) frame_skip: bool,
     /// Frames from the capture, and requests from the engine and subscribers.
     pub(super) mailbox: Arc<Mailbox>,
     /// The pipeline's statistics.
     pub(super) stats: PipelineStatsHandle,
-    /// For operations (`encoder_start`, `encoder_restart`).
+    /// For operations (`encoder_start`).
     pub(super) monitor: Monitor,
     /// The pipeline key's display form, for logs.
     pub(super) key: String,
@@ -67,13 +70,14 @@ pub(super) struct Pipe<E: Encoding> {
 }
 
 impl<E: Encoding> Pipe<E> {
-    /// Spawns the pipe's thread and attaches it to `capture`, which hands it the latest frame at once.
+    /// Spawns the pipe's thread and attaches it to `capture`, which hands it the latest frame at once. `cfg` gives
+    /// the rate and the encoder settings every pipe shares.
     pub(super) fn start(
         monitor: &Monitor,
         capture: &Capture,
         id: PipeId,
         profile: E::Profile,
-        fps: u32,
+        cfg: &EngineConfig,
     ) -> Result<Self, MediaError> {
         let key = PipelineKey {
             screen: capture.info().id.clone(),
@@ -85,7 +89,8 @@ impl<E: Encoding> Pipe<E> {
         let mailbox = Arc::new(Mailbox::default());
         let ended = Arc::new(AtomicBool::new(false));
         let env = Env {
-            fps,
+            fps: cfg.fps,
+            frame_skip: cfg.frame_skip,
             mailbox: Arc::clone(&mailbox),
             stats: stats.clone(),
             monitor: monitor.clone(),

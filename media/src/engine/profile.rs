@@ -100,6 +100,19 @@ pub struct EngineConfig {
     pub video: VideoProfile,
     /// Default JPEG preview profile.
     pub preview: JpegProfile,
+    /// Let every H.264 encoder skip pictures to hold its target bitrate ([`H264Settings::frame_skip`]). On (the
+    /// default) with congestion control: the target then really bounds the stream. Off, hard content overshoots any
+    /// target (the gateway without congestion control, where a fixed pacer absorbs it). Configurations written
+    /// before this field existed deserialize with it on.
+    ///
+    /// [`H264Settings::frame_skip`]: crate::h264::H264Settings::frame_skip
+    #[serde(default = "frame_skip_default")]
+    pub frame_skip: bool,
+}
+
+/// [`EngineConfig::frame_skip`]'s default, for serde.
+fn frame_skip_default() -> bool {
+    true
 }
 
 impl Default for EngineConfig {
@@ -108,6 +121,7 @@ impl Default for EngineConfig {
             fps: 30,
             video: VideoProfile::default(),
             preview: JpegProfile::default(),
+            frame_skip: frame_skip_default(),
         }
     }
 }
@@ -160,6 +174,24 @@ mod tests {
         assert_eq!(JpegProfile::default().name(), "q70-w960");
         assert!(EngineConfig::default().validate().is_ok());
         assert_eq!(JpegProfile::default().max_width, Some(960));
+        assert!(EngineConfig::default().frame_skip);
+    }
+
+    #[test]
+    fn configs_without_frame_skip_still_deserialize_with_it_on() {
+        let mut json = serde_json::to_value(EngineConfig::default()).unwrap();
+        json.as_object_mut().unwrap().remove("frame_skip");
+        let cfg: EngineConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(cfg, EngineConfig::default());
+        let off: EngineConfig = serde_json::from_value(
+            serde_json::to_value(EngineConfig {
+                frame_skip: false,
+                ..EngineConfig::default()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(!off.frame_skip);
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl Shared {
             state.capture(screen)?,
             id,
             profile,
-            self.cfg.fps,
+            &self.cfg,
         )
     }
 

@@ -5,6 +5,7 @@
 //! subscriber of a pipeline stops it. A subscription's `recv`/`changed` returns `None` once its pipeline ended.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use parking_lot::Mutex;
 use sightline_monitor::{Monitor, PipelineStatsHandle};
@@ -26,15 +27,20 @@ struct PipeHandle {
     pipe_id: PipeId,
     mailbox: Arc<Mailbox>,
     stats: PipelineStatsHandle,
+    /// The encoder's current target, kbit/s.
+    target_kbps: Arc<AtomicU32>,
 }
 
-/// Keyframe and bitrate requests for the pipeline of a [`VideoSubscription`]. Both take effect before the encoder's
-/// next frame: a request only sets a flag in the pipeline's mailbox, so it never blocks. Once the pipeline has
-/// stopped, requests do nothing.
+/// Keyframe and bitrate requests for the pipeline of a [`VideoSubscription`], and this subscriber's bitrate
+/// wish. All take effect before the encoder's next picture: a request only sets a flag in the pipeline's mailbox or
+/// an atomic, so it never blocks and may be called from any thread or task. Once the pipeline has stopped,
+/// requests do nothing.
 #[derive(Clone)]
 pub struct VideoControl {
     monitor: Monitor,
     pipe: PipeHandle,
+    /// This subscriber's counters, which carry its wish to the encode thread.
+    counters: Arc<SubscriberCounters>,
 }
 
 impl std::fmt::Debug for VideoControl {
@@ -54,12 +60,35 @@ impl VideoControl {
         self.pipe.mailbox.update(|m| m.keyframe = true);
     }
 
-    /// Changes the pipeline's bitrate (kbit/s) for every subscriber of the pipeline. The encoder restarts with an
-    /// IDR. Values outside [`sightline_limits::BITRATE_KBPS`] are refused.
+    /// Changes the pipeline's bitrate (kbit/s) for every subscriber of the pipeline: it replaces the profile's
+    /// bitrate as the top of the encoder's band (see [`Self::set_desired_bitrate`]). Changed live, without an IDR.
+    /// Values outside [`sightline_limits::BITRATE_KBPS`] are refused.
     pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
         validate_bitrate(kbps)?;
         self.pipe.mailbox.update(|m| m.bitrate_kbps = Some(kbps));
         Ok(())
+    }
+
+    /// Sets (`None`: withdraws) the bitrate this subscriber wishes for, kbit/s, e.g. its congestion controller's
+    /// estimate. While it is the pipeline's only subscriber, the encoder aims at the wish brought into
+    /// `sightline_limits::BITRATE_KBPS.start()..=` the profile's bitrate ([`encoder_target`]); with several
+    /// subscribers the profile's bitrate rules. Applied live before the next picture, without an IDR; changes
+    /// under [`MIN_RETARGET_PERCENT`] are ignored. One atomic store: cheap enough to call on every estimate.
+    ///
+    /// [`encoder_target`]: super::encoder_target
+    /// [`MIN_RETARGET_PERCENT`]: super::MIN_RETARGET_PERCENT
+    pub fn set_desired_bitrate(&self, kbps: Option<u32>) {
+        self.counters.set_desired_kbps(kbps);
+    }
+
+    /// The bitrate this subscriber wishes for, kbit/s, as last set.
+    pub fn desired_bitrate(&self) -> Option<u32> {
+        self.counters.desired_kbps()
+    }
+
+    /// The bitrate the pipeline's encoder aims at now, kbit/s (the profile's until the encoder applied a wish).
+    pub fn target_kbps(&self) -> u32 {
+        self.pipe.target_kbps.load(Relaxed)
     }
 }
 
@@ -96,7 +125,7 @@ impl VideoSubscription {
         let info = joined.capture.info().clone();
         let (tx, rx) = Fanout::channel();
         let counters = Arc::new(SubscriberCounters::default());
-        let fanout = Arc::clone(pipe.output());
+        let fanout = Arc::clone(&pipe.output().fanout);
         let slot = fanout.lock().add(tx, Arc::clone(&counters));
         let control = VideoControl {
             monitor: shared.monitor.clone(),
@@ -105,7 +134,9 @@ impl VideoSubscription {
                 pipe_id: pipe.id(),
                 mailbox: Arc::clone(pipe.mailbox()),
                 stats: pipe.stats().clone(),
+                target_kbps: Arc::clone(&pipe.output().target_kbps),
             },
+            counters: Arc::clone(&counters),
         };
         Self {
             shared,
@@ -132,9 +163,20 @@ impl VideoSubscription {
     }
 
     /// Changes the pipeline's bitrate at run time (for every subscriber of this pipeline: they share the
-    /// encoder). The encoder restarts with an IDR. Out-of-range values are refused.
+    /// encoder), live and without an IDR. Out-of-range values are refused. See [`VideoControl::set_bitrate`].
     pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
         self.control.set_bitrate(kbps)
+    }
+
+    /// Sets (`None`: withdraws) this subscriber's bitrate wish, kbit/s; see
+    /// [`VideoControl::set_desired_bitrate`].
+    pub fn set_desired_bitrate(&self, kbps: Option<u32>) {
+        self.control.set_desired_bitrate(kbps);
+    }
+
+    /// The bitrate the pipeline's encoder aims at now, kbit/s.
+    pub fn target_kbps(&self) -> u32 {
+        self.control.target_kbps()
     }
 
     /// A cheap handle for keyframe and bitrate requests, for whoever does not own the subscription (the owner is

@@ -2,17 +2,21 @@
 //! once, and hand the `Arc<AccessUnit>` to the [`Fanout`] every subscriber reads.
 //!
 //! A keyframe pending on an unchanged screen re-encodes the last picture as an IDR, so a new viewer of a static
-//! screen gets a picture. The thread ends when the engine stops it, when its capture closes, or after
+//! screen gets a picture. Before each picture the thread works out the encoder's bitrate target from the profile
+//! and its subscribers' wishes (the rules are in `target`) and changes it live, without an IDR, when it moved.
+//! With frame skipping on, openh264 may drop a picture to hold that target; it is counted as an
+//! `encoder_skipped` drop. The thread ends when the engine stops it, when its capture closes, or after
 //! [`MAX_ENCODE_FAILURES`] failed encodes in a row; ending drops every subscriber's sender.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
 use super::pipe::{Encoding, Env};
 use super::profile::VideoProfile;
+use super::target::{encoder_target, worth_retargeting};
 use crate::convert::{I420Buffer, bgra_to_i420};
 use crate::fanout::Fanout;
 use crate::h264::{H264Encoder, H264Settings};
@@ -29,9 +33,17 @@ const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// The H.264 kind of [`Pipe`](super::pipe::Pipe): one per (screen, [`VideoProfile`]).
 pub(super) struct H264;
 
+/// What an H.264 pipe's subscribers share with its thread.
+pub(super) struct VideoOutput {
+    /// Every subscriber's queue (and wish).
+    pub(super) fanout: Arc<Mutex<Fanout>>,
+    /// The bitrate the encoder aims at now, kbit/s; written by the thread, read by subscribers' controls.
+    pub(super) target_kbps: Arc<AtomicU32>,
+}
+
 impl Encoding for H264 {
     type Profile = VideoProfile;
-    type Output = Arc<Mutex<Fanout>>;
+    type Output = VideoOutput;
     const KIND: &'static str = "h264";
 
     fn profile_name(profile: &VideoProfile) -> String {
@@ -47,18 +59,25 @@ impl Encoding for H264 {
         env: Env,
     ) -> (Self::Output, Box<dyn FnOnce() + Send + 'static>) {
         let fanout = Arc::new(Mutex::new(Fanout::new()));
+        let target_kbps = Arc::new(AtomicU32::new(profile.bitrate_kbps));
         let ctx = Ctx {
             profile,
             fanout: Arc::clone(&fanout),
+            target_kbps: Arc::clone(&target_kbps),
             env,
         };
-        (fanout, Box::new(move || run(ctx)))
+        let output = VideoOutput {
+            fanout,
+            target_kbps,
+        };
+        (output, Box::new(move || run(ctx)))
     }
 }
 
 struct Ctx {
     profile: VideoProfile,
     fanout: Arc<Mutex<Fanout>>,
+    target_kbps: Arc<AtomicU32>,
     env: Env,
 }
 
@@ -83,7 +102,10 @@ fn run(ctx: Ctx) {
 fn video_loop(ctx: &Ctx, gate: &mut KeyframeGate) -> Result<(), MediaError> {
     let env = &ctx.env;
     let mut encoder: Option<H264Encoder> = None;
-    let mut bitrate = ctx.profile.bitrate_kbps;
+    // The profile's bitrate, or what `VideoControl::set_bitrate` made it: the top of the target's band.
+    let mut base_kbps = ctx.profile.bitrate_kbps;
+    // A target openh264 refused, not retried until the wanted target changes.
+    let mut refused: Option<u32> = None;
     let mut picture = I420Buffer::new();
     let mut last_capture: Option<SystemTime> = None;
     let mut last_frame: Option<Arc<Frame>> = None;
@@ -102,15 +124,8 @@ fn video_loop(ctx: &Ctx, gate: &mut KeyframeGate) -> Result<(), MediaError> {
         for _ in 0..mail.replaced {
             env.stats.record_drop("encoder_behind");
         }
-        if let Some(kbps) = mail.bitrate_kbps
-            && kbps != bitrate
-        {
-            bitrate = kbps;
-            if let Some(enc) = encoder.as_mut() {
-                let op = env.monitor.operation("encoder_restart", None);
-                op.finish_with(enc.set_bitrate(kbps))?;
-                env.stats.record_restart();
-            }
+        if let Some(kbps) = mail.bitrate_kbps {
+            base_kbps = kbps;
         }
         // A consumer attaching while the capture publishes can be handed the same frame twice: encode it once.
         let fresh = mail
@@ -137,18 +152,25 @@ fn video_loop(ctx: &Ctx, gate: &mut KeyframeGate) -> Result<(), MediaError> {
                 }
             },
         };
+        let wanted = encoder_target(base_kbps, ctx.fanout.lock().desired_bitrates());
         let enc = match encoder.as_mut() {
-            Some(enc) => enc,
+            Some(enc) => {
+                retarget(ctx, enc, wanted, base_kbps, &mut refused);
+                enc
+            }
             None => {
                 let settings = H264Settings {
                     width: picture.width(),
                     height: picture.height(),
                     fps: env.fps,
-                    bitrate_kbps: bitrate,
+                    bitrate_kbps: wanted,
                     usage: ctx.profile.usage,
+                    frame_skip: env.frame_skip,
                 };
                 let op = env.monitor.operation("encoder_start", None);
-                encoder.insert(op.finish_with(H264Encoder::new(settings))?)
+                let enc = encoder.insert(op.finish_with(H264Encoder::new(settings))?);
+                ctx.target_kbps.store(wanted, Relaxed);
+                enc
             }
         };
         let force = gate.should_force(now);
@@ -188,6 +210,35 @@ fn video_loop(ctx: &Ctx, gate: &mut KeyframeGate) -> Result<(), MediaError> {
         }
         if mail.closed {
             return Err(MediaError::Stopped);
+        }
+    }
+}
+
+/// Moves the encoder's target to `wanted` (kbit/s) when the change is worth it, live and without an IDR. A target
+/// openh264 refused is logged once and not retried until `wanted` changes; the encoder keeps its old target.
+fn retarget(
+    ctx: &Ctx,
+    enc: &mut H264Encoder,
+    wanted: u32,
+    base_kbps: u32,
+    refused: &mut Option<u32>,
+) {
+    let current = enc.settings().bitrate_kbps;
+    if !worth_retargeting(current, wanted, base_kbps) || *refused == Some(wanted) {
+        return;
+    }
+    match enc.set_target_bitrate(wanted) {
+        Ok(()) => {
+            *refused = None;
+            ctx.target_kbps.store(wanted, Relaxed);
+            tracing::debug!(pipeline = %ctx.env.key, from = current, to = wanted, "encoder target changed");
+        }
+        Err(e) => {
+            *refused = Some(wanted);
+            tracing::warn!(
+                pipeline = %ctx.env.key, error = %e, target = current, wanted,
+                "encoder target unchanged"
+            );
         }
     }
 }
