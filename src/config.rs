@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use sightline_limits as limits;
 use sightline_media::SourceSelection;
 use sightline_media::engine::{EngineConfig, JpegProfile, VideoProfile};
+
+mod congestion;
+pub use congestion::{CongestionConfig, MAX_TIERS, MIN_TIER_SCALE, TierConfig, default_tiers};
 use sightline_monitor::MonitorConfig as MonitorSettings;
 
 /// A configuration error: the key and the reason.
@@ -66,6 +69,8 @@ pub struct Config {
     pub preview: PreviewConfig,
     /// `[webrtc]`.
     pub webrtc: WebrtcConfig,
+    /// `[congestion]`.
+    pub congestion: CongestionConfig,
     /// `[monitor]`.
     pub monitor: MonitorConfig,
     /// `[mcp]`.
@@ -426,6 +431,7 @@ impl Config {
                 )
             })?;
         }
+        self.congestion.validate()?;
         if !(500..=60_000).contains(&self.webrtc.fallback_timeout_ms) {
             return Err(invalid(
                 "webrtc.fallback_timeout_ms",
@@ -543,6 +549,8 @@ impl Config {
             fps: self.capture.fps,
             video: self.video_profile(None),
             preview: self.preview_profile(),
+            // With congestion control the encoders must hold their targets (openh264 ignores them otherwise).
+            frame_skip: self.congestion.enabled,
         }
     }
 
@@ -573,11 +581,65 @@ impl Config {
 
     /// The WebRTC peer settings.
     pub fn peer_settings(&self) -> crate::peer::PeerConfig {
+        let ladder = self.ladder();
         crate::peer::PeerConfig {
             ice_servers: self.webrtc.ice_servers.clone(),
             udp_addrs: self.webrtc.udp_addrs.clone(),
+            congestion: crate::peer::CongestionSettings {
+                enabled: self.congestion.enabled,
+                start_kbps: self.congestion.start_kbps,
+                max_kbps: ladder
+                    .first()
+                    .map_or(self.video.bitrate_kbps, |t| t.bitrate_kbps),
+            },
             ..crate::peer::PeerConfig::default()
         }
+    }
+
+    /// The configured ladder, or the default one.
+    pub fn ladder(&self) -> Vec<TierConfig> {
+        if self.congestion.tiers.is_empty() {
+            default_tiers(self.video.bitrate_kbps)
+        } else {
+            self.congestion.tiers.clone()
+        }
+    }
+
+    /// The quality tiers of `screen` for a viewer asking for at most `max_width`: the top tier is exactly the
+    /// profile [`Config::video_profile`] gives (the encoder every other H.264 consumer shares), the others scale
+    /// its width. Tiers that come out with the same width and bitrate as a better one are dropped.
+    pub fn tiers(
+        &self,
+        screen: &sightline_media::ScreenInfo,
+        max_width: Option<u32>,
+    ) -> Vec<crate::peer::Tier> {
+        let top = self.video_profile(max_width);
+        let top_width = top
+            .max_width
+            .unwrap_or(screen.width)
+            .min(screen.width)
+            .max(1);
+        let mut tiers: Vec<crate::peer::Tier> = Vec::new();
+        for (i, t) in self.ladder().iter().enumerate() {
+            let profile = if i == 0 {
+                VideoProfile {
+                    bitrate_kbps: t.bitrate_kbps,
+                    ..top
+                }
+            } else {
+                let width = ((f64::from(top_width) * t.scale) as u32 / 2 * 2)
+                    .max(sightline_media::engine::MIN_MAX_WIDTH);
+                VideoProfile {
+                    bitrate_kbps: t.bitrate_kbps,
+                    max_width: Some(width),
+                    ..top
+                }
+            };
+            if tiers.iter().all(|have| have.profile != profile) {
+                tiers.push(crate::peer::Tier::new(tiers.len(), profile));
+            }
+        }
+        tiers
     }
 }
 

@@ -50,7 +50,38 @@ pub struct PeerConfig {
     /// See [`PACING_RATE_BPS`] for the default and why.
     #[serde(default = "default_pacing_bps")]
     pub pacing_bps: u64,
+    /// Congestion control (TWCC + GCC); when enabled the pacer follows the estimate and `pacing_bps` is unused.
+    #[serde(default)]
+    pub congestion: CongestionSettings,
 }
+
+/// Congestion control settings of a peer (the gateway's `[congestion]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CongestionSettings {
+    /// Negotiate transport-wide CC and follow GCC's estimate. Off: a fixed-rate pacer, no estimate, and the
+    /// viewer stays on the top tier unless its manual cap moves it.
+    pub enabled: bool,
+    /// The estimate before the first feedback, kbit/s.
+    pub start_kbps: u32,
+    /// The top tier's bitrate, kbit/s: the estimate is bounded a little above it.
+    pub max_kbps: u32,
+}
+
+impl Default for CongestionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            start_kbps: DEFAULT_START_KBPS,
+            max_kbps: 4000,
+        }
+    }
+}
+
+/// Default first estimate, kbit/s: the default top tier's bitrate. Measured with webrtc-rs's GCC
+/// (CONGESTION-FACTS.md §4): a low start (300 kbit/s, GCC's own default) squeezes a healthy path for tens of
+/// seconds; a start above the path collapses to ~0.3 of it within ~3 s, after which probing climbs back. A
+/// viewer on a good path should see the top tier at once; one on a weak path pays a second or two of overshoot.
+pub const DEFAULT_START_KBPS: u32 = 4000;
 
 fn default_pacing_bps() -> u64 {
     PACING_RATE_BPS as u64
@@ -62,6 +93,7 @@ impl Default for PeerConfig {
             ice_servers: Vec::new(),
             udp_addrs: vec!["127.0.0.1:0".to_owned()],
             pacing_bps: default_pacing_bps(),
+            congestion: CongestionSettings::default(),
         }
     }
 }
@@ -284,6 +316,7 @@ mod tests {
             ],
             udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
             pacing_bps: 0,
+            congestion: CongestionSettings::default(),
         };
         ok.validate().unwrap();
         assert_eq!(ok.rtc_ice_servers()[1].username, "u");

@@ -42,6 +42,8 @@ pub(crate) struct RtcpCounters {
     pub(crate) reports: AtomicU64,
     /// Latest cumulative number of packets lost, as reported.
     pub(crate) packets_lost: AtomicU64,
+    /// Latest fraction lost since the previous report, in 1/256 (RFC 3550 §6.4.1).
+    pub(crate) fraction_lost: AtomicU64,
     /// Latest interarrival jitter, in RTP clock ticks (90 kHz).
     pub(crate) jitter_ticks: AtomicU64,
     /// Latest round-trip time in microseconds; 0 until measured.
@@ -101,6 +103,8 @@ impl KeyframeRequestForwarder {
             c.reports.fetch_add(1, Ordering::Relaxed);
             c.packets_lost
                 .store(u64::from(r.total_lost), Ordering::Relaxed);
+            c.fraction_lost
+                .store(u64::from(r.fraction_lost), Ordering::Relaxed);
             c.jitter_ticks.store(u64::from(r.jitter), Ordering::Relaxed);
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rtc::rtp;
@@ -27,6 +27,7 @@ use rtc::rtp::extension::playout_delay_extension::{
 use rtc::rtp::packetizer::Payloader;
 use rtc::shared::marshal::Marshal;
 use sightline_media::h264::AccessUnit;
+use sightline_media::keyframe::KeyframeGate;
 use sightline_monitor::Connection;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::adapt::{ADAPT_INTERVAL, Adapter};
 use super::config::{RTP_HEADER_LEN, RTP_MTU};
 use super::events::{PeerEvent, VideoFeed};
 
@@ -50,9 +52,23 @@ pub(crate) const PLAYOUT_DELAY: PlayoutDelayExtension = PlayoutDelayExtension {
     max_delay: 0,
 };
 
-/// Bytes the playout-delay extension adds to a packet: the 4-byte one-byte-header extension block header,
-/// 1 byte id/length and 3 bytes of value (already a multiple of 4, so no padding).
-const PLAYOUT_DELAY_OVERHEAD: usize = 8;
+/// Bytes of one-byte-header extension elements: playout-delay is 1 byte id/length + 3 bytes of value, the
+/// transport-wide sequence number 1 + 2.
+const PLAYOUT_DELAY_ELEMENT: usize = 4;
+const TRANSPORT_CC_ELEMENT: usize = 3;
+/// The one-byte-header extension block's own header.
+const EXTENSION_BLOCK_HEADER: usize = 4;
+
+/// Bytes the header extensions add to a packet: the block header plus the elements, padded to 4 bytes.
+fn extension_overhead(playout_delay: bool, transport_cc: bool) -> usize {
+    let elements = usize::from(playout_delay) * PLAYOUT_DELAY_ELEMENT
+        + usize::from(transport_cc) * TRANSPORT_CC_ELEMENT;
+    if elements == 0 {
+        0
+    } else {
+        EXTENSION_BLOCK_HEADER + elements.div_ceil(4) * 4
+    }
+}
 
 /// RTP clock rate of H.264 (RFC 6184).
 pub(crate) const H264_CLOCK_RATE: u64 = 90_000;
@@ -246,6 +262,9 @@ pub(crate) struct Negotiated {
     pub(crate) payload_type: u8,
     /// The extension id of playout-delay, when the receiver accepted it.
     pub(crate) playout_delay_id: Option<u8>,
+    /// Whether transport-wide CC was negotiated: the TWCC sender interceptor then adds its sequence number
+    /// extension to every packet after we build it.
+    pub(crate) transport_cc: bool,
 }
 
 /// Turns Annex-B access units into RTP packets for one SSRC (single NAL, STAP-A for SPS+PPS, FU-A), each
@@ -275,11 +294,10 @@ impl Packetizer {
 
     /// Largest payload per packet, so header + extensions + payload stay within [`RTP_MTU`].
     fn max_payload(&self) -> usize {
-        let extensions = if self.negotiated.playout_delay_id.is_some() {
-            PLAYOUT_DELAY_OVERHEAD
-        } else {
-            0
-        };
+        let extensions = extension_overhead(
+            self.negotiated.playout_delay_id.is_some(),
+            self.negotiated.transport_cc,
+        );
         RTP_MTU - RTP_HEADER_LEN - extensions
     }
 
@@ -356,7 +374,15 @@ pub(crate) struct MediaContext {
     pub(crate) counters: Arc<MediaCounters>,
     pub(crate) conn: Connection,
     pub(crate) events: mpsc::Sender<PeerEvent>,
+    /// Tier and bitrate decisions from the path estimate.
+    pub(crate) adapter: Adapter,
 }
+
+/// Shortest spacing of the keyframe requests one viewer passes to its tier's encoder. A receiver on a lossy
+/// path sends a PLI for every picture it could not repair (Chromium: ~1.4/s under a cap); answered one for one,
+/// it would make every viewer of the tier receive an IDR — 50 P-frames' worth — every few hundred ms. Requests
+/// inside the window wait for its end (never lost); the encoder's own gate coalesces across viewers.
+pub(crate) const PLI_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The media task's body. Returns when the peer shuts down or the feed ends.
 pub(crate) async fn run<F: VideoFeed>(mut feed: F, ctx: MediaContext) {
@@ -370,17 +396,47 @@ pub(crate) async fn run<F: VideoFeed>(mut feed: F, ctx: MediaContext) {
         counters,
         conn,
         events,
+        mut adapter,
     } = ctx;
     let mut scheduler = FrameScheduler::new(rand::random());
     let mut join_cache = JoinCache::<Arc<AccessUnit>>::default();
     let mut sending: Option<Sending> = None;
+    let mut pli_gate = KeyframeGate::new(PLI_MIN_INTERVAL);
+    let mut adapt_tick = tokio::time::interval(ADAPT_INTERVAL);
+    adapt_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tier = feed.tier();
     loop {
+        let pli_due = pli_gate.due_at(Instant::now());
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             _ = keyframe.notified() => {
-                counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                feed.request_keyframe();
+                pli_gate.request(Instant::now());
+            }
+            _ = sleep_until_some(pli_due) => {
+                if pli_gate.should_force(Instant::now()) {
+                    counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                    feed.request_keyframe();
+                }
+            }
+            _ = adapt_tick.tick() => {
+                let step = adapter.tick(Instant::now());
+                if let Some(wish) = step.wish {
+                    feed.set_desired_bitrate(wish);
+                }
+                if let Some((to, why)) = step.switch {
+                    match feed.switch_tier(to) {
+                        Ok(()) => conn.event(format!("tier {tier} → {to} ({why}): switching at its next keyframe")),
+                        Err(e) => conn.event(format!("tier {to} unavailable: {e}")),
+                    }
+                }
+                if let Some(why) = step.fallback {
+                    conn.event(format!("fallback to JPEG advised: {why}"));
+                    tokio::select! {
+                        _ = events.send(PeerEvent::Fallback(why)) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
             }
             changed = connected.changed() => {
                 if changed.is_err() {
@@ -431,6 +487,11 @@ pub(crate) async fn run<F: VideoFeed>(mut feed: F, ctx: MediaContext) {
                     }
                     break;
                 };
+                if feed.tier() != tier {
+                    conn.event(format!("tier {tier} → {}: sending from its keyframe ({}x{})", feed.tier(), au.width, au.height));
+                    tier = feed.tier();
+                    adapter.sending(tier);
+                }
                 match sending.as_mut() {
                     Some(out) => out.offer(&mut scheduler, &au).await,
                     None => {
@@ -440,6 +501,14 @@ pub(crate) async fn run<F: VideoFeed>(mut feed: F, ctx: MediaContext) {
                 }
             }
         }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -528,9 +597,14 @@ async fn negotiated(sender: &dyn RtpSender) -> Option<Negotiated> {
         .find(|h| h.uri == PLAYOUT_DELAY_URI)
         .and_then(|h| u8::try_from(h.id).ok())
         .filter(|id| (1..=14).contains(id));
+    let transport_cc = params
+        .header_extensions
+        .iter()
+        .any(|h| h.uri == rtc::sdp::extmap::TRANSPORT_CC_URI);
     Some(Negotiated {
         payload_type,
         playout_delay_id,
+        transport_cc,
     })
 }
 
@@ -643,6 +717,7 @@ mod tests {
             Negotiated {
                 payload_type: 125,
                 playout_delay_id: None,
+                transport_cc: false,
             },
             u16::MAX,
         );
@@ -676,6 +751,15 @@ mod tests {
     }
 
     #[test]
+    fn extension_room_covers_every_negotiated_extension() {
+        assert_eq!(extension_overhead(false, false), 0);
+        assert_eq!(extension_overhead(true, false), 8);
+        assert_eq!(extension_overhead(false, true), 8);
+        // 4 + 3 bytes of elements, padded to 8, plus the block header.
+        assert_eq!(extension_overhead(true, true), 12);
+    }
+
+    #[test]
     fn packetizer_adds_playout_delay_within_the_mtu() {
         use rtc::shared::marshal::MarshalSize;
         let mut p = Packetizer::new(
@@ -683,6 +767,7 @@ mod tests {
             Negotiated {
                 payload_type: 96,
                 playout_delay_id: Some(3),
+                transport_cc: false,
             },
             0,
         );

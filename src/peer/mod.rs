@@ -43,8 +43,10 @@
 //! [`config::PACING_QUEUE_PACKETS`] (the pacer); webrtc-rs's own queues are bounded (256 events each). The
 //! feed is the encoder fan-out's bounded per-subscriber queue.
 
+mod adapt;
 mod candidate;
 mod config;
+mod congestion;
 mod driver;
 mod error;
 mod events;
@@ -55,6 +57,7 @@ mod media;
 mod runtime;
 mod sdp;
 mod stats;
+mod tier;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,19 +86,22 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+pub use adapt::start_tier;
 pub use candidate::CandidateInit;
 pub use config::{
-    CLOSE_TIMEOUT, GATHER_TIMEOUT, H264_FMTP, ICE_CHECK_INTERVAL, ICE_DISCONNECTED_TIMEOUT,
-    ICE_FAILED_TIMEOUT, IceServer, PACING_BURST_PACKETS, PACING_RATE_BPS, PEER_EVENT_CAPACITY,
-    PeerConfig,
+    CLOSE_TIMEOUT, CongestionSettings, GATHER_TIMEOUT, H264_FMTP, ICE_CHECK_INTERVAL,
+    ICE_DISCONNECTED_TIMEOUT, ICE_FAILED_TIMEOUT, IceServer, PACING_BURST_PACKETS, PACING_RATE_BPS,
+    PEER_EVENT_CAPACITY, PeerConfig,
 };
 pub use error::PeerError;
-pub use events::{CONTROL_LABEL, PeerEvent, VideoFeed};
+pub use events::{CONTROL_LABEL, NetworkReport, PeerEvent, TierInfo, VideoFeed};
 use events::{Shared, TRACK_ID};
-pub use feed::SubscriptionFeed;
+pub use feed::{SubscriptionFeed, Tier};
 
+use adapt::Adapter;
 use candidate::{RemoteCandidate, classify};
 use config::*;
+use congestion::PathEstimate;
 use driver::Driver;
 use handler::{Handler, HandlerEvent};
 use interceptor::{KeyframeRequestForwarder, RtcpCounters};
@@ -124,6 +130,10 @@ pub struct Peer {
     gathered: watch::Receiver<bool>,
     driver: Mutex<Option<JoinHandle<()>>>,
     flow: Flow,
+    /// Keyframe requests to the media task (PLI/FIR and the viewer's `keyframe` command).
+    keyframe: Arc<Notify>,
+    /// The path estimate, for the viewer's manual cap.
+    path: Arc<PathEstimate>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -144,6 +154,7 @@ struct Parts {
     ssrc: u32,
     control: Option<Arc<dyn DataChannel>>,
     rtcp: Arc<RtcpCounters>,
+    path: Arc<PathEstimate>,
 }
 
 impl Peer {
@@ -166,7 +177,15 @@ impl Peer {
                 return Err(e);
             }
         };
-        let (peer, events) = Peer::start(parts, feed, conn, monitor, Flow::Offerer, started);
+        let (peer, events) = Peer::start(
+            parts,
+            feed,
+            conn,
+            monitor,
+            Flow::Offerer,
+            started,
+            cfg.congestion.enabled,
+        );
         peer.conn.set_lifecycle(Lifecycle::Connecting);
         let offer = match peer.pc.create_offer(None).await {
             Ok(offer) => {
@@ -215,7 +234,15 @@ impl Peer {
                 return Err(e);
             }
         };
-        let (peer, events) = Peer::start(parts, feed, conn, monitor, Flow::Answerer, started);
+        let (peer, events) = Peer::start(
+            parts,
+            feed,
+            conn,
+            monitor,
+            Flow::Answerer,
+            started,
+            cfg.congestion.enabled,
+        );
         peer.conn.set_lifecycle(Lifecycle::Connecting);
         if let Err(e) = peer.pc.set_remote_description(offer).await {
             return peer.fail_setup(op, PeerError::Negotiation(e)).await;
@@ -362,6 +389,18 @@ impl Peer {
         tracing::warn!(connection = %self.conn.id(), "webrtc peer teardown timed out; aborted");
     }
 
+    /// Asks for a keyframe, as a PLI from the receiver would (rate-limited per viewer, coalesced per tier).
+    pub fn request_keyframe(&self) {
+        self.keyframe.notify_one();
+    }
+
+    /// Caps what this viewer's stream may use, kbit/s (`None` lifts the cap): the `quality` command. It bounds
+    /// the estimate the tier selector and the encoder follow, so it moves this viewer only — never the other
+    /// viewers of its tier.
+    pub fn set_bitrate_cap(&self, kbps: Option<u32>) {
+        self.path.set_cap_kbps(kbps);
+    }
+
     /// The monitor connection this peer records into.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -408,6 +447,7 @@ impl Peer {
         monitor: &Monitor,
         flow: Flow,
         started: Instant,
+        congestion_control: bool,
     ) -> (Peer, mpsc::Receiver<PeerEvent>) {
         let Parts {
             pc,
@@ -417,6 +457,7 @@ impl Peer {
             ssrc,
             control,
             rtcp,
+            path,
         } = parts;
         let (events_tx, events_rx) = mpsc::channel(PEER_EVENT_CAPACITY);
         let (connected_tx, connected_rx) = watch::channel(false);
@@ -432,6 +473,14 @@ impl Peer {
         let owner = conn.owner();
         conn.track(TRACK_ID, "video", "new");
 
+        let adapter = Adapter::new(
+            feed.tiers(),
+            feed.tier(),
+            path.clone(),
+            rtcp.clone(),
+            congestion_control,
+        );
+        let adapt_status = adapter.status();
         let media = monitor.spawn(
             "peer-media",
             owner.clone(),
@@ -447,13 +496,22 @@ impl Peer {
                     counters: counters.clone(),
                     conn: conn.clone(),
                     events: events_tx.clone(),
+                    adapter,
                 },
             ),
         );
         let stats = monitor.spawn(
             "peer-stats",
             owner.clone(),
-            stats::run(pc.clone(), conn.clone(), counters, rtcp, shutdown.clone()),
+            stats::run(stats::StatsContext {
+                pc: pc.clone(),
+                conn: conn.clone(),
+                media: counters,
+                rtcp,
+                adapt: adapt_status,
+                events: events_tx.clone(),
+                shutdown: shutdown.clone(),
+            }),
         );
         let driver = Driver {
             pc: pc.clone(),
@@ -466,7 +524,7 @@ impl Peer {
             track,
             connected_tx,
             gathering_tx,
-            keyframe,
+            keyframe: keyframe.clone(),
             control,
             trickle: flow == Flow::Offerer,
             workers: vec![media, stats],
@@ -484,6 +542,8 @@ impl Peer {
             gathered,
             driver: Mutex::new(Some(driver)),
             flow,
+            keyframe,
+            path,
         };
         (peer, events_rx)
     }
@@ -603,7 +663,15 @@ async fn build(
         KeyframeRequestForwarder::slot(),
         KeyframeRequestForwarder::new(ssrc, rtcp.clone()),
     );
-    if cfg.pacing_bps > 0 {
+    let path = if cfg.congestion.enabled {
+        let (with_cc, path) = congestion::configure(registry, &mut me, &cfg.congestion)?;
+        registry = with_cc;
+        path
+    } else {
+        // No estimate: only the viewer's manual cap bounds what the adaptation sees.
+        Arc::new(PathEstimate::new(f64::INFINITY))
+    };
+    if cfg.pacing_bps > 0 && !cfg.congestion.enabled {
         registry = registry.with(
             Slot::Pacer,
             PacerBuilder::new()
@@ -657,6 +725,7 @@ async fn build(
             ssrc,
             control,
             rtcp,
+            path,
         }),
         Err(e) => {
             let _ = pc.close().await;

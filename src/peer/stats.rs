@@ -12,11 +12,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use sightline_monitor::{Connection, Counters};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::{PeerConnection, StatsSelector};
 
+use super::adapt::AdaptStatus;
 use super::config::{PACING_QUEUE_PACKETS, STATS_INTERVAL};
+use super::events::{NetworkReport, PeerEvent};
 use super::interceptor::RtcpCounters;
 use super::media::{H264_CLOCK_RATE, MediaCounters, SkipReason};
 
@@ -62,6 +66,7 @@ pub(crate) struct TransportSample {
     pub(crate) bytes_received: u64,
     pub(crate) packets_received: u64,
     pub(crate) retransmitted_packets: u64,
+    pub(crate) retransmitted_bytes: u64,
     /// STUN round-trip time of the selected candidate pair.
     pub(crate) ice_rtt_ms: Option<f64>,
     pub(crate) messages_sent: u64,
@@ -75,6 +80,7 @@ pub(crate) fn read_report(report: &webrtc::peer_connection::RTCStatsReport) -> T
         s.bytes_sent += out.sent_rtp_stream_stats.bytes_sent;
         s.packets_sent += out.sent_rtp_stream_stats.packets_sent;
         s.retransmitted_packets += out.retransmitted_packets_sent;
+        s.retransmitted_bytes += out.retransmitted_bytes_sent;
     }
     if let Some(transport) = report.transport() {
         // Transport totals include DTLS, SCTP (data channel) and RTCP: what actually crossed the socket.
@@ -117,16 +123,31 @@ pub(crate) fn unsent_packets(written: u64, sent: u64) -> u64 {
         .saturating_sub(IN_FLIGHT_PACKETS)
 }
 
+/// What the stats task reads and where it reports.
+pub(crate) struct StatsContext {
+    pub(crate) pc: Arc<dyn PeerConnection>,
+    pub(crate) conn: Connection,
+    pub(crate) media: Arc<MediaCounters>,
+    pub(crate) rtcp: Arc<RtcpCounters>,
+    pub(crate) adapt: Arc<Mutex<AdaptStatus>>,
+    /// For the once-a-second [`PeerEvent::Network`] report (dropped when the queue is full).
+    pub(crate) events: mpsc::Sender<PeerEvent>,
+    pub(crate) shutdown: CancellationToken,
+}
+
 /// The stats task's body: a sample every [`STATS_INTERVAL`] until `shutdown`, then a last one (with the rates
 /// at zero: the peer is stopping) so the closed connection keeps its final totals. The driver waits for this
 /// task before closing the peer connection, so the last `get_stats` still sees it open.
-pub(crate) async fn run(
-    pc: Arc<dyn PeerConnection>,
-    conn: Connection,
-    media: Arc<MediaCounters>,
-    rtcp: Arc<RtcpCounters>,
-    shutdown: CancellationToken,
-) {
+pub(crate) async fn run(ctx: StatsContext) {
+    let StatsContext {
+        pc,
+        conn,
+        media,
+        rtcp,
+        adapt,
+        events,
+        shutdown,
+    } = ctx;
     let mut ticker = tokio::time::interval(STATS_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut meter = RateMeter::default();
@@ -150,9 +171,14 @@ pub(crate) async fn run(
                 },
             )
         };
-        publish(&conn, &media, &rtcp, &mut reported, &sample, rates);
+        let status = adapt.lock().clone();
+        let network = publish(&conn, &media, &rtcp, &mut reported, &sample, rates, &status);
         if last {
             break;
+        }
+        if media.frames_sent.load(Ordering::Relaxed) > 0 {
+            // Overflow: dropped (informational; the next one follows in a second).
+            let _ = events.try_send(PeerEvent::Network(network));
         }
     }
 }
@@ -164,7 +190,8 @@ fn publish(
     reported: &mut ReportedDrops,
     t: &TransportSample,
     (bitrate_kbps, fps): (f64, f64),
-) {
+    adapt: &AdaptStatus,
+) -> NetworkReport {
     let frames_sent = media.frames_sent.load(Ordering::Relaxed);
     let keyframes_sent = media.keyframes_sent.load(Ordering::Relaxed);
     for (reason, counter, seen) in [
@@ -233,7 +260,29 @@ fn publish(
         c.bitrate_kbps = bitrate_kbps;
         c.fps = fps;
         c.frames_dropped = dropped;
+        c.estimate_kbps = adapt.estimate_kbps;
+        c.target_kbps = adapt.target_kbps;
+        c.tier = (adapt.tiers > 0).then_some(adapt.tier as u32);
+        c.tier_name = adapt.tier_name.clone();
+        c.tier_switches = adapt.switches;
+        c.loss_fraction = adapt.loss;
+        c.retransmitted_packets = t.retransmitted_packets;
+        c.retransmitted_bytes = t.retransmitted_bytes;
     });
+    NetworkReport {
+        congestion_control: adapt.congestion_control,
+        estimate_kbps: adapt.estimate_kbps,
+        target_kbps: adapt.target_kbps,
+        bitrate_kbps,
+        tier: adapt.tier,
+        tier_name: adapt.tier_name.clone(),
+        tiers: adapt.tiers,
+        switches: adapt.switches,
+        loss: adapt.loss,
+        rtt_ms,
+        nacks: rtcp.nack.load(Ordering::Relaxed),
+        plis: rtcp.pli.load(Ordering::Relaxed),
+    }
 }
 
 #[cfg(test)]

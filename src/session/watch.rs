@@ -4,14 +4,14 @@
 //! stream and MJPEG pace a JPEG subscription.
 
 use sightline_media::ScreenInfo;
-use sightline_media::engine::{JpegProfile, JpegSubscription, VideoControl};
+use sightline_media::engine::{JpegProfile, JpegSubscription};
 use sightline_monitor::{Connection, ConnectionAttrs, ConnectionKind};
 use tokio::sync::mpsc;
 
 use super::{Session, SessionManager, WatchInfo, WatchKind};
 use crate::control::Error;
-use crate::peer::SubscriptionFeed;
 use crate::peer::{Peer, PeerEvent};
+use crate::peer::{SubscriptionFeed, start_tier};
 
 /// What a viewer asks to watch.
 #[derive(Clone, Debug)]
@@ -110,8 +110,6 @@ pub struct PeerWatch {
     pub peer: Peer,
     /// The peer's events (candidates, state, data-channel commands).
     pub events: mpsc::Receiver<PeerEvent>,
-    /// Keyframe and bitrate requests to the shared encoder.
-    pub control: VideoControl,
     /// The gateway's offer (`/ws`) or answer (WHEP).
     pub sdp: String,
 }
@@ -204,12 +202,13 @@ impl SessionManager {
             WatchRequest::Webrtc { max_width, .. } => (max_width, None),
             WatchRequest::Whep { offer, .. } => (None, Some(offer)),
         };
-        let sub = self
-            .inner
-            .engine
-            .subscribe_video(&screen.id, config.video_profile(max_width))?;
-        let (feed, control) = SubscriptionFeed::new(sub);
+        let tiers = config.tiers(screen, max_width);
         let peer_config = config.peer_settings();
+        let congestion = peer_config.congestion;
+        let tops: Vec<u32> = tiers.iter().map(|t| t.profile.bitrate_kbps).collect();
+        let start = start_tier(&tops, congestion.enabled.then_some(congestion.start_kbps));
+        let feed =
+            SubscriptionFeed::with_tiers(self.inner.engine.clone(), &screen.id, tiers, start)?;
         let monitor = &self.inner.monitor;
         let (peer, events, sdp) = match offer {
             None => Peer::offer(&peer_config, feed, conn.clone(), monitor)
@@ -219,11 +218,6 @@ impl SessionManager {
                 .await
                 .map_err(|e| Error::invalid(format!("the offer was refused: {e}")))?,
         };
-        Ok(WatchMedia::Peer(PeerWatch {
-            peer,
-            events,
-            control,
-            sdp,
-        }))
+        Ok(WatchMedia::Peer(PeerWatch { peer, events, sdp }))
     }
 }

@@ -14,7 +14,7 @@ import { FrameTimer } from './latency.js';
 import { fragmentWithoutToken, parseFragment, storeToken, storedToken } from './options.js';
 import { AgentOverlay } from './overlay.js';
 import { Signaling } from './signaling.js';
-import { rawRtcStats, rtcRates } from './stats.js';
+import { networkRows, rawRtcStats, rtcRates } from './stats.js';
 import { WebRtcWatch, webrtcUnsupportedReason } from './webrtc.js';
 
 /** Default when the welcome message has no fallback_timeout_ms (the protocol's default). */
@@ -83,6 +83,7 @@ class Viewer {
     this.statsTimer = null;
     this.prevRaw = null;
     this.rates = null;
+    this.network = null; // the gateway's latest `network` message and when it came: {msg, at}
     this.e2eDone = false;
     this.hintSeen = false;
     this.countdown = null;
@@ -240,7 +241,7 @@ class Viewer {
 
   onMessage(msg) {
     this.debug('←', msg);
-    if (this.draining && ['offer', 'candidate', 'frame', 'stopped'].includes(msg.type)) return;
+    if (this.draining && ['offer', 'candidate', 'frame', 'stopped', 'network', 'fallback'].includes(msg.type)) return;
     if (this.watch && this.watch.handle(msg)) return;
     switch (msg.type) {
       case 'stopped':
@@ -251,6 +252,15 @@ class Viewer {
         break;
       case 'agent':
         if (!msg.screen || msg.screen === this.screen) this.overlay.show(msg);
+        break;
+      case 'network':
+        this.network = { msg, at: performance.now() };
+        break;
+      case 'fallback':
+        // The gateway saw the path cannot carry even its lowest video tier (docs/PROTOCOL.md).
+        if (this.mode === 'webrtc' && (!msg.screen || msg.screen === this.screen)) {
+          this.fallBack(msg.reason || 'the network is too slow for video');
+        }
         break;
       case 'ack':
       case 'offer':
@@ -476,6 +486,7 @@ class Viewer {
     this.picture = false;
     this.prevRaw = null;
     this.rates = null;
+    this.network = null;
     if (this.el.video.srcObject) this.el.video.srcObject = null;
     this.input.releaseAll();
     this.updateTools();
@@ -582,6 +593,8 @@ class Viewer {
         lat ? `${lat.median.toFixed(0)} ms · p95 ${lat.p95.toFixed(0)}` : this.frames.supported ? '— (test screen only)' : '— (unsupported)',
       ]);
       rows.push(['Lost / dropped', `${r.packetsLost ?? '—'} pkt · ${r.framesDropped ?? '—'} fr`]);
+      const n = this.network;
+      rows.push(...networkRows(n && n.msg, n ? performance.now() - n.at : Infinity));
     } else {
       rows.push(['Latency', fmt(r.latencyMs, 0, ' ms')]);
       rows.push(['Dropped', `${r.framesDropped ?? 0} frames`]);
@@ -796,6 +809,7 @@ class Viewer {
       clearLatency: () => v.frames.record.clear(),
       measureLatency: (on) => (v.frames.decodeBarcode = !!on),
       rtcStats: async () => (v.watch instanceof WebRtcWatch ? v.watch.stats() : null),
+      network: () => (v.network ? { ...v.network.msg, ageMs: performance.now() - v.network.at } : null),
       contentRect: () => v.contentRect(),
       receiverSettings: () => {
         const r = v.watch instanceof WebRtcWatch ? v.watch.receiver : null;

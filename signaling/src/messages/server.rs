@@ -116,6 +116,43 @@ pub enum ServerMessage {
         /// Why.
         reason: String,
     },
+    /// Once a second during a WebRTC watch: the viewer's path and quality adaptation (the stats overlay).
+    Network {
+        /// Screen id.
+        screen: String,
+        /// Whether congestion control runs for this viewer.
+        congestion_control: bool,
+        /// Bandwidth estimate, kbit/s (`null` without congestion control or before the first feedback).
+        estimate_kbps: Option<f64>,
+        /// Bitrate the viewer's encoder aims at, kbit/s.
+        target_kbps: Option<f64>,
+        /// Bitrate sent over the last second, kbit/s.
+        bitrate_kbps: f64,
+        /// Quality tier being sent (0 = best).
+        tier: u32,
+        /// The tier's name (`t1 640w 1200k`).
+        tier_name: Option<String>,
+        /// Tiers in the screen's ladder.
+        tiers: u32,
+        /// Tier switches so far.
+        switches: u64,
+        /// Fraction of packets lost recently, 0..=1 (`null` until reported).
+        loss: Option<f64>,
+        /// Round-trip time, ms (`null` until measured).
+        rtt_ms: Option<f64>,
+        /// NACK packets received so far.
+        nacks: u64,
+        /// PLI packets received so far.
+        plis: u64,
+    },
+    /// The network cannot carry even the lowest video tier: the page should switch to the JPEG fallback (a
+    /// `watch` with `transport: "jpeg"`). The WebRTC watch keeps running until the client replaces it.
+    Fallback {
+        /// Screen id.
+        screen: String,
+        /// Why, for people.
+        reason: String,
+    },
     /// An AI agent acted on a screen (drawn by the viewer page as an overlay).
     Agent {
         /// Screen id.

@@ -21,13 +21,12 @@ use tokio_util::sync::CancellationToken;
 use super::jpeg::{JpegStream, epoch_ms};
 use super::outbox::Outbound;
 use crate::auth::HasTokens;
-use crate::control::{Error, Intent, policy};
+use crate::control::{Intent, policy};
 use crate::peer::{CandidateInit, Peer, PeerEvent};
 use crate::session::{
     AgentActivity, JpegRequest, Session, SessionKind, SessionManager, WatchMedia, WatchRequest,
     WatchTicket,
 };
-use crate::transport::pacer::Pacer;
 
 /// HQ frames being prepared at once per socket; more requests get `busy`.
 pub const MAX_HQ_IN_FLIGHT: usize = 2;
@@ -83,7 +82,6 @@ enum ActiveWatch {
         screen: String,
         peer: Peer,
         events: mpsc::Receiver<PeerEvent>,
-        control: sightline_media::engine::VideoControl,
         _ticket: WatchTicket,
     },
     Jpeg {
@@ -321,7 +319,7 @@ impl Viewer {
 
     /// `keyframe` and `quality`: about this viewer's own WebRTC stream.
     fn stream_command(&self, command: &Command) -> Result<(), ProtocolError> {
-        let Some(ActiveWatch::Webrtc { control, .. }) = &self.watch else {
+        let Some(ActiveWatch::Webrtc { peer, .. }) = &self.watch else {
             return Err(ProtocolError::new(
                 ErrorCode::NotWatching,
                 format!("{} needs a WebRTC watch", command.kind()),
@@ -329,13 +327,13 @@ impl Viewer {
         };
         match command {
             Command::Quality { bitrate_kbps } => {
-                control
-                    .set_bitrate(*bitrate_kbps)
-                    .map_err(|e| Error::from(e).to_protocol())?;
+                // A cap on this viewer's stream (its tier and encoder wish follow it), not on the encoder
+                // other viewers share.
+                peer.set_bitrate_cap(Some(*bitrate_kbps));
                 self.conn
-                    .event(format!("bitrate set to {bitrate_kbps} kbit/s"));
+                    .event(format!("bitrate capped at {bitrate_kbps} kbit/s"));
             }
-            _ => control.request_keyframe(),
+            _ => peer.request_keyframe(),
         }
         Ok(())
     }
@@ -376,7 +374,6 @@ impl Viewer {
                     screen,
                     peer: p.peer,
                     events: p.events,
-                    control: p.control,
                     _ticket: watch.ticket,
                 });
                 vec![ServerMessage::Offer { sdp: p.sdp }]
@@ -387,8 +384,8 @@ impl Viewer {
                 let stream = JpegStream::start(
                     &self.manager,
                     number,
-                    screen.clone(),
-                    Pacer::new(sub, profile.fps),
+                    sub,
+                    profile,
                     watch.conn,
                     self.outbox.clone(),
                 );
@@ -511,6 +508,31 @@ impl Viewer {
             PeerEvent::Failed(reason) => self.watch_failed(&reason).await,
             PeerEvent::Closed => self.watch_failed("the peer connection closed").await,
             PeerEvent::VideoEnded => self.watch_failed("the screen is no longer available").await,
+            PeerEvent::Network(n) => match self.watched_screen() {
+                Some(screen) => vec![ServerMessage::Network {
+                    screen: screen.to_owned(),
+                    congestion_control: n.congestion_control,
+                    estimate_kbps: n.estimate_kbps,
+                    target_kbps: n.target_kbps,
+                    bitrate_kbps: n.bitrate_kbps,
+                    tier: n.tier as u32,
+                    tier_name: n.tier_name,
+                    tiers: n.tiers as u32,
+                    switches: n.switches,
+                    loss: n.loss,
+                    rtt_ms: n.rtt_ms,
+                    nacks: n.nacks,
+                    plis: n.plis,
+                }],
+                None => Vec::new(),
+            },
+            PeerEvent::Fallback(reason) => match self.watched_screen() {
+                Some(screen) => vec![ServerMessage::Fallback {
+                    screen: screen.to_owned(),
+                    reason,
+                }],
+                None => Vec::new(),
+            },
             PeerEvent::Connected | PeerEvent::ControlOpen | PeerEvent::KeyframeRequested => {
                 Vec::new()
             }

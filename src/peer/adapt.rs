@@ -1,0 +1,258 @@
+//! The adaptation loop of one viewer: every [`ADAPT_INTERVAL`] the media task asks the [`Adapter`] what the
+//! path allows ([`PathEstimate`], the receiver's loss) and gets back what to do — switch tier, fall back to
+//! JPEG, or ask the tier's encoder for another bitrate. The decisions themselves are the [`TierSelector`]'s; this
+//! file is the glue between the selector and the shared state, and the status the stats task reports.
+//!
+//! **The encoder follows a lone viewer.** Inside a tier's band the video may use [`ENCODER_SHARE`] of the
+//! estimate; the viewer's wish (`set_desired_bitrate`) is that, bounded by the band. The engine applies it only
+//! while the viewer is the tier's only subscriber (it never lowers a shared encoder for one weak viewer: that
+//! viewer moves to a lower tier instead).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::congestion::PathEstimate;
+pub(crate) use super::events::TierInfo;
+use super::interceptor::RtcpCounters;
+use super::tier::{DOWN_FRACTION, Decision, PathSample, TierSelector};
+
+/// How often the selector looks at the path. GCC changes its estimate at most ~10 times a second (one TWCC
+/// feedback per 100 ms from browsers).
+pub(crate) const ADAPT_INTERVAL: Duration = Duration::from_millis(100);
+/// Share of the estimate the video encoder may use; the rest covers retransmissions, RTCP, the TWCC and
+/// playout-delay header bytes and the rate control's own overshoot.
+pub(crate) const ENCODER_SHARE: f64 = 0.85;
+/// Wishes closer than this to the last one are not sent (the encoder would ignore them anyway).
+const WISH_STEP: f64 = 0.03;
+
+/// What the stats task reports about the adaptation (copied once a second).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct AdaptStatus {
+    /// Whether congestion control runs (an estimate exists).
+    pub(crate) congestion_control: bool,
+    pub(crate) estimate_kbps: Option<f64>,
+    /// What the viewer's encoder aims at: the wish, or the tier's top.
+    pub(crate) target_kbps: Option<f64>,
+    /// The tier being sent (changes at the new tier's keyframe).
+    pub(crate) tier: usize,
+    pub(crate) tier_name: Option<String>,
+    pub(crate) tiers: usize,
+    pub(crate) switches: u64,
+    pub(crate) loss: Option<f64>,
+}
+
+/// What the media task must do after a tick.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Step {
+    /// Move to this tier.
+    pub(crate) switch: Option<(usize, String)>,
+    /// Move the viewer to the JPEG fallback.
+    pub(crate) fallback: Option<String>,
+    /// Ask the current tier's encoder for this bitrate (kbit/s; `None` = the tier's own).
+    pub(crate) wish: Option<Option<u32>>,
+}
+
+/// See the module docs.
+pub(crate) struct Adapter {
+    selector: TierSelector,
+    tiers: Vec<TierInfo>,
+    path: Arc<PathEstimate>,
+    rtcp: Arc<RtcpCounters>,
+    congestion_control: bool,
+    wish: Option<u32>,
+    status: Arc<Mutex<AdaptStatus>>,
+}
+
+impl Adapter {
+    /// An adapter over `tiers` (best first; empty = a feed that cannot switch), currently sending `tier`.
+    pub(crate) fn new(
+        tiers: Vec<TierInfo>,
+        tier: usize,
+        path: Arc<PathEstimate>,
+        rtcp: Arc<RtcpCounters>,
+        congestion_control: bool,
+    ) -> Self {
+        let tops: Vec<f64> = tiers.iter().map(|t| f64::from(t.top_kbps)).collect();
+        let mut selector = TierSelector::new(&tops, f64::INFINITY);
+        // Start where the feed starts (chosen from the same start estimate by `start_tier`).
+        selector.start_at(tier);
+        let status = AdaptStatus {
+            congestion_control,
+            tier,
+            tier_name: tiers.get(tier).map(|t| t.name.clone()),
+            tiers: tiers.len(),
+            ..AdaptStatus::default()
+        };
+        Self {
+            selector,
+            tiers,
+            path,
+            rtcp,
+            congestion_control,
+            wish: None,
+            status: Arc::new(Mutex::new(status)),
+        }
+    }
+
+    /// The status shared with the stats task.
+    pub(crate) fn status(&self) -> Arc<Mutex<AdaptStatus>> {
+        self.status.clone()
+    }
+
+    /// The loss to judge by: GCC's average over its feedback window when congestion control runs (per packet,
+    /// ~10 reports/s), otherwise the receiver report's fraction lost (~1 report/s).
+    fn loss(&self) -> Option<f64> {
+        self.path.loss().or_else(|| {
+            (self.rtcp.reports.load(Ordering::Relaxed) > 0)
+                .then(|| self.rtcp.fraction_lost.load(Ordering::Relaxed) as f64 / 256.0)
+        })
+    }
+
+    /// Looks at the path once.
+    pub(crate) fn tick(&mut self, now: Instant) -> Step {
+        let mut step = Step::default();
+        let capped_kbps = self.path.capped_bps() / 1000.0;
+        let available = capped_kbps * ENCODER_SHARE;
+        let loss = self.loss();
+        if self.tiers.len() > 1 {
+            match self.selector.update(
+                now,
+                PathSample {
+                    available_kbps: available,
+                    loss,
+                },
+            ) {
+                Decision::Stay => {}
+                Decision::Switch { to, why } => step.switch = Some((to, why)),
+                Decision::Fallback { why } => step.fallback = Some(why),
+            }
+        }
+        let wish = self.wish_for(self.selector.current(), available);
+        if changed(self.wish, wish) {
+            self.wish = wish;
+            step.wish = Some(wish);
+        }
+        let mut status = self.status.lock();
+        status.estimate_kbps = (self.congestion_control && self.path.has_feedback())
+            .then(|| self.path.estimate_bps() / 1000.0);
+        status.loss = loss;
+        status.switches = self.selector.switches();
+        status.target_kbps = self
+            .tiers
+            .get(status.tier)
+            .map(|t| f64::from(self.wish.unwrap_or(t.top_kbps)));
+        step
+    }
+
+    /// The feed now sends `tier` (its keyframe arrived).
+    pub(crate) fn sending(&mut self, tier: usize) {
+        let mut status = self.status.lock();
+        status.tier = tier;
+        status.tier_name = self.tiers.get(tier).map(|t| t.name.clone());
+    }
+
+    /// The wish for `tier` when `available` kbit/s may be used: `None` when nothing bounds it under the top
+    /// (no estimate and no cap).
+    fn wish_for(&self, tier: usize, available: f64) -> Option<u32> {
+        let top = f64::from(self.tiers.get(tier)?.top_kbps);
+        if !available.is_finite() || available >= top {
+            return None;
+        }
+        Some(available.clamp(DOWN_FRACTION * top, top) as u32)
+    }
+}
+
+fn changed(old: Option<u32>, new: Option<u32>) -> bool {
+    match (old, new) {
+        (Some(a), Some(b)) => (f64::from(a) - f64::from(b)).abs() > WISH_STEP * f64::from(a),
+        (a, b) => a != b,
+    }
+}
+
+/// The tier a viewer starts on: the best one the start estimate reaches (the top tier without congestion
+/// control).
+pub fn start_tier(tops_kbps: &[u32], start_kbps: Option<u32>) -> usize {
+    let Some(start) = start_kbps else {
+        return 0;
+    };
+    let tops: Vec<f64> = tops_kbps.iter().map(|&t| f64::from(t)).collect();
+    TierSelector::new(&tops, f64::from(start) * ENCODER_SHARE).current()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiers() -> Vec<TierInfo> {
+        [4000, 1200, 450, 200]
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| TierInfo {
+                name: format!("t{i}"),
+                top_kbps: k,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_wish_follows_the_estimate_inside_the_band() {
+        let path = Arc::new(PathEstimate::new(3_000_000.0));
+        let mut a = Adapter::new(
+            tiers(),
+            0,
+            path.clone(),
+            Arc::new(RtcpCounters::default()),
+            true,
+        );
+        let t0 = Instant::now();
+        // 3000 × 0.85 = 2550: inside tier 0's band [2000, 4000].
+        assert_eq!(a.tick(t0).wish, Some(Some(2550)));
+        assert_eq!(a.tick(t0).wish, None, "unchanged: nothing sent");
+        path.set_cap_kbps(Some(10_000));
+        path.set_cap_kbps(None);
+        // Plenty: the tier's own bitrate.
+        let path2 = Arc::new(PathEstimate::new(9_000_000.0));
+        let mut b = Adapter::new(tiers(), 0, path2, Arc::new(RtcpCounters::default()), true);
+        assert_eq!(b.tick(t0).wish, None, "already None");
+        assert_eq!(b.status().lock().target_kbps, Some(4000.0));
+    }
+
+    #[test]
+    fn the_manual_cap_moves_a_viewer_without_congestion_control() {
+        let path = Arc::new(PathEstimate::new(f64::INFINITY));
+        let mut a = Adapter::new(
+            tiers(),
+            0,
+            path.clone(),
+            Arc::new(RtcpCounters::default()),
+            false,
+        );
+        let t0 = Instant::now();
+        assert_eq!(a.tick(t0), Step::default());
+        path.set_cap_kbps(Some(1000));
+        let mut switched = None;
+        for i in 1..20 {
+            let step = a.tick(t0 + ADAPT_INTERVAL * i);
+            if step.switch.is_some() {
+                switched = step.switch;
+            }
+        }
+        assert_eq!(switched.map(|(to, _)| to), Some(1));
+        assert_eq!(
+            a.status().lock().estimate_kbps,
+            None,
+            "no estimate without CC"
+        );
+    }
+
+    #[test]
+    fn start_tier_uses_the_encoders_share_of_the_start_estimate() {
+        assert_eq!(start_tier(&[4000, 1200, 450, 200], Some(2500)), 0);
+        assert_eq!(start_tier(&[4000, 1200, 450, 200], Some(1000)), 1);
+        assert_eq!(start_tier(&[4000, 1200, 450, 200], None), 0);
+        assert_eq!(start_tier(&[], Some(1000)), 0);
+    }
+}
