@@ -423,6 +423,16 @@ impl SessionManager {
         Ok(self.inner.engine.subscribe_frames(screen)?)
     }
 
+    /// Another JPEG subscription of a screen (the shared encoder of `profile`'s quality and width): how a `/ws`
+    /// JPEG watch moves along its quality ladder without reopening the watch.
+    pub fn subscribe_jpeg(
+        &self,
+        screen: &str,
+        profile: sightline_media::engine::JpegProfile,
+    ) -> Result<sightline_media::engine::JpegSubscription, Error> {
+        Ok(self.inner.engine.subscribe_jpeg(screen, profile)?)
+    }
+
     // ---- input ----
 
     /// Carries out input on a screen (the named one, else the primary): the policy decides whether the actor may,

@@ -67,6 +67,21 @@ impl Pacer {
         Some(Paced { frame, skipped })
     }
 
+    /// The earliest time the next frame may be handed out (its pacing allows it then; it may wait longer for the
+    /// screen to change).
+    pub fn due(&self) -> Instant {
+        self.next
+    }
+
+    /// Moves to another subscription of the same screen (another quality or size), keeping the pace: the next
+    /// frame handed out is the new subscription's, and a keep-alive never repeats the old one's picture. Frame
+    /// numbers are the capture's, so skipped frames are still counted across the switch. The old subscription is
+    /// dropped after the new one exists, so the screen's capture keeps running.
+    pub fn switch(&mut self, sub: JpegSubscription) {
+        self.sub = sub;
+        self.latest = None;
+    }
+
     /// Takes the next frame without sending it (while the viewer is paused), so the encoder's newest frame is
     /// remembered and the end of the subscription is noticed. Returns `false` when the subscription ended.
     /// Cancel-safe.

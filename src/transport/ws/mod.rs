@@ -4,8 +4,10 @@
 //!   to [`WsIn`]/[`WsOut`]).
 //! - [`socket`]: the socket task, the only reader and writer, with the auth deadline and the write timeout.
 //! - [`viewer`]: what the messages mean: the session, the watch lifecycle, commands and HQ frames.
-//! - [`jpeg`]: the JPEG fallback stream; [`outbox`]: the bounded queue other producers write through.
+//! - [`jpeg`]: the JPEG fallback stream, which [`adapt`] steps down and up the quality ladder as the socket's
+//!   send queue backs up and drains; [`outbox`]: the bounded queue other producers write through.
 
+pub mod adapt;
 pub mod jpeg;
 pub mod outbox;
 pub mod socket;

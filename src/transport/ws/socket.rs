@@ -141,10 +141,13 @@ impl Socket {
                                 Ok(())
                             }
                         }
-                        Outbound::Frame(header, jpeg) => match self.send(sink, &header).await {
-                            Ok(()) => self.write(sink, WsOut::Binary(jpeg)).await,
-                            Err(e) => Err(e),
-                        },
+                        Outbound::Frame(header, jpeg) => self.send_frame(sink, &header, jpeg).await,
+                        Outbound::StreamFrame(header, jpeg, receipt) => {
+                            let written = self.send_frame(sink, &header, jpeg).await;
+                            // Tells the JPEG stream the socket took the frame (see `super::adapt`).
+                            drop(receipt);
+                            written
+                        }
                     };
                     if let Err(end) = written {
                         return end;
@@ -179,6 +182,20 @@ impl Socket {
                 Err(_) => Err(End::Stalled),
             },
         }
+    }
+
+    /// Writes a `frame` header and its JPEG back to back.
+    async fn send_frame<K>(
+        &self,
+        sink: &mut K,
+        header: &ServerMessage,
+        jpeg: Bytes,
+    ) -> Result<(), End>
+    where
+        K: Sink<WsOut> + Unpin + Send,
+    {
+        self.send(sink, header).await?;
+        self.write(sink, WsOut::Binary(jpeg)).await
     }
 
     async fn send<K>(&self, sink: &mut K, msg: &ServerMessage) -> Result<(), End>

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::{FutureExt, Sink};
@@ -54,16 +54,18 @@ fn manager() -> SessionManager {
 }
 
 /// The client's side of the socket: writes go to `out`; while `stuck` is set the sink never becomes ready (a
-/// client that stopped reading).
+/// client that stopped reading) until [`Client::unstick`] wakes it.
 struct TestSink {
     out: mpsc::UnboundedSender<WsOut>,
     stuck: Arc<AtomicBool>,
+    /// The waiting writer, woken only by [`Client::unstick`]: otherwise only the socket's own timers end the wait.
+    waiting: Arc<Mutex<Option<Waker>>>,
 }
 
 impl TestSink {
-    fn ready(&self) -> Poll<Result<(), ()>> {
+    fn ready(&self, cx: &Context<'_>) -> Poll<Result<(), ()>> {
         if self.stuck.load(Ordering::SeqCst) {
-            // Never woken: only the socket's own timers can end the wait.
+            *self.waiting.lock().unwrap() = Some(cx.waker().clone());
             Poll::Pending
         } else {
             Poll::Ready(Ok(()))
@@ -74,20 +76,20 @@ impl TestSink {
 impl Sink<WsOut> for TestSink {
     type Error = ();
 
-    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
-        self.ready()
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        self.ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, item: WsOut) -> Result<(), ()> {
         self.out.send(item).map_err(drop)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
-        self.ready()
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        self.ready(cx)
     }
 
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
-        self.ready()
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        self.ready(cx)
     }
 }
 
@@ -96,6 +98,7 @@ struct Client {
     tx: mpsc::UnboundedSender<WsIn>,
     rx: mpsc::UnboundedReceiver<WsOut>,
     stuck: Arc<AtomicBool>,
+    waiting: Arc<Mutex<Option<Waker>>>,
     task: JoinHandle<()>,
 }
 
@@ -103,10 +106,12 @@ fn connect(manager: &SessionManager, pre_auth: Option<Role>) -> Client {
     let (tx, mut in_rx) = mpsc::unbounded_channel();
     let (out_tx, rx) = mpsc::unbounded_channel();
     let stuck = Arc::new(AtomicBool::new(false));
+    let waiting = Arc::new(Mutex::new(None));
     let stream = futures_util::stream::poll_fn(move |cx| in_rx.poll_recv(cx));
     let sink = TestSink {
         out: out_tx,
         stuck: Arc::clone(&stuck),
+        waiting: Arc::clone(&waiting),
     };
     let task = tokio::spawn(run(
         manager.clone(),
@@ -119,11 +124,20 @@ fn connect(manager: &SessionManager, pre_auth: Option<Role>) -> Client {
         tx,
         rx,
         stuck,
+        waiting,
         task,
     }
 }
 
 impl Client {
+    /// The client reads again: the sink is ready and the waiting writer is woken.
+    fn unstick(&self) {
+        self.stuck.store(false, Ordering::SeqCst);
+        if let Some(waker) = self.waiting.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+
     fn send(&self, text: &str) {
         self.tx
             .send(WsIn::Text(text.into()))
@@ -460,4 +474,197 @@ async fn a_full_input_queue_answers_busy_on_ws_and_mcp() {
         .await
         .unwrap()
         .unwrap();
+}
+
+// ---- the JPEG stream follows its socket ----
+
+/// Virtual time the test moves on per round while it drives the clock, and the real time it then gives the
+/// engine's threads (they encode in real time, at the stream's fps): time runs ten times faster than real.
+const ROUND: Duration = Duration::from_millis(20);
+const ROUND_REAL: Duration = Duration::from_millis(2);
+
+impl Client {
+    /// Drives the clock by [`ROUND`]s for at most `within` (virtual) until `done` holds, collecting the frame
+    /// headers the socket writes. Never lets the runtime idle, so paused time moves only here: the stream's
+    /// timers fire on the test's schedule while the engine's real threads get real time between rounds.
+    async fn drive(
+        &mut self,
+        within: Duration,
+        frames: &mut Vec<Value>,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            tokio::time::advance(ROUND).await;
+            for _ in 0..16 {
+                tokio::task::yield_now().await;
+            }
+            std::thread::sleep(ROUND_REAL);
+            while let Ok(out) = self.rx.try_recv() {
+                if let WsOut::Text(t) = out {
+                    let v: Value = serde_json::from_str(&t).expect("JSON text");
+                    if v["type"] == "frame" {
+                        frames.push(v);
+                    }
+                }
+            }
+            if done(frames) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The open JPEG watch's monitor connection.
+fn jpeg_connection(m: &SessionManager) -> sightline_monitor::ConnectionSummary {
+    let mut jpeg: Vec<_> = m
+        .monitor_view()
+        .connections()
+        .into_iter()
+        .filter(|c| c.kind == sightline_monitor::ConnectionKind::Jpeg && c.closed_ms.is_none())
+        .collect();
+    assert_eq!(jpeg.len(), 1, "one open JPEG watch");
+    jpeg.remove(0)
+}
+
+fn jpeg_tier(m: &SessionManager) -> Option<u32> {
+    jpeg_connection(m).counters.tier
+}
+
+/// The watch's `jpeg up`/`jpeg down` timeline lines, oldest first.
+fn jpeg_steps(m: &SessionManager) -> Vec<String> {
+    let id = jpeg_connection(m).id;
+    m.monitor_view()
+        .connection(id)
+        .expect("the connection's detail")
+        .timeline
+        .into_iter()
+        .map(|e| e.text)
+        .filter(|t| t.starts_with("jpeg "))
+        .collect()
+}
+
+fn widths(frames: &[Value]) -> Vec<u64> {
+    frames.iter().filter_map(|f| f["width"].as_u64()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_jpeg_watch_steps_down_while_the_client_does_not_read_and_back_up_once_it_does() {
+    use super::adapt::{DOWN_AFTER, DOWN_SETTLE, UP_HOLD};
+
+    let m = manager_over(Arc::new(SyntheticDesktop::new(640, 480)));
+    let mut c = connect(&m, Some(Role::View));
+    assert_eq!(c.next_json().await["type"], "welcome");
+    c.send(
+        r#"{"type":"watch","screen":"0","transport":"jpeg","fps":10,"quality":70,"max_width":640}"#,
+    );
+    let mut frames = Vec::new();
+    assert!(
+        c.drive(Duration::from_secs(10), &mut frames, |f| f.len() >= 3)
+            .await,
+        "frames flow"
+    );
+    // A client that reads keeps what it asked for.
+    let reading = Duration::from_secs(8);
+    assert!(!c.drive(reading, &mut frames, |_| false).await);
+    assert!(frames.len() >= 5, "{} frames in {reading:?}", frames.len());
+    assert!(widths(&frames).iter().all(|w| *w == 640), "{frames:?}");
+    assert!(jpeg_steps(&m).is_empty(), "{:?}", jpeg_steps(&m));
+    let conn = jpeg_connection(&m);
+    assert_eq!(conn.counters.tier, Some(0));
+    assert_eq!(conn.counters.tier_name.as_deref(), Some("q70-w640"));
+
+    // The client stops reading: the stream walks down to the floor although no write ends.
+    c.stuck.store(true, Ordering::SeqCst);
+    let stalled = Instant::now();
+    assert!(
+        c.drive(WRITE_TIMEOUT / 2, &mut frames, |_| jpeg_tier(&m) == Some(4))
+            .await,
+        "stepped down to the floor while stalled: {:?}",
+        jpeg_steps(&m)
+    );
+    let walked = stalled.elapsed();
+    assert!(
+        walked >= DOWN_AFTER + DOWN_SETTLE * 3,
+        "one step per settle: {walked:?}"
+    );
+    assert_eq!(
+        jpeg_steps(&m)
+            .iter()
+            .map(|t| t.split(':').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        [
+            "jpeg down to q55-w640 (step 1 of 4)",
+            "jpeg down to q45-w480 (step 2 of 4)",
+            "jpeg down to q35-w320 (step 3 of 4)",
+            "jpeg down to q30-w320 (step 4 of 4)",
+        ]
+    );
+    let pipes: Vec<_> = m
+        .monitor_view()
+        .pipelines()
+        .into_iter()
+        .filter(|p| p.kind == "jpeg" && p.subscribers > 0)
+        .map(|p| p.profile)
+        .collect();
+    assert_eq!(
+        pipes,
+        ["q30-w320"],
+        "only the floor's encoder is subscribed"
+    );
+    assert_eq!(m.sessions().len(), 1, "still within the write timeout");
+
+    // It reads again: the floor's smaller frames arrive, then it climbs back one rung per drained hold.
+    let before = frames.len();
+    c.unstick();
+    let drained = Instant::now();
+    assert!(
+        c.drive(Duration::from_secs(60), &mut frames, |_| jpeg_tier(&m)
+            == Some(0))
+            .await,
+        "back at the top: {:?}",
+        jpeg_steps(&m)
+    );
+    assert!(
+        drained.elapsed() >= UP_HOLD * 4,
+        "one step per hold: {:?}",
+        drained.elapsed()
+    );
+    let steps = jpeg_steps(&m);
+    assert_eq!(
+        steps[4..]
+            .iter()
+            .map(|t| t.split(':').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        [
+            "jpeg up to q35-w320 (step 3 of 4)",
+            "jpeg up to q45-w480 (step 2 of 4)",
+            "jpeg up to q55-w640 (step 1 of 4)",
+            "jpeg up to q70-w640 (step 0 of 4)",
+        ]
+    );
+    let conn = jpeg_connection(&m);
+    assert_eq!(conn.counters.tier_switches, 8);
+    assert_eq!(conn.counters.tier_name.as_deref(), Some("q70-w640"));
+    // The frame headers follow the rungs: the one frame stuck in the socket at the old size, then the floor's
+    // width, growing back to the request's.
+    assert!(
+        c.drive(Duration::from_secs(10), &mut frames, |f| {
+            f.len() > before + 1 && f.last().is_some_and(|f| f["width"] == 640)
+        })
+        .await
+    );
+    let after = widths(&frames[before..]);
+    assert_eq!(
+        after[0], 640,
+        "the frame the client had not read: {after:?}"
+    );
+    assert!(after[1..].contains(&320), "{after:?}");
+    assert!(after[1..].contains(&480), "{after:?}");
+    assert!(after[1..].is_sorted(), "{after:?}");
+
+    drop(c.tx);
+    timeout(CLOSE_TIMEOUT * 2, c.task).await.unwrap().unwrap();
+    assert!(m.sessions().is_empty());
 }
