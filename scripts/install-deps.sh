@@ -11,7 +11,8 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 build_pkgs=(nasm cmake pkg-config gcc g++ make)
-test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps)
+# iproute2 (ip netns, tc) and nftables shape the network tests' links (tests/common/netns.rs).
+test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables)
 
 sudo=""
 [ "$(id -u)" != 0 ] && sudo="sudo"

@@ -52,6 +52,13 @@ async fn offer_flow_streams_decodable_video_to_aiortc() {
         offer.contains("http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"),
         "offer proposes the playout-delay extension (zero delay for browsers)"
     );
+    assert!(
+        offer.contains("transport-cc")
+            && offer.contains(
+                "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+            ),
+        "offer negotiates transport-wide congestion control feedback"
+    );
 
     aiortc.send(json!({"cmd": "offer", "sdp": offer})).await;
     let answer = aiortc.wait_for("answer").await;
@@ -113,7 +120,7 @@ async fn offer_flow_streams_decodable_video_to_aiortc() {
     loop {
         match next_peer_event(&mut events).await {
             PeerEvent::KeyframeRequested => break,
-            PeerEvent::LocalCandidate(_) => {}
+            PeerEvent::LocalCandidate(_) | PeerEvent::Network(_) => {}
             other => panic!("unexpected event waiting for the keyframe request: {other:?}"),
         }
     }
@@ -479,7 +486,7 @@ async fn ice_failure_tears_the_peer_down() {
             .expect("events open")
         {
             PeerEvent::Failed(text) => break text,
-            PeerEvent::LocalCandidate(_) => {}
+            PeerEvent::LocalCandidate(_) | PeerEvent::Network(_) => {}
             other => panic!("unexpected event: {other:?}"),
         }
     };

@@ -25,6 +25,17 @@ pub mod paint;
 
 pub mod clients;
 
+#[cfg(target_os = "linux")]
+pub mod netns;
+
+#[cfg(target_os = "linux")]
+pub mod noise;
+
+#[cfg(target_os = "linux")]
+pub mod netrig;
+
+pub mod netview;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -84,22 +95,37 @@ impl GatewayProcess {
 
     /// Like [`GatewayProcess::start`], with extra arguments and environment.
     pub fn start_with(config: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::launch(Some(config), args, env, &[])
+        Self::launch(None, Some(config), args, env, &[])
+    }
+
+    /// Like [`GatewayProcess::start`], inside network namespace `ns` (`ip netns exec` execs the gateway, so the
+    /// pid is still the gateway's). The printed address is the namespace's view (`127.0.0.1` for a wildcard
+    /// listen address): reach the gateway through the namespace's own addresses.
+    pub fn start_in_netns(ns: &str, config: &str) -> Self {
+        Self::launch(Some(ns), Some(config), &[], &[], &[])
     }
 
     /// `sightline <args> serve` with no configuration file at all, without the variables `env_remove`.
     pub fn start_without_config(args: &[&str], env_remove: &[&str]) -> Self {
-        Self::launch(None, args, &[], env_remove)
+        Self::launch(None, None, args, &[], env_remove)
     }
 
     fn launch(
+        netns: Option<&str>,
         config: Option<&str>,
         args: &[&str],
         env: &[(&str, &str)],
         env_remove: &[&str],
     ) -> Self {
         let dir = tempdir::TempDir::new();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_sightline")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_sightline")),
+        };
         if let Some(config) = config {
             let path = dir.path().join("sightline.toml");
             std::fs::write(&path, config).expect("write config");
