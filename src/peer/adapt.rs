@@ -3,11 +3,18 @@
 //! JPEG, or ask the tier's encoder for another bitrate. The decisions themselves are the [`TierSelector`]'s; this
 //! file is the glue between the selector and the shared state, and the status the stats task reports.
 //!
-//! **The encoder follows a lone viewer.** Inside a tier's band the video may use [`ENCODER_SHARE`] of the
-//! estimate; the viewer's wish (`set_desired_bitrate`) is that, bounded by the band. The engine applies it only
-//! while the viewer is the tier's only subscriber (it never lowers a shared encoder for one weak viewer: that
-//! viewer moves to a lower tier instead).
+//! **The encoder follows a lone viewer.** The video may use [`ENCODER_SHARE`] of the estimate; the viewer's wish
+//! (`set_desired_bitrate`) is that, from the bottom of its tier's band up to the top tier's bitrate (a lone viewer
+//! on a smaller tier spends what its path allows on more pictures per second). The engine applies it only while
+//! the viewer is the tier's only subscriber (it never lowers a shared encoder for one weak viewer: that viewer
+//! moves to a lower tier instead).
+//!
+//! **Motion.** The adapter also watches what the media task sends over the last second: fewer than
+//! [`STARVED_FPS`] pictures while spending at least [`RATE_BOUND`] of the encoder's target means the encoder is
+//! skipping pictures to hold its rate (openh264 frame skipping): the selector then trades size for motion. Sending
+//! under [`QUIET_FRACTION`] of the target means the screen is cheap right now.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -17,6 +24,7 @@ use parking_lot::Mutex;
 use super::congestion::PathEstimate;
 pub(crate) use super::events::TierInfo;
 use super::interceptor::RtcpCounters;
+use super::media::MediaCounters;
 use super::tier::{DOWN_FRACTION, Decision, PathSample, TierSelector};
 
 /// How often the selector looks at the path. GCC changes its estimate at most ~10 times a second (one TWCC
@@ -27,6 +35,15 @@ pub(crate) const ADAPT_INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) const ENCODER_SHARE: f64 = 0.85;
 /// Wishes closer than this to the last one are not sent (the encoder would ignore them anyway).
 const WISH_STEP: f64 = 0.03;
+/// Fewer pictures per second than this, while the encoder spends its whole rate, is a slideshow: the issue's
+/// floor for a constrained path.
+pub(crate) const STARVED_FPS: f64 = 24.0;
+/// "Spends its whole rate": sent at least this fraction of the encoder's target over the last second.
+pub(crate) const RATE_BOUND: f64 = 0.75;
+/// Sending under this fraction of the target: the screen is cheap right now.
+pub(crate) const QUIET_FRACTION: f64 = 0.25;
+/// The window sent pictures and bytes are measured over.
+const SEND_WINDOW: Duration = Duration::from_secs(1);
 
 /// What the stats task reports about the adaptation (copied once a second).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,6 +81,9 @@ pub(crate) struct Adapter {
     congestion_control: bool,
     wish: Option<u32>,
     status: Arc<Mutex<AdaptStatus>>,
+    media: Arc<MediaCounters>,
+    /// (when, frames sent, bytes sent) over the last [`SEND_WINDOW`], oldest first.
+    sent: VecDeque<(Instant, u64, u64)>,
 }
 
 impl Adapter {
@@ -73,6 +93,7 @@ impl Adapter {
         tier: usize,
         path: Arc<PathEstimate>,
         rtcp: Arc<RtcpCounters>,
+        media: Arc<MediaCounters>,
         congestion_control: bool,
     ) -> Self {
         let tops: Vec<f64> = tiers.iter().map(|t| f64::from(t.top_kbps)).collect();
@@ -94,7 +115,33 @@ impl Adapter {
             congestion_control,
             wish: None,
             status: Arc::new(Mutex::new(status)),
+            media,
+            sent: VecDeque::new(),
         }
+    }
+
+    /// Pictures per second and kbit/s sent over the last [`SEND_WINDOW`] (`None` until a window has passed).
+    fn send_rates(&mut self, now: Instant) -> Option<(f64, f64)> {
+        let frames = self.media.frames_sent.load(Ordering::Relaxed);
+        let bytes = self.media.bytes_sent.load(Ordering::Relaxed);
+        self.sent.push_back((now, frames, bytes));
+        while self
+            .sent
+            .get(1)
+            .is_some_and(|(at, _, _)| now.saturating_duration_since(*at) >= SEND_WINDOW)
+        {
+            self.sent.pop_front();
+        }
+        let &(then, f0, b0) = self.sent.front()?;
+        let secs = now.saturating_duration_since(then).as_secs_f64();
+        if secs < SEND_WINDOW.as_secs_f64() * 0.9 || f0 == 0 {
+            // Not a full window yet, or nothing was sent before it began (still joining).
+            return None;
+        }
+        Some((
+            frames.saturating_sub(f0) as f64 / secs,
+            bytes.saturating_sub(b0) as f64 * 8.0 / 1000.0 / secs,
+        ))
     }
 
     /// The status shared with the stats task.
@@ -117,12 +164,28 @@ impl Adapter {
         let capped_kbps = self.path.capped_bps() / 1000.0;
         let available = capped_kbps * ENCODER_SHARE;
         let loss = self.loss();
+        let target = self
+            .tiers
+            .get(self.selector.current())
+            .map_or(f64::INFINITY, |t| {
+                f64::from(self.wish.unwrap_or(t.top_kbps))
+            });
+        let (starved, quiet) = match self.send_rates(now) {
+            // Without congestion control openh264 does not skip pictures: nothing can starve.
+            Some((fps, kbps)) => (
+                self.congestion_control && fps < STARVED_FPS && kbps >= RATE_BOUND * target,
+                kbps < QUIET_FRACTION * target,
+            ),
+            None => (false, false),
+        };
         if self.tiers.len() > 1 {
             match self.selector.update(
                 now,
                 PathSample {
                     available_kbps: available,
                     loss,
+                    starved,
+                    quiet,
                 },
             ) {
                 Decision::Stay => {}
@@ -154,14 +217,17 @@ impl Adapter {
         status.tier_name = self.tiers.get(tier).map(|t| t.name.clone());
     }
 
-    /// The wish for `tier` when `available` kbit/s may be used: `None` when nothing bounds it under the top
-    /// (no estimate and no cap).
+    /// The wish for `tier` when `available` kbit/s may be used: from the bottom of the tier's band up to the top
+    /// tier's bitrate; `None` when that is exactly the tier's own (nothing to steer).
     fn wish_for(&self, tier: usize, available: f64) -> Option<u32> {
         let top = f64::from(self.tiers.get(tier)?.top_kbps);
-        if !available.is_finite() || available >= top {
-            return None;
-        }
-        Some(available.clamp(DOWN_FRACTION * top, top) as u32)
+        let ceiling = self.tiers.first().map_or(top, |t| f64::from(t.top_kbps));
+        let wish = if available.is_finite() {
+            available.clamp(DOWN_FRACTION * top, ceiling)
+        } else {
+            ceiling
+        };
+        ((wish - top).abs() >= 1.0).then_some(wish as u32)
     }
 }
 
@@ -205,6 +271,7 @@ mod tests {
             0,
             path.clone(),
             Arc::new(RtcpCounters::default()),
+            Arc::new(MediaCounters::default()),
             true,
         );
         let t0 = Instant::now();
@@ -215,7 +282,14 @@ mod tests {
         path.set_cap_kbps(None);
         // Plenty: the tier's own bitrate.
         let path2 = Arc::new(PathEstimate::new(9_000_000.0));
-        let mut b = Adapter::new(tiers(), 0, path2, Arc::new(RtcpCounters::default()), true);
+        let mut b = Adapter::new(
+            tiers(),
+            0,
+            path2,
+            Arc::new(RtcpCounters::default()),
+            Arc::new(MediaCounters::default()),
+            true,
+        );
         assert_eq!(b.tick(t0).wish, None, "already None");
         assert_eq!(b.status().lock().target_kbps, Some(4000.0));
     }
@@ -228,6 +302,7 @@ mod tests {
             0,
             path.clone(),
             Arc::new(RtcpCounters::default()),
+            Arc::new(MediaCounters::default()),
             false,
         );
         let t0 = Instant::now();
@@ -246,6 +321,58 @@ mod tests {
             None,
             "no estimate without CC"
         );
+    }
+
+    #[test]
+    fn a_slideshow_at_full_rate_moves_down_and_a_lone_viewer_keeps_its_bitrate_on_the_smaller_tier() {
+        let path = Arc::new(PathEstimate::new(6_000_000.0));
+        let media = Arc::new(MediaCounters::default());
+        let mut a = Adapter::new(
+            tiers(),
+            0,
+            path,
+            Arc::new(RtcpCounters::default()),
+            media.clone(),
+            true,
+        );
+        let t0 = Instant::now();
+        let mut switched = None;
+        // 8 pictures a second of 62.5 KB: 4000 kbit/s, the top tier's whole rate.
+        for i in 0..40u32 {
+            if i % 10 < 8 {
+                media.frames_sent.fetch_add(1, Ordering::Relaxed);
+                media.bytes_sent.fetch_add(62_500, Ordering::Relaxed);
+            }
+            let step = a.tick(t0 + ADAPT_INTERVAL * i);
+            if let Some((to, why)) = step.switch {
+                switched = Some((i, to, why));
+                break;
+            }
+        }
+        let (at, to, why) = switched.expect("moved down");
+        assert_eq!(to, 1);
+        assert!(why.contains("smaller picture"), "{why}");
+        assert!(at >= 29, "after a full window plus STARVED_AFTER: tick {at}");
+        // On tier 1 alone, the encoder may use the path's bitrate (up to the top tier's), not only 1200.
+        assert_eq!(a.wish_for(1, 5100.0), Some(4000));
+        assert_eq!(a.wish_for(1, 900.0), Some(900));
+        // A quiet screen at a low rate is not starved.
+        let media = Arc::new(MediaCounters::default());
+        let mut b = Adapter::new(
+            tiers(),
+            0,
+            Arc::new(PathEstimate::new(6_000_000.0)),
+            Arc::new(RtcpCounters::default()),
+            media.clone(),
+            true,
+        );
+        for i in 0..60u32 {
+            if i % 10 == 0 {
+                media.frames_sent.fetch_add(1, Ordering::Relaxed);
+                media.bytes_sent.fetch_add(5_000, Ordering::Relaxed);
+            }
+            assert_eq!(b.tick(t0 + ADAPT_INTERVAL * i).switch, None);
+        }
     }
 
     #[test]

@@ -338,6 +338,8 @@ impl Packetizer {
 #[derive(Debug, Default)]
 pub(crate) struct MediaCounters {
     pub(crate) frames_sent: AtomicU64,
+    /// Bytes of the access units sent (before packetization).
+    pub(crate) bytes_sent: AtomicU64,
     pub(crate) keyframes_sent: AtomicU64,
     pub(crate) packets_written: AtomicU64,
     pub(crate) skipped_not_connected: AtomicU64,
@@ -543,6 +545,9 @@ impl Sending<'_> {
             scheduler.on_write_failed();
             return;
         }
+        self.counters
+            .bytes_sent
+            .fetch_add(au.data.len() as u64, Ordering::Relaxed);
         if self.counters.frames_sent.fetch_add(1, Ordering::Relaxed) == 0 {
             self.conn.event(format!(
                 "first keyframe sent: {} bytes, {}x{}, {:.1} ms after capture",

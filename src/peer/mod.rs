@@ -469,15 +469,16 @@ impl Peer {
         });
         let shutdown = CancellationToken::new();
         let keyframe = Arc::new(Notify::new());
-        let counters = Arc::new(MediaCounters::default());
         let owner = conn.owner();
         conn.track(TRACK_ID, "video", "new");
 
+        let counters = Arc::new(MediaCounters::default());
         let adapter = Adapter::new(
             feed.tiers(),
             feed.tier(),
             path.clone(),
             rtcp.clone(),
+            counters.clone(),
             congestion_control,
         );
         let adapt_status = adapter.status();

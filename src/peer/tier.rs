@@ -14,6 +14,10 @@
 //!   [`MAX_UP_HOLD`]) each time a step up is followed by a step down within [`UP_FAILED_WITHIN`] — a failed probe
 //!   — and returns to [`UP_HOLD`] after [`UP_SETTLED_AFTER`] without trouble. `DOWN_FRACTION < UP_FRACTION` is the
 //!   hysteresis: a viewer that just moved up is not at once under the band it moved into.
+//! - **motion:** when the tier's encoder keeps dropping pictures to hold its bitrate ([`PathSample::starved`]:
+//!   the screen changes too much for that size at that rate) for [`STARVED_AFTER`], one tier down: a smaller
+//!   picture at full motion (libwebrtc's "balanced" degradation). That tier is not taken again for
+//!   [`STARVE_MEMORY`] unless the screen goes quiet.
 //! - **fallback:** on the floor tier, when even its band is out of reach (or loss stays above [`LOSS_FALLBACK`])
 //!   for [`FALLBACK_AFTER`], the viewer is better served by the JPEG fallback than by a frozen video.
 
@@ -44,6 +48,11 @@ pub(crate) const UP_SETTLED_AFTER: Duration = Duration::from_secs(30);
 /// After any switch, no further step down for this long: the new tier's first keyframe is in flight, and the
 /// estimate still reflects the old tier's traffic.
 pub(crate) const SWITCH_DWELL: Duration = Duration::from_millis(1000);
+/// How long the tier's encoder must be starved (dropping pictures to hold its bitrate, see [`PathSample`])
+/// before the viewer moves one tier down, to a smaller picture it can send at full motion.
+pub(crate) const STARVED_AFTER: Duration = Duration::from_secs(2);
+/// A tier left because it starved is not taken again for this long, unless the screen has gone quiet.
+pub(crate) const STARVE_MEMORY: Duration = Duration::from_secs(60);
 /// On the floor tier, the viewer is moved to the JPEG fallback when what is available stays under this fraction
 /// of the floor's top bitrate ...
 pub(crate) const FALLBACK_FRACTION: f64 = 0.5;
@@ -59,6 +68,13 @@ pub(crate) struct PathSample {
     pub(crate) available_kbps: f64,
     /// Latest reported loss fraction (0..=1), when the receiver has reported any.
     pub(crate) loss: Option<f64>,
+    /// The current tier's encoder spends its whole bitrate yet sends fewer pictures than motion needs: the
+    /// screen changes too much for this size at this rate (libwebrtc's "balanced" degradation: a smaller
+    /// picture at full motion beats a sharp slideshow).
+    pub(crate) starved: bool,
+    /// The screen costs far less than the bitrate allows (little is changing): a tier left for starving may be
+    /// tried again.
+    pub(crate) quiet: bool,
 }
 
 /// What the selector decided.
@@ -86,6 +102,10 @@ pub(crate) struct TierSelector {
     lossy_since: Option<Instant>,
     above_since: Option<Instant>,
     starved_since: Option<Instant>,
+    /// Since when the encoder has been starved (picture-rate, not bandwidth).
+    slideshow_since: Option<Instant>,
+    /// When each tier was last left because it starved.
+    starved_at: Vec<Option<Instant>>,
     last_switch: Option<(Instant, bool)>,
     up_hold: Duration,
     fell_back: bool,
@@ -108,12 +128,15 @@ impl TierSelector {
             lossy_since: None,
             above_since: None,
             starved_since: None,
+            slideshow_since: None,
+            starved_at: Vec::new(),
             last_switch: None,
             up_hold: UP_HOLD,
             fell_back: false,
             switches: 0,
         };
         s.current = s.best_within_band(start_kbps, 0);
+        s.starved_at = vec![None; s.tops.len()];
         s
     }
 
@@ -170,6 +193,7 @@ impl TierSelector {
         let reached = self.reaches(self.current, available);
         let below = since(&mut self.below_since, !reached);
         let lossy = since(&mut self.lossy_since, loss > LOSS_DOWN);
+        let slideshow = since(&mut self.slideshow_since, s.starved);
         let dwelling = self
             .last_switch
             .is_some_and(|(at, _)| held(at) < SWITCH_DWELL);
@@ -201,6 +225,19 @@ impl TierSelector {
                     );
                 }
             }
+            if self.slideshow_since.is_some()
+                && held(slideshow) >= STARVED_AFTER
+                && self.current < self.last()
+            {
+                self.starved_at[self.current] = Some(now);
+                let to = self.current + 1;
+                return self.switch(
+                    now,
+                    to,
+                    "the encoder drops pictures to hold its bitrate: a smaller picture keeps the motion"
+                        .to_owned(),
+                );
+            }
             if self.lossy_since.is_some()
                 && held(lossy) >= LOSS_DOWN_AFTER
                 && self.current < self.last()
@@ -217,8 +254,11 @@ impl TierSelector {
             self.up_hold = UP_HOLD;
         }
 
-        let better = (0..self.current)
-            .find(|&t| available >= UP_FRACTION * self.tops[t] && loss <= LOSS_UP_MAX);
+        let starved_recently =
+            |t: usize| self.starved_at[t].is_some_and(|at| held(at) < STARVE_MEMORY) && !s.quiet;
+        let better = (0..self.current).find(|&t| {
+            available >= UP_FRACTION * self.tops[t] && loss <= LOSS_UP_MAX && !starved_recently(t)
+        });
         let above = since(&mut self.above_since, better.is_some());
         if let Some(to) = better
             && held(above) >= self.up_hold
@@ -250,6 +290,7 @@ impl TierSelector {
         self.lossy_since = None;
         self.above_since = None;
         self.starved_since = None;
+        self.slideshow_since = None;
         self.switches += 1;
         Decision::Switch { to, why }
     }
@@ -265,6 +306,8 @@ mod tests {
         PathSample {
             available_kbps,
             loss: Some(0.0),
+            starved: false,
+            quiet: false,
         }
     }
 
@@ -450,6 +493,7 @@ mod tests {
         let lossy = PathSample {
             available_kbps: 3600.0,
             loss: Some(0.2),
+            ..sample(0.0)
         };
         let d = run(&mut s, t0, Duration::ZERO, Duration::from_secs(2), lossy);
         assert_eq!(d.len(), 1, "{d:?}");
@@ -462,8 +506,8 @@ mod tests {
             Duration::ZERO,
             Duration::from_secs(20),
             PathSample {
-                available_kbps: 3600.0,
                 loss: Some(0.05),
+                ..sample(3600.0)
             },
         );
         assert!(d.is_empty(), "{d:?}");
@@ -475,11 +519,66 @@ mod tests {
             Duration::ZERO,
             Duration::from_secs(20),
             PathSample {
-                available_kbps: 3600.0,
                 loss: Some(0.08),
+                ..sample(3600.0)
             },
         );
         assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn a_starved_encoder_moves_down_one_tier_and_not_back_until_the_screen_quiets() {
+        let t0 = Instant::now();
+        let mut s = TierSelector::new(&LADDER, 5000.0);
+        let busy = PathSample {
+            starved: true,
+            ..sample(5000.0)
+        };
+        let d = run(&mut s, t0, Duration::ZERO, Duration::from_secs(3), busy);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(to(&d[0].1), Some(1));
+        assert!(d[0].0 >= STARVED_AFTER, "{d:?}");
+        // Plenty of bandwidth, full motion on tier 1: no step back up into the slideshow.
+        let d = run(
+            &mut s,
+            t0,
+            Duration::from_secs(3),
+            Duration::from_secs(30),
+            sample(5000.0),
+        );
+        assert!(d.is_empty(), "{d:?}");
+        // The screen quiets: back up after the hold.
+        let quiet = PathSample {
+            quiet: true,
+            ..sample(5000.0)
+        };
+        let d = run(
+            &mut s,
+            t0,
+            Duration::from_secs(33),
+            Duration::from_secs(5),
+            quiet,
+        );
+        assert_eq!(
+            d.iter().filter_map(|(_, d)| to(d)).collect::<Vec<_>>(),
+            vec![0]
+        );
+        // Starving on the floor tier is no reason to fall back.
+        let mut s = TierSelector::new(&LADDER, 150.0);
+        let floor_busy = PathSample {
+            starved: true,
+            ..sample(150.0)
+        };
+        assert!(
+            run(
+                &mut s,
+                t0,
+                Duration::ZERO,
+                Duration::from_secs(20),
+                floor_busy
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! Pure: the encode thread reads the wishes (one atomic per subscriber, set through
 //! [`VideoControl::set_desired_bitrate`](super::VideoControl::set_desired_bitrate)) before each picture and asks
 //! [`encoder_target`] and [`worth_retargeting`]. The rules:
-//! - a pipeline with exactly one subscriber follows that subscriber's wish, within
-//!   [`BITRATE_KBPS.start()`](sightline_limits::BITRATE_KBPS)..=the profile's bitrate: a viewer on a congested
-//!   path gets an encoder that fits its path, and never more than its tier's band;
+//! - a pipeline with exactly one subscriber follows that subscriber's wish, within the shared
+//!   [`BITRATE_KBPS`](sightline_limits::BITRATE_KBPS) limits: a viewer on a congested path gets an encoder that
+//!   fits its path, and a lone viewer on a smaller tier may spend more than the tier's own bitrate on it (more
+//!   pictures per second of a smaller picture: the subscriber bounds its wish itself);
 //! - with no wish, or several subscribers (they share the encoder, and one viewer's path must not starve the
 //!   others), the target is the profile's bitrate;
 //! - a change smaller than [`MIN_RETARGET_PERCENT`] is ignored, except a return to the profile's bitrate.
@@ -18,13 +19,13 @@ use sightline_limits::BITRATE_KBPS;
 /// would re-plan openh264's rate control for a difference no viewer sees.
 pub const MIN_RETARGET_PERCENT: u32 = 3;
 
-/// The bitrate (kbit/s) a pipeline's encoder aims at: the sole subscriber's wish brought into
-/// `BITRATE_KBPS.start()..=profile_kbps`, else `profile_kbps`. `wishes` has one entry per subscriber, `None` for a
+/// The bitrate (kbit/s) a pipeline's encoder aims at: the sole subscriber's wish brought into `BITRATE_KBPS`,
+/// else `profile_kbps`. `wishes` has one entry per subscriber, `None` for a
 /// subscriber without a wish.
 pub fn encoder_target(profile_kbps: u32, wishes: impl IntoIterator<Item = Option<u32>>) -> u32 {
     let mut wishes = wishes.into_iter();
     match (wishes.next(), wishes.next()) {
-        (Some(Some(wish)), None) => wish.max(*BITRATE_KBPS.start()).min(profile_kbps),
+        (Some(Some(wish)), None) => wish.clamp(*BITRATE_KBPS.start(), *BITRATE_KBPS.end()),
         _ => profile_kbps,
     }
 }
@@ -52,9 +53,14 @@ mod tests {
         assert_eq!(encoder_target(4000, [Some(1500)]), 1500);
         assert_eq!(encoder_target(4000, [Some(4000)]), 4000);
         assert_eq!(
-            encoder_target(4000, [Some(9000)]),
-            4000,
-            "never above the profile"
+            encoder_target(1200, [Some(3000)]),
+            3000,
+            "a lone viewer may spend more on a smaller tier"
+        );
+        assert_eq!(
+            encoder_target(4000, [Some(u32::MAX)]),
+            *BITRATE_KBPS.end(),
+            "never above the shared limit"
         );
         assert_eq!(
             encoder_target(4000, [Some(10)]),
