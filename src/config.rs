@@ -14,7 +14,9 @@ use sightline_media::SourceSelection;
 use sightline_media::engine::{EngineConfig, JpegProfile, VideoProfile};
 
 mod congestion;
-pub use congestion::{CongestionConfig, MAX_TIERS, MIN_TIER_SCALE, TierConfig, default_tiers};
+pub use congestion::{
+    CongestionConfig, MAX_TIERS, MIN_TIER_SCALE, Prefer, TierConfig, default_tiers,
+};
 use sightline_monitor::MonitorConfig as MonitorSettings;
 
 /// A configuration error: the key and the reason.
@@ -588,6 +590,7 @@ impl Config {
             congestion: crate::peer::CongestionSettings {
                 enabled: self.congestion.enabled,
                 start_kbps: self.congestion.start_kbps,
+                prefer_motion: self.congestion.prefer == Prefer::Motion,
                 max_kbps: ladder
                     .first()
                     .map_or(self.video.bitrate_kbps, |t| t.bitrate_kbps),
@@ -636,7 +639,7 @@ impl Config {
                 }
             };
             if tiers.iter().all(|have| have.profile != profile) {
-                tiers.push(crate::peer::Tier::new(tiers.len(), profile));
+                tiers.push(crate::peer::Tier::new(tiers.len(), profile, screen.width));
             }
         }
         tiers

@@ -19,6 +19,10 @@ pub struct CongestionConfig {
     pub enabled: bool,
     /// The estimate a viewer starts with, kbit/s.
     pub start_kbps: u32,
+    /// What a viewer keeps when its tier's encoder cannot hold full motion at its bitrate: `detail` (the
+    /// resolution: text stays sharp, motion drops frames; what libwebrtc does for screen content) or `motion`
+    /// (the frame rate: the viewer moves to a smaller tier; libwebrtc's "balanced", for video-heavy screens).
+    pub prefer: Prefer,
     /// The ladder, best first; empty = the default ladder derived from `[video] bitrate_kbps`.
     pub tiers: Vec<TierConfig>,
 }
@@ -28,6 +32,7 @@ impl Default for CongestionConfig {
         Self {
             enabled: true,
             start_kbps: crate::peer::CongestionSettings::default().start_kbps,
+            prefer: Prefer::Detail,
             tiers: Vec::new(),
         }
     }
@@ -84,6 +89,16 @@ impl CongestionConfig {
         }
         Ok(())
     }
+}
+
+/// `[congestion] prefer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prefer {
+    /// Keep the resolution.
+    Detail,
+    /// Keep the frame rate.
+    Motion,
 }
 
 /// One `[[congestion.tiers]]` entry.
@@ -200,6 +215,10 @@ mod tests {
         let widths: Vec<Option<u32>> = tiers.iter().map(|t| t.profile.max_width).collect();
         assert_eq!(widths, vec![Some(1920), Some(640), Some(320), Some(320)]);
         assert_eq!(tiers[1].name, "t1 640w 1200k");
+        assert_eq!(
+            tiers[0].name, "t0 1280w 4000k",
+            "named after what it encodes"
+        );
         // A viewer asking for a narrower picture scales from there.
         let tiers = config.tiers(&screen, Some(800));
         assert_eq!(tiers[1].profile.max_width, Some(400));

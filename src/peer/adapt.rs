@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::config::CongestionSettings;
 use super::congestion::PathEstimate;
 pub(crate) use super::events::TierInfo;
 use super::interceptor::RtcpCounters;
@@ -79,6 +80,8 @@ pub(crate) struct Adapter {
     path: Arc<PathEstimate>,
     rtcp: Arc<RtcpCounters>,
     congestion_control: bool,
+    /// Trade size for motion ([`STARVED_FPS`]); otherwise the encoder skips pictures and keeps the size.
+    prefer_motion: bool,
     wish: Option<u32>,
     status: Arc<Mutex<AdaptStatus>>,
     media: Arc<MediaCounters>,
@@ -94,8 +97,9 @@ impl Adapter {
         path: Arc<PathEstimate>,
         rtcp: Arc<RtcpCounters>,
         media: Arc<MediaCounters>,
-        congestion_control: bool,
+        settings: &CongestionSettings,
     ) -> Self {
+        let congestion_control = settings.enabled;
         let tops: Vec<f64> = tiers.iter().map(|t| f64::from(t.top_kbps)).collect();
         let mut selector = TierSelector::new(&tops, f64::INFINITY);
         // Start where the feed starts (chosen from the same start estimate by `start_tier`).
@@ -113,6 +117,7 @@ impl Adapter {
             path,
             rtcp,
             congestion_control,
+            prefer_motion: settings.prefer_motion,
             wish: None,
             status: Arc::new(Mutex::new(status)),
             media,
@@ -173,7 +178,10 @@ impl Adapter {
         let (starved, quiet) = match self.send_rates(now) {
             // Without congestion control openh264 does not skip pictures: nothing can starve.
             Some((fps, kbps)) => (
-                self.congestion_control && fps < STARVED_FPS && kbps >= RATE_BOUND * target,
+                self.congestion_control
+                    && self.prefer_motion
+                    && fps < STARVED_FPS
+                    && kbps >= RATE_BOUND * target,
                 kbps < QUIET_FRACTION * target,
             ),
             None => (false, false),
@@ -183,7 +191,8 @@ impl Adapter {
                 now,
                 PathSample {
                     available_kbps: available,
-                    loss,
+                    // Without congestion control only the manual cap moves a viewer (the behaviour before it).
+                    loss: loss.filter(|_| self.congestion_control),
                     starved,
                     quiet,
                 },
@@ -252,6 +261,17 @@ pub fn start_tier(tops_kbps: &[u32], start_kbps: Option<u32>) -> usize {
 mod tests {
     use super::*;
 
+    const CC: CongestionSettings = CongestionSettings {
+        enabled: true,
+        start_kbps: 4000,
+        prefer_motion: false,
+        max_kbps: 4000,
+    };
+    const MOTION: CongestionSettings = CongestionSettings {
+        prefer_motion: true,
+        ..CC
+    };
+
     fn tiers() -> Vec<TierInfo> {
         [4000, 1200, 450, 200]
             .iter()
@@ -272,7 +292,7 @@ mod tests {
             path.clone(),
             Arc::new(RtcpCounters::default()),
             Arc::new(MediaCounters::default()),
-            true,
+            &CC,
         );
         let t0 = Instant::now();
         // 3000 × 0.85 = 2550: inside tier 0's band [2000, 4000].
@@ -288,7 +308,7 @@ mod tests {
             path2,
             Arc::new(RtcpCounters::default()),
             Arc::new(MediaCounters::default()),
-            true,
+            &CC,
         );
         assert_eq!(b.tick(t0).wish, None, "already None");
         assert_eq!(b.status().lock().target_kbps, Some(4000.0));
@@ -303,7 +323,10 @@ mod tests {
             path.clone(),
             Arc::new(RtcpCounters::default()),
             Arc::new(MediaCounters::default()),
-            false,
+            &CongestionSettings {
+                enabled: false,
+                ..CC
+            },
         );
         let t0 = Instant::now();
         assert_eq!(a.tick(t0), Step::default());
@@ -324,7 +347,8 @@ mod tests {
     }
 
     #[test]
-    fn a_slideshow_at_full_rate_moves_down_and_a_lone_viewer_keeps_its_bitrate_on_the_smaller_tier() {
+    fn a_slideshow_at_full_rate_moves_down_and_a_lone_viewer_keeps_its_bitrate_on_the_smaller_tier()
+    {
         let path = Arc::new(PathEstimate::new(6_000_000.0));
         let media = Arc::new(MediaCounters::default());
         let mut a = Adapter::new(
@@ -333,7 +357,7 @@ mod tests {
             path,
             Arc::new(RtcpCounters::default()),
             media.clone(),
-            true,
+            &MOTION,
         );
         let t0 = Instant::now();
         let mut switched = None;
@@ -352,7 +376,10 @@ mod tests {
         let (at, to, why) = switched.expect("moved down");
         assert_eq!(to, 1);
         assert!(why.contains("smaller picture"), "{why}");
-        assert!(at >= 29, "after a full window plus STARVED_AFTER: tick {at}");
+        assert!(
+            at >= 29,
+            "after a full window plus STARVED_AFTER: tick {at}"
+        );
         // On tier 1 alone, the encoder may use the path's bitrate (up to the top tier's), not only 1200.
         assert_eq!(a.wish_for(1, 5100.0), Some(4000));
         assert_eq!(a.wish_for(1, 900.0), Some(900));
@@ -364,7 +391,7 @@ mod tests {
             Arc::new(PathEstimate::new(6_000_000.0)),
             Arc::new(RtcpCounters::default()),
             media.clone(),
-            true,
+            &MOTION,
         );
         for i in 0..60u32 {
             if i % 10 == 0 {

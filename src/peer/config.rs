@@ -63,6 +63,9 @@ pub struct CongestionSettings {
     pub enabled: bool,
     /// The estimate before the first feedback, kbit/s.
     pub start_kbps: u32,
+    /// Move a viewer to a smaller tier when its encoder cannot hold full motion at its bitrate (keep the frame
+    /// rate) instead of letting the encoder skip pictures (keep the resolution).
+    pub prefer_motion: bool,
     /// The top tier's bitrate, kbit/s: the estimate is bounded a little above it.
     pub max_kbps: u32,
 }
@@ -72,6 +75,7 @@ impl Default for CongestionSettings {
         Self {
             enabled: true,
             start_kbps: DEFAULT_START_KBPS,
+            prefer_motion: false,
             max_kbps: 4000,
         }
     }

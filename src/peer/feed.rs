@@ -23,11 +23,10 @@ pub struct Tier {
 }
 
 impl Tier {
-    /// A tier named after its index and profile.
-    pub fn new(index: usize, profile: VideoProfile) -> Self {
-        let width = profile
-            .max_width
-            .map_or_else(|| "full".to_owned(), |w| format!("{w}w"));
+    /// A tier named after its index, the width it encodes on a `screen_width`-wide screen and its bitrate.
+    pub fn new(index: usize, profile: VideoProfile, screen_width: u32) -> Self {
+        let width = profile.max_width.unwrap_or(screen_width).min(screen_width);
+        let width = format!("{width}w");
         Self {
             name: format!("t{index} {width} {}k", profile.bitrate_kbps),
             profile,

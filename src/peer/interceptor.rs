@@ -24,7 +24,6 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
-use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use rtc::shared::time::SystemInstant;
@@ -78,11 +77,8 @@ impl KeyframeRequestForwarder {
     fn count(&self, packet: &dyn rtc::rtcp::Packet) {
         let any = packet.as_any();
         let c = &self.counters;
-        if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
-            if nack.media_ssrc == self.ssrc {
-                c.nack.fetch_add(1, Ordering::Relaxed);
-            }
-        } else if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+        // NACKs are counted by the retransmission gate, which may remove them before they get here.
+        if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
             if pli.media_ssrc == self.ssrc {
                 c.pli.fetch_add(1, Ordering::Relaxed);
             }
@@ -230,11 +226,6 @@ mod tests {
             sender_ssrc: 1,
             media_ssrc: 8,
         });
-        f.count(&TransportLayerNack {
-            sender_ssrc: 1,
-            media_ssrc: 7,
-            nacks: vec![],
-        });
         f.count(&ReceiverReport {
             ssrc: 1,
             reports: vec![
@@ -253,7 +244,6 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(counters.pli.load(Ordering::Relaxed), 1);
-        assert_eq!(counters.nack.load(Ordering::Relaxed), 1);
         assert_eq!(counters.reports.load(Ordering::Relaxed), 1);
         assert_eq!(counters.packets_lost.load(Ordering::Relaxed), 3);
         assert_eq!(counters.jitter_ticks.load(Ordering::Relaxed), 90);

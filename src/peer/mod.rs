@@ -54,6 +54,7 @@ mod feed;
 mod handler;
 mod interceptor;
 mod media;
+mod retransmit;
 mod runtime;
 mod sdp;
 mod stats;
@@ -106,6 +107,7 @@ use driver::Driver;
 use handler::{Handler, HandlerEvent};
 use interceptor::{KeyframeRequestForwarder, RtcpCounters};
 use media::{MediaContext, MediaCounters};
+use retransmit::{RetransmitCounters, RetransmitGate};
 use runtime::MonitoredRuntime;
 
 /// Media stream id of the video track.
@@ -155,6 +157,7 @@ struct Parts {
     control: Option<Arc<dyn DataChannel>>,
     rtcp: Arc<RtcpCounters>,
     path: Arc<PathEstimate>,
+    retransmits: Arc<RetransmitCounters>,
 }
 
 impl Peer {
@@ -184,7 +187,7 @@ impl Peer {
             monitor,
             Flow::Offerer,
             started,
-            cfg.congestion.enabled,
+            cfg.congestion,
         );
         peer.conn.set_lifecycle(Lifecycle::Connecting);
         let offer = match peer.pc.create_offer(None).await {
@@ -241,7 +244,7 @@ impl Peer {
             monitor,
             Flow::Answerer,
             started,
-            cfg.congestion.enabled,
+            cfg.congestion,
         );
         peer.conn.set_lifecycle(Lifecycle::Connecting);
         if let Err(e) = peer.pc.set_remote_description(offer).await {
@@ -447,7 +450,7 @@ impl Peer {
         monitor: &Monitor,
         flow: Flow,
         started: Instant,
-        congestion_control: bool,
+        congestion: CongestionSettings,
     ) -> (Peer, mpsc::Receiver<PeerEvent>) {
         let Parts {
             pc,
@@ -458,6 +461,7 @@ impl Peer {
             control,
             rtcp,
             path,
+            retransmits,
         } = parts;
         let (events_tx, events_rx) = mpsc::channel(PEER_EVENT_CAPACITY);
         let (connected_tx, connected_rx) = watch::channel(false);
@@ -479,7 +483,7 @@ impl Peer {
             path.clone(),
             rtcp.clone(),
             counters.clone(),
-            congestion_control,
+            &congestion,
         );
         let adapt_status = adapter.status();
         let media = monitor.spawn(
@@ -510,6 +514,7 @@ impl Peer {
                 media: counters,
                 rtcp,
                 adapt: adapt_status,
+                retransmits,
                 events: events_tx.clone(),
                 shutdown: shutdown.clone(),
             }),
@@ -672,6 +677,11 @@ async fn build(
         // No estimate: only the viewer's manual cap bounds what the adaptation sees.
         Arc::new(PathEstimate::new(f64::INFINITY))
     };
+    let retransmits = Arc::new(RetransmitCounters::default());
+    registry = registry.with(
+        RetransmitGate::slot(),
+        RetransmitGate::new(ssrc, path.clone(), rtcp.clone(), retransmits.clone()),
+    );
     if cfg.pacing_bps > 0 && !cfg.congestion.enabled {
         registry = registry.with(
             Slot::Pacer,
@@ -727,6 +737,7 @@ async fn build(
             control,
             rtcp,
             path,
+            retransmits,
         }),
         Err(e) => {
             let _ = pc.close().await;

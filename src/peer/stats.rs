@@ -21,6 +21,11 @@ use webrtc::peer_connection::{PeerConnection, StatsSelector};
 use super::adapt::AdaptStatus;
 use super::config::{PACING_QUEUE_PACKETS, STATS_INTERVAL};
 use super::events::{NetworkReport, PeerEvent};
+use super::retransmit::RetransmitCounters;
+
+/// A monitor event about refused retransmissions is recorded each time this many more were refused (a lossy
+/// path refuses many; the timeline keeps the trend, not every one).
+const REFUSED_EVENT_STEP: u64 = 100;
 use super::interceptor::RtcpCounters;
 use super::media::{H264_CLOCK_RATE, MediaCounters, SkipReason};
 
@@ -130,6 +135,7 @@ pub(crate) struct StatsContext {
     pub(crate) media: Arc<MediaCounters>,
     pub(crate) rtcp: Arc<RtcpCounters>,
     pub(crate) adapt: Arc<Mutex<AdaptStatus>>,
+    pub(crate) retransmits: Arc<RetransmitCounters>,
     /// For the once-a-second [`PeerEvent::Network`] report (dropped when the queue is full).
     pub(crate) events: mpsc::Sender<PeerEvent>,
     pub(crate) shutdown: CancellationToken,
@@ -145,9 +151,11 @@ pub(crate) async fn run(ctx: StatsContext) {
         media,
         rtcp,
         adapt,
+        retransmits,
         events,
         shutdown,
     } = ctx;
+    let mut refused_reported = 0;
     let mut ticker = tokio::time::interval(STATS_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut meter = RateMeter::default();
@@ -173,6 +181,19 @@ pub(crate) async fn run(ctx: StatsContext) {
         };
         let status = adapt.lock().clone();
         let network = publish(&conn, &media, &rtcp, &mut reported, &sample, rates, &status);
+        let refused = retransmits.too_old.load(Ordering::Relaxed)
+            + retransmits.repeated.load(Ordering::Relaxed)
+            + retransmits.over_budget.load(Ordering::Relaxed);
+        if refused >= refused_reported + REFUSED_EVENT_STEP {
+            refused_reported = refused;
+            conn.event(format!(
+                "retransmissions: {} resent; refused {} too old, {} repeated, {} over budget",
+                retransmits.allowed.load(Ordering::Relaxed),
+                retransmits.too_old.load(Ordering::Relaxed),
+                retransmits.repeated.load(Ordering::Relaxed),
+                retransmits.over_budget.load(Ordering::Relaxed),
+            ));
+        }
         if last {
             break;
         }

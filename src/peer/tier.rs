@@ -207,7 +207,8 @@ impl TierSelector {
             self.fell_back = true;
             return Decision::Fallback {
                 why: format!(
-                    "the network carries {available:.0} kbit/s with {:.0} % loss, below the lowest video tier ({:.0} kbit/s)",
+                    "the network carries about {:.0} kbit/s with {:.0} % loss, too little for the lowest video tier ({:.0} kbit/s)",
+                    available.min(1e9),
                     loss * 100.0,
                     self.tops[self.current]
                 ),
