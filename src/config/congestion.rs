@@ -19,9 +19,10 @@ pub struct CongestionConfig {
     pub enabled: bool,
     /// The estimate a viewer starts with, kbit/s.
     pub start_kbps: u32,
-    /// What a viewer keeps when its tier's encoder cannot hold full motion at its bitrate: `detail` (the
-    /// resolution: text stays sharp, motion drops frames; what libwebrtc does for screen content) or `motion`
-    /// (the frame rate: the viewer moves to a smaller tier; libwebrtc's "balanced", for video-heavy screens).
+    /// What a viewer on a constrained path keeps when its tier's encoder cannot hold full motion at the bitrate
+    /// the path allows: `motion` (the frame rate: the viewer moves to a smaller tier, where the same bitrate
+    /// buys full motion; libwebrtc's "balanced") or `detail` (the resolution: the encoder skips pictures; what
+    /// libwebrtc does for screen content). On a path that carries the tier's whole bitrate nothing moves.
     pub prefer: Prefer,
     /// The ladder, best first; empty = the default ladder derived from `[video] bitrate_kbps`.
     pub tiers: Vec<TierConfig>,
@@ -32,7 +33,7 @@ impl Default for CongestionConfig {
         Self {
             enabled: true,
             start_kbps: crate::peer::CongestionSettings::default().start_kbps,
-            prefer: Prefer::Detail,
+            prefer: Prefer::Motion,
             tiers: Vec::new(),
         }
     }

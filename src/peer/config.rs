@@ -75,7 +75,7 @@ impl Default for CongestionSettings {
         Self {
             enabled: true,
             start_kbps: DEFAULT_START_KBPS,
-            prefer_motion: false,
+            prefer_motion: true,
             max_kbps: 4000,
         }
     }

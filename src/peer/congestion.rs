@@ -11,6 +11,8 @@
 //! - it publishes the estimate and GCC's loss average into [`PathEstimate`] (the chain keeps the estimator
 //!   boxed, with no handle or event to read it by);
 //! - it applies the viewer's manual cap (the `quality` command);
+//! - it decreases the estimate when the path holds a standing queue GCC's slope detector cannot see
+//!   ([`QueueWatch`], `queue.rs`);
 //! - it tells the pacer to pace at [`PACER_HEADROOM`] × the estimate: the pacer follows the estimate, with
 //!   room for a keyframe to leave faster than the average rate (libwebrtc paces at 2.5 × its target).
 //!
@@ -30,6 +32,7 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 
 use super::config::{CongestionSettings, PACING_BURST_PACKETS, PACING_QUEUE_PACKETS, RTP_MTU};
 use super::error::PeerError;
+use super::queue::QueueWatch;
 
 /// The pacer sends at this multiple of the estimate. 1 would queue every keyframe behind the average rate
 /// (a 1080p IDR is ~1.4 Mbit: a second at 1.4 Mbit/s); libwebrtc's pacing factor is 2.5. The encoder, not the
@@ -112,14 +115,20 @@ pub(crate) const PROBE_LOSS_MAX: f64 = 0.02;
 /// A GCC estimate this much under the previous one is a back-off (GCC only decreases on overuse or loss).
 const BACKOFF_RATIO: f64 = 0.99;
 /// How long the path must stay clean before the first probe.
-pub(crate) const PROBE_AFTER: Duration = Duration::from_millis(1500);
-/// Longest wait between probes, after repeated failed ones.
-pub(crate) const MAX_PROBE_AFTER: Duration = Duration::from_secs(24);
-/// A probe raises the estimate by this factor (libwebrtc probes at 2× and 3×; smaller steps overshoot less
-/// into a link that is already nearly full).
-pub(crate) const PROBE_FACTOR: f64 = 1.5;
+pub(crate) const PROBE_AFTER: Duration = Duration::from_millis(2500);
+/// Longest wait between probes, after repeated failed ones: a capped path pays a short overshoot this often
+/// (the standing-queue watch ends it within ~0.5 s), and a path whose cap is lifted is found within this long.
+pub(crate) const MAX_PROBE_AFTER: Duration = Duration::from_secs(8);
+/// Shortest wait, after consecutive successful probes (each success halves the wait): a path that keeps
+/// carrying more is climbed quickly, as libwebrtc's exponential start-up probing does.
+pub(crate) const MIN_PROBE_AFTER: Duration = Duration::from_secs(1);
+/// A probe raises the estimate by this factor. libwebrtc probes at 2× and 3×, but with short padding bursts;
+/// here the encoder itself fills the new rate for as long as GCC takes to notice (a few hundred ms), so a
+/// probe that overshoots a full link must overshoot by little: measured behind a 1.5 Mbit/s cap, ×1.5 probes
+/// froze the picture for seconds at a time.
+pub(crate) const PROBE_FACTOR: f64 = 1.25;
 /// A back-off this soon after a probe means the probe failed.
-pub(crate) const PROBE_FAILED_WITHIN: Duration = Duration::from_secs(3);
+pub(crate) const PROBE_FAILED_WITHIN: Duration = Duration::from_millis(1500);
 
 /// Probing: webrtc-rs's GCC grows at most ~8 % per second (additively near its last back-off), so after a
 /// congested spell a viewer would need ~15 s to climb from 1.3 to 4 Mbit/s; libwebrtc gets there fast by
@@ -176,8 +185,8 @@ impl Prober {
             return None;
         }
         if probe_age.is_some_and(|age| age >= PROBE_FAILED_WITHIN) {
-            // The last probe held.
-            self.wait = PROBE_AFTER;
+            // The last probe held: the next one sooner.
+            self.wait = (self.wait.min(PROBE_AFTER) / 2).max(MIN_PROBE_AFTER);
             self.last_probe = None;
         }
         let clean_since = *self.clean_since.get_or_insert(now);
@@ -200,6 +209,7 @@ pub(crate) struct Steered {
     min_bps: f64,
     max_bps: f64,
     prober: Prober,
+    queue: QueueWatch,
     shared: Arc<PathEstimate>,
 }
 
@@ -208,6 +218,12 @@ impl BandwidthEstimator for Steered {
         self.inner.on_reports(now, reports);
         if reports.is_empty() {
             return;
+        }
+        if let Some(to) = self.queue.on_reports(now, reports)
+            && to < self.inner.target_bitrate()
+        {
+            // A standing queue GCC's slope detector cannot see: decrease as GCC would on overuse.
+            self.inner = Gcc::new(to.max(self.min_bps), self.min_bps, self.max_bps);
         }
         let stats = self.inner.stats();
         if let Some(to) =
@@ -252,6 +268,7 @@ pub(crate) fn configure(
         min_bps: MIN_ESTIMATE_BPS,
         max_bps: max,
         prober: Prober::new(max),
+        queue: QueueWatch::default(),
         shared: shared.clone(),
     };
     let registry = configure_congestion_control(registry, estimator, CongestionFeedback::Twcc, me)
@@ -280,6 +297,7 @@ mod tests {
             min_bps: MIN_ESTIMATE_BPS,
             max_bps: 6_000_000.0,
             prober: Prober::new(6_000_000.0),
+            queue: QueueWatch::default(),
             shared: shared.clone(),
         };
         assert_eq!(s.target_bitrate(), 2_000_000.0 * PACER_HEADROOM);
@@ -301,15 +319,16 @@ mod tests {
         // Clean and growing slowly: the first probe after PROBE_AFTER.
         assert_eq!(p.on_estimate(at(0), 1.3e6, Some(0.0)), None);
         assert_eq!(p.on_estimate(at(1000), 1.35e6, Some(0.0)), None);
+        assert_eq!(p.on_estimate(at(2000), 1.38e6, Some(0.0)), None);
         assert_eq!(
-            p.on_estimate(at(1500), 1.4e6, Some(0.0)),
+            p.on_estimate(at(2500), 1.4e6, Some(0.0)),
             Some(1.4e6 * PROBE_FACTOR)
         );
-        // It held: the next one PROBE_AFTER later, up to the ceiling.
-        let mut t = 1500;
-        let mut rate: f64 = 2.1e6;
+        // It held: the next ones come sooner, up to the ceiling.
+        let mut t = 2500;
+        let mut rate: f64 = 1.4e6 * PROBE_FACTOR;
         let mut probes = vec![];
-        while t < 12_000 {
+        while t < 30_000 {
             t += 100;
             rate = (rate * 1.008).min(6e6);
             if let Some(to) = p.on_estimate(at(t), rate, Some(0.0)) {
@@ -318,14 +337,19 @@ mod tests {
             }
         }
         assert_eq!(rate, 6e6, "climbed to the ceiling");
-        assert!(probes.len() >= 2 && probes[0] - 1500 >= 1500, "{probes:?}");
+        // Each probe that held brings the next one sooner, down to MIN_PROBE_AFTER apart.
+        assert!(probes.len() >= 3, "{probes:?}");
+        for w in probes.windows(2) {
+            assert!(w[1] - w[0] >= 1000, "{probes:?}");
+        }
+        assert!(probes[1] - probes[0] < 2500, "{probes:?}");
         // Back-offs right after probes double the wait.
         let mut p = Prober::new(6e6);
         p.on_estimate(at(0), 1e6, None);
-        assert!(p.on_estimate(at(1500), 1e6, None).is_some());
-        assert_eq!(p.on_estimate(at(2000), 0.9e6, None), None, "failed probe");
-        assert_eq!(p.on_estimate(at(3600), 0.9e6, None), None, "waits 3 s now");
-        assert!(p.on_estimate(at(5000), 0.9e6, None).is_some());
+        assert!(p.on_estimate(at(2500), 1e6, None).is_some());
+        assert_eq!(p.on_estimate(at(3000), 0.9e6, None), None, "failed probe");
+        assert_eq!(p.on_estimate(at(7900), 0.9e6, None), None, "waits 5 s now");
+        assert!(p.on_estimate(at(8000), 0.9e6, None).is_some());
         // Loss blocks probing.
         let mut p = Prober::new(6e6);
         for i in 0..100 {
@@ -337,7 +361,6 @@ mod tests {
     #[test]
     fn registers_transport_cc_and_the_four_interceptors() {
         let mut me = MediaEngine::default();
-        super::super::register_codecs(&mut me).unwrap();
         let settings = CongestionSettings::default();
         let (registry, shared) = configure(Registry::new(), &mut me, &settings).unwrap();
         assert_eq!(

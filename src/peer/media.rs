@@ -15,7 +15,7 @@
 //! The decisions (skip or send, which timestamp) live in [`FrameScheduler`], a plain struct with no I/O.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -37,6 +37,7 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::adapt::{ADAPT_INTERVAL, Adapter};
 use super::config::{RTP_HEADER_LEN, RTP_MTU};
+pub(crate) use super::counters::{MediaCounters, SkipReason};
 use super::events::{PeerEvent, VideoFeed};
 
 /// The playout-delay RTP header extension (webrtc.org experiments), negotiated like any other extension.
@@ -72,24 +73,6 @@ fn extension_overhead(playout_delay: bool, transport_cc: bool) -> usize {
 
 /// RTP clock rate of H.264 (RFC 6184).
 pub(crate) const H264_CLOCK_RATE: u64 = 90_000;
-
-/// Why a frame from the feed was not sent to this viewer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SkipReason {
-    /// The peer is not connected yet (or no longer).
-    NotConnected,
-    /// Connected, but no keyframe sent yet (after joining or after a failed write).
-    WaitingKeyframe,
-}
-
-impl SkipReason {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::NotConnected => "not_connected",
-            SkipReason::WaitingKeyframe => "waiting_keyframe",
-        }
-    }
-}
 
 /// What to do with one access unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,34 +314,6 @@ impl Packetizer {
                 rtp::Packet { header, payload }
             })
             .collect()
-    }
-}
-
-/// Counters the media task keeps for the stats task (lock-free; read and reported once per second).
-#[derive(Debug, Default)]
-pub(crate) struct MediaCounters {
-    pub(crate) frames_sent: AtomicU64,
-    /// Bytes of the access units sent (before packetization).
-    pub(crate) bytes_sent: AtomicU64,
-    pub(crate) keyframes_sent: AtomicU64,
-    pub(crate) packets_written: AtomicU64,
-    pub(crate) skipped_not_connected: AtomicU64,
-    pub(crate) skipped_waiting_keyframe: AtomicU64,
-    pub(crate) write_failed: AtomicU64,
-    /// Keyframe requests passed to the feed (join + PLI/FIR, after coalescing).
-    pub(crate) keyframe_requests: AtomicU64,
-}
-
-impl MediaCounters {
-    fn skip(&self, reason: SkipReason, n: u64) {
-        if n == 0 {
-            return;
-        }
-        match reason {
-            SkipReason::NotConnected => &self.skipped_not_connected,
-            SkipReason::WaitingKeyframe => &self.skipped_waiting_keyframe,
-        }
-        .fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -45,8 +45,10 @@
 
 mod adapt;
 mod candidate;
+mod codecs;
 mod config;
 mod congestion;
+mod counters;
 mod driver;
 mod error;
 mod events;
@@ -54,6 +56,7 @@ mod feed;
 mod handler;
 mod interceptor;
 mod media;
+mod queue;
 mod retransmit;
 mod runtime;
 mod sdp;
@@ -70,8 +73,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     configure_nack, configure_rtcp_reports,
 };
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use sightline_monitor::{Connection, Lifecycle, Monitor};
@@ -574,85 +576,6 @@ fn detail(e: &PeerError) -> String {
     text
 }
 
-/// The H.264 formats we can send, with the feedback we answer (NACK via the responder, PLI/FIR via the
-/// forwarder) and an RTX format each for retransmissions.
-fn register_codecs(me: &mut MediaEngine) -> Result<(), PeerError> {
-    let feedback = vec![
-        RTCPFeedback {
-            typ: "nack".to_owned(),
-            parameter: String::new(),
-        },
-        RTCPFeedback {
-            typ: "nack".to_owned(),
-            parameter: "pli".to_owned(),
-        },
-        RTCPFeedback {
-            typ: "ccm".to_owned(),
-            parameter: "fir".to_owned(),
-        },
-    ];
-    for (pt, rtx_pt, fmtp) in [
-        (H264_PAYLOAD_TYPE, H264_RTX_PAYLOAD_TYPE, H264_FMTP),
-        (
-            H264_BASELINE_PAYLOAD_TYPE,
-            H264_BASELINE_RTX_PAYLOAD_TYPE,
-            H264_FMTP_BASELINE,
-        ),
-    ] {
-        me.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: h264_codec(fmtp, feedback.clone()),
-                payload_type: pt,
-            },
-            RtpCodecKind::Video,
-        )
-        .map_err(PeerError::Setup)?;
-        me.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: "video/rtx".to_owned(),
-                    clock_rate: 90_000,
-                    channels: 0,
-                    sdp_fmtp_line: format!("apt={pt}"),
-                    rtcp_feedback: vec![],
-                },
-                payload_type: rtx_pt,
-            },
-            RtpCodecKind::Video,
-        )
-        .map_err(PeerError::Setup)?;
-    }
-    // RFC 8843: with BUNDLE, receivers map packets to sections by MID.
-    me.register_header_extension(
-        RTCRtpHeaderExtensionCapability {
-            uri: rtc::sdp::extmap::SDES_MID_URI.to_owned(),
-        },
-        RtpCodecKind::Video,
-        None,
-    )
-    .map_err(PeerError::Setup)?;
-    // Lets us ask the receiver for no playout delay (see `media::PLAYOUT_DELAY`).
-    me.register_header_extension(
-        RTCRtpHeaderExtensionCapability {
-            uri: media::PLAYOUT_DELAY_URI.to_owned(),
-        },
-        RtpCodecKind::Video,
-        None,
-    )
-    .map_err(PeerError::Setup)?;
-    Ok(())
-}
-
-fn h264_codec(fmtp: &str, rtcp_feedback: Vec<RTCPFeedback>) -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: fmtp.to_owned(),
-        rtcp_feedback,
-    }
-}
-
 /// Builds the peer connection, its video track and (offer flow) the control channel.
 async fn build(
     cfg: &PeerConfig,
@@ -664,7 +587,7 @@ async fn build(
     let ssrc: u32 = rand::random();
     let rtcp = Arc::new(RtcpCounters::default());
     let mut me = MediaEngine::default();
-    register_codecs(&mut me)?;
+    codecs::register_codecs(&mut me)?;
     let mut registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut me)).with(
         KeyframeRequestForwarder::slot(),
         KeyframeRequestForwarder::new(ssrc, rtcp.clone()),
@@ -768,7 +691,7 @@ async fn add_media(
                 ssrc: Some(ssrc),
                 ..Default::default()
             },
-            codec: h264_codec(H264_FMTP, vec![]),
+            codec: codecs::h264_codec(H264_FMTP, vec![]),
             ..Default::default()
         }],
     )));
