@@ -167,8 +167,9 @@ impl Adapter {
     /// Looks at the path once.
     pub(crate) fn tick(&mut self, now: Instant) -> Step {
         let mut step = Step::default();
-        let capped_kbps = self.path.capped_bps() / 1000.0;
-        let available = capped_kbps * ENCODER_SHARE;
+        // The encoder's share of the estimate, then the viewer's own cap (a `quality` of 2500 means 2500).
+        let available =
+            (self.path.estimate_bps() * ENCODER_SHARE).min(self.path.cap_bps()) / 1000.0;
         let loss = self.loss();
         let target = self
             .tiers
@@ -182,7 +183,8 @@ impl Adapter {
             .tiers
             .get(self.selector.current())
             .is_some_and(|t| available < f64::from(t.top_kbps));
-        let (starved, quiet) = match self.send_rates(now) {
+        let rates = self.send_rates(now);
+        let (starved, quiet) = match rates {
             // Without congestion control openh264 does not skip pictures: nothing can starve.
             Some((fps, kbps)) => (
                 self.congestion_control
@@ -206,7 +208,15 @@ impl Adapter {
                 },
             ) {
                 Decision::Stay => {}
-                Decision::Switch { to, why } => step.switch = Some((to, why)),
+                Decision::Switch { to, why } => {
+                    if self.would_starve(to, available, rates) {
+                        // Not worth a keyframe of the larger picture only to come back in two seconds.
+                        let back_to = self.status.lock().tier;
+                        self.selector.veto_up(back_to);
+                    } else {
+                        step.switch = Some((to, why));
+                    }
+                }
                 Decision::Fallback { why } => step.fallback = Some(why),
             }
         }
@@ -225,6 +235,51 @@ impl Adapter {
             .get(status.tier)
             .map(|t| f64::from(self.wish.unwrap_or(t.top_kbps)));
         step
+    }
+
+    /// Whether stepping up to `to` would only starve there: with motion preferred, on a path that bounds the
+    /// encoder, the picture cost now (bits per pixel per frame at the tier being sent) predicts fewer than
+    /// [`STARVED_FPS`] pictures a second at `to`'s size with what is available.
+    fn would_starve(&self, to: usize, available: f64, rates: Option<(f64, f64)>) -> bool {
+        let from = self.status.lock().tier;
+        let (Some(now_tier), Some(to_tier), Some((fps, kbps))) =
+            (self.tiers.get(from), self.tiers.get(to), rates)
+        else {
+            return false;
+        };
+        // A tier the path gives its whole bitrate is limited by its configured rate, not the path: allowed.
+        if !self.prefer_motion
+            || to >= from
+            || now_tier.width == 0
+            || to_tier.width == 0
+            || available >= f64::from(to_tier.top_kbps)
+        {
+            return false;
+        }
+        // Only a picture that costs about what the encoder may spend says anything about motion.
+        let target = f64::from(self.wish.unwrap_or(now_tier.top_kbps));
+        if fps <= 0.0 || kbps < RATE_BOUND * target {
+            return false;
+        }
+        let scale = (f64::from(to_tier.width) / f64::from(now_tier.width)).powi(2);
+        let kbits_per_frame_there = kbps / fps * scale;
+        available / kbits_per_frame_there < STARVED_FPS
+    }
+
+    /// The tier the selector chose (the feed may still be switching to it).
+    pub(crate) fn selected(&self) -> usize {
+        self.selector.current()
+    }
+
+    /// The feed could not switch (its subscription failed or the new tier's encoder ended before its first
+    /// keyframe): the selector goes back to the tier being sent, and may decide again.
+    pub(crate) fn revert(&mut self, tier: usize) {
+        self.selector.start_at(tier);
+    }
+
+    /// A fallback decision could not be delivered: decide it again later if the path is still that bad.
+    pub(crate) fn rearm_fallback(&mut self) {
+        self.selector.rearm_fallback();
     }
 
     /// The feed now sends `tier` (its keyframe arrived).
@@ -287,6 +342,7 @@ mod tests {
             .map(|(i, &k)| TierInfo {
                 name: format!("t{i}"),
                 top_kbps: k,
+                width: [1280, 640, 320, 320][i],
             })
             .collect()
     }
@@ -409,6 +465,33 @@ mod tests {
             }
             assert_eq!(b.tick(t0 + ADAPT_INTERVAL * i).switch, None);
         }
+    }
+
+    #[test]
+    fn a_step_up_that_would_starve_is_not_taken() {
+        // On tier 2 (320 px) at 1000 kbit/s of a 1.2 Mbit/s path, 30 pictures a second of ~33 kbit each: at
+        // tier 1 (640 px, 4× the pixels) the same motion would cost ~133 kbit a picture, 7.5 pictures a second.
+        let path = Arc::new(PathEstimate::new(1_400_000.0));
+        let media = Arc::new(MediaCounters::default());
+        let mut a = Adapter::new(
+            tiers(),
+            2,
+            path,
+            Arc::new(RtcpCounters::default()),
+            media.clone(),
+            &MOTION,
+        );
+        let t0 = Instant::now();
+        for i in 0..100u32 {
+            for _ in 0..3 {
+                media.frames_sent.fetch_add(1, Ordering::Relaxed);
+                media.bytes_sent.fetch_add(4_125, Ordering::Relaxed);
+            }
+            let step = a.tick(t0 + ADAPT_INTERVAL * i);
+            assert_eq!(step.switch, None, "tick {i}");
+        }
+        assert_eq!(a.selected(), 2);
+        assert_eq!(a.status().lock().switches, 0);
     }
 
     #[test]

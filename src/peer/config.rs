@@ -82,7 +82,7 @@ impl Default for CongestionSettings {
 }
 
 /// Default first estimate, kbit/s: the default top tier's bitrate. Measured with webrtc-rs's GCC
-/// (CONGESTION-FACTS.md §4): a low start (300 kbit/s, GCC's own default) squeezes a healthy path for tens of
+/// (in the loopback and `tbf` runs behind docs/CONGESTION.md): a low start (300 kbit/s, GCC's own default) squeezes a healthy path for tens of
 /// seconds; a start above the path collapses to ~0.3 of it within ~3 s, after which probing climbs back. A
 /// viewer on a good path should see the top tier at once; one on a weak path pays a second or two of overshoot.
 pub const DEFAULT_START_KBPS: u32 = 4000;

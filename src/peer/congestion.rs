@@ -56,7 +56,13 @@ pub(crate) struct PathEstimate {
     loss: AtomicU64,
     /// TWCC feedback reports seen (0: the receiver never sent any, the estimate is still the start value).
     feedbacks: AtomicU64,
+    /// When the last feedback came, in ms since `epoch`.
+    last_feedback_ms: AtomicU64,
+    epoch: Instant,
 }
+
+/// A loss figure older than this is no longer current: nothing was sent (a still screen), so nothing was lost.
+pub(crate) const LOSS_STALE: Duration = Duration::from_secs(1);
 
 impl PathEstimate {
     pub(crate) fn new(start_bps: f64) -> Self {
@@ -65,6 +71,8 @@ impl PathEstimate {
             cap_bps: AtomicU64::new(f64::INFINITY.to_bits()),
             loss: AtomicU64::new(f64::NAN.to_bits()),
             feedbacks: AtomicU64::new(0),
+            last_feedback_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
@@ -90,8 +98,12 @@ impl PathEstimate {
         self.cap_bps.store(bps.to_bits(), Ordering::Relaxed);
     }
 
-    /// GCC's average loss, when it has seen feedback.
+    /// GCC's average loss, when it has seen feedback within [`LOSS_STALE`].
     pub(crate) fn loss(&self) -> Option<f64> {
+        let last = Duration::from_millis(self.last_feedback_ms.load(Ordering::Relaxed));
+        if self.epoch.elapsed().saturating_sub(last) > LOSS_STALE {
+            return None;
+        }
         Some(f64::from_bits(self.loss.load(Ordering::Relaxed))).filter(|l| l.is_finite())
     }
 
@@ -103,9 +115,11 @@ impl PathEstimate {
     fn publish(&self, estimate_bps: f64, stats: &EstimatorStats) {
         self.estimate_bps
             .store(estimate_bps.to_bits(), Ordering::Relaxed);
-        if let Some(loss) = stats.packet_loss {
-            self.loss.store(loss.to_bits(), Ordering::Relaxed);
-        }
+        // `None` after GCC was restarted (probe, back-off): unknown until its next loss average.
+        let loss = stats.packet_loss.unwrap_or(f64::NAN);
+        self.loss.store(loss.to_bits(), Ordering::Relaxed);
+        self.last_feedback_ms
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.feedbacks.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -142,9 +156,14 @@ pub(crate) struct Prober {
     last_estimate: Option<f64>,
     clean_since: Option<Instant>,
     wait: Duration,
-    last_probe: Option<Instant>,
+    /// When the last probe was made, and to what rate.
+    last_probe: Option<(Instant, f64)>,
     probes: u64,
 }
+
+/// A probe is only made while the sender uses at least this share of the estimate (a probe the traffic does not
+/// fill proves nothing), and only counts as held if the receiver then got this share of the probed rate.
+pub(crate) const PROBE_USE: f64 = 0.6;
 
 impl Prober {
     pub(crate) fn new(max_bps: f64) -> Self {
@@ -164,18 +183,22 @@ impl Prober {
         self.probes
     }
 
-    /// Looks at GCC's new estimate; returns the rate to restart it at when a probe is due.
+    /// Looks at GCC's new estimate and the rate the receiver got lately (`delivered`, bit/s); returns the rate
+    /// to restart GCC at when a probe is due.
     pub(crate) fn on_estimate(
         &mut self,
         now: Instant,
         estimate: f64,
         loss: Option<f64>,
+        delivered: Option<f64>,
     ) -> Option<f64> {
         let backed_off = self
             .last_estimate
             .is_some_and(|last| estimate < last * BACKOFF_RATIO);
         self.last_estimate = Some(estimate);
-        let probe_age = self.last_probe.map(|at| now.saturating_duration_since(at));
+        let probe_age = self
+            .last_probe
+            .map(|(at, _)| now.saturating_duration_since(at));
         if backed_off || loss.unwrap_or(0.0) > PROBE_LOSS_MAX {
             if probe_age.is_some_and(|age| age < PROBE_FAILED_WITHIN) {
                 self.wait = (self.wait * 2).min(MAX_PROBE_AFTER);
@@ -184,19 +207,27 @@ impl Prober {
             self.clean_since = Some(now);
             return None;
         }
-        if probe_age.is_some_and(|age| age >= PROBE_FAILED_WITHIN) {
-            // The last probe held: the next one sooner.
-            self.wait = (self.wait.min(PROBE_AFTER) / 2).max(MIN_PROBE_AFTER);
+        if let Some((_, rate)) = self.last_probe
+            && probe_age.is_some_and(|age| age >= PROBE_FAILED_WITHIN)
+        {
+            if delivered.is_some_and(|d| d >= PROBE_USE * rate) {
+                // The last probe held under real traffic: the next one sooner.
+                self.wait = (self.wait / 2).max(MIN_PROBE_AFTER);
+            }
             self.last_probe = None;
         }
         let clean_since = *self.clean_since.get_or_insert(now);
-        if now.saturating_duration_since(clean_since) < self.wait || estimate >= self.max_bps {
+        let used = delivered.is_some_and(|d| d >= PROBE_USE * estimate);
+        if now.saturating_duration_since(clean_since) < self.wait
+            || estimate >= self.max_bps
+            || !used
+        {
             return None;
         }
-        self.clean_since = Some(now);
-        self.last_probe = Some(now);
-        self.probes += 1;
         let to = (estimate * PROBE_FACTOR).min(self.max_bps);
+        self.clean_since = Some(now);
+        self.last_probe = Some((now, to));
+        self.probes += 1;
         self.last_estimate = Some(to);
         Some(to)
     }
@@ -226,10 +257,13 @@ impl BandwidthEstimator for Steered {
             self.inner = Gcc::new(to.max(self.min_bps), self.min_bps, self.max_bps);
         }
         let stats = self.inner.stats();
-        if let Some(to) =
-            self.prober
-                .on_estimate(now, self.inner.target_bitrate(), stats.packet_loss)
-        {
+        let delivered = self.queue.delivered_bps();
+        if let Some(to) = self.prober.on_estimate(
+            now,
+            self.inner.target_bitrate(),
+            stats.packet_loss,
+            delivered,
+        ) {
             self.inner = Gcc::new(to, self.min_bps, self.max_bps);
         }
         self.shared.publish(self.inner.target_bitrate(), &stats);
@@ -317,11 +351,17 @@ mod tests {
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut p = Prober::new(6e6);
         // Clean and growing slowly: the first probe after PROBE_AFTER.
-        assert_eq!(p.on_estimate(at(0), 1.3e6, Some(0.0)), None);
-        assert_eq!(p.on_estimate(at(1000), 1.35e6, Some(0.0)), None);
-        assert_eq!(p.on_estimate(at(2000), 1.38e6, Some(0.0)), None);
+        assert_eq!(p.on_estimate(at(0), 1.3e6, Some(0.0), Some(1.3e6)), None);
         assert_eq!(
-            p.on_estimate(at(2500), 1.4e6, Some(0.0)),
+            p.on_estimate(at(1000), 1.35e6, Some(0.0), Some(1.35e6)),
+            None
+        );
+        assert_eq!(
+            p.on_estimate(at(2000), 1.38e6, Some(0.0), Some(1.38e6)),
+            None
+        );
+        assert_eq!(
+            p.on_estimate(at(2500), 1.4e6, Some(0.0), Some(1.4e6)),
             Some(1.4e6 * PROBE_FACTOR)
         );
         // It held: the next ones come sooner, up to the ceiling.
@@ -331,7 +371,7 @@ mod tests {
         while t < 30_000 {
             t += 100;
             rate = (rate * 1.008).min(6e6);
-            if let Some(to) = p.on_estimate(at(t), rate, Some(0.0)) {
+            if let Some(to) = p.on_estimate(at(t), rate, Some(0.0), Some(rate)) {
                 probes.push(t);
                 rate = to;
             }
@@ -345,15 +385,32 @@ mod tests {
         assert!(probes[1] - probes[0] < 2500, "{probes:?}");
         // Back-offs right after probes double the wait.
         let mut p = Prober::new(6e6);
-        p.on_estimate(at(0), 1e6, None);
-        assert!(p.on_estimate(at(2500), 1e6, None).is_some());
-        assert_eq!(p.on_estimate(at(3000), 0.9e6, None), None, "failed probe");
-        assert_eq!(p.on_estimate(at(7900), 0.9e6, None), None, "waits 5 s now");
-        assert!(p.on_estimate(at(8000), 0.9e6, None).is_some());
+        p.on_estimate(at(0), 1e6, None, Some(1e6));
+        assert!(p.on_estimate(at(2500), 1e6, None, Some(1e6)).is_some());
+        assert_eq!(
+            p.on_estimate(at(3000), 0.9e6, None, Some(0.9e6)),
+            None,
+            "failed probe"
+        );
+        assert_eq!(
+            p.on_estimate(at(7900), 0.9e6, None, Some(0.9e6)),
+            None,
+            "waits 5 s now"
+        );
+        assert!(p.on_estimate(at(8000), 0.9e6, None, Some(0.9e6)).is_some());
         // Loss blocks probing.
         let mut p = Prober::new(6e6);
         for i in 0..100 {
-            assert_eq!(p.on_estimate(at(i * 100), 1e6, Some(0.05)), None);
+            assert_eq!(p.on_estimate(at(i * 100), 1e6, Some(0.05), Some(1e6)), None);
+        }
+        assert_eq!(p.probes(), 0);
+        // A sender that does not use its estimate (a still screen) proves nothing by a probe: none is made.
+        let mut p = Prober::new(6e6);
+        for i in 0..100 {
+            assert_eq!(
+                p.on_estimate(at(i * 100), 1e6, Some(0.0), Some(0.2e6)),
+                None
+            );
         }
         assert_eq!(p.probes(), 0);
     }

@@ -80,6 +80,8 @@ pub struct TierInfo {
     pub name: String,
     /// The tier's (top) bitrate, kbit/s.
     pub top_kbps: u32,
+    /// The width it encodes, pixels (0 = unknown).
+    pub width: u32,
 }
 
 /// A video source the peer pulls from (the session manager implements it for media's `VideoSubscription`).
@@ -101,6 +103,10 @@ pub trait VideoFeed: Send + 'static {
     /// keyframe, then only the new tier's.
     fn switch_tier(&mut self, tier: usize) -> Result<(), String> {
         Err(format!("this feed cannot switch to tier {tier}"))
+    }
+    /// Whether a switch started by [`VideoFeed::switch_tier`] is still waiting for the new tier's keyframe.
+    fn switching(&self) -> bool {
+        false
     }
     /// The bitrate this viewer would like its tier's encoder to use (kbit/s; `None` = the tier's own). The
     /// engine applies it only while the viewer is the encoder's only subscriber.

@@ -18,6 +18,8 @@ use super::events::{TierInfo, VideoFeed};
 pub struct Tier {
     /// Name for people and the monitor: `t1 640w 1200k`.
     pub name: String,
+    /// The width it encodes, pixels.
+    pub width: u32,
     /// The encoder it shares.
     pub profile: VideoProfile,
 }
@@ -26,9 +28,9 @@ impl Tier {
     /// A tier named after its index, the width it encodes on a `screen_width`-wide screen and its bitrate.
     pub fn new(index: usize, profile: VideoProfile, screen_width: u32) -> Self {
         let width = profile.max_width.unwrap_or(screen_width).min(screen_width);
-        let width = format!("{width}w");
         Self {
-            name: format!("t{index} {width} {}k", profile.bitrate_kbps),
+            name: format!("t{index} {width}w {}k", profile.bitrate_kbps),
+            width,
             profile,
         }
     }
@@ -137,6 +139,7 @@ impl VideoFeed for SubscriptionFeed {
                 .map(|t| TierInfo {
                     name: t.name.clone(),
                     top_kbps: t.profile.bitrate_kbps,
+                    width: t.width,
                 })
                 .collect()
         })
@@ -168,6 +171,10 @@ impl VideoFeed for SubscriptionFeed {
         sub.request_keyframe();
         self.next = Some((tier, sub));
         Ok(())
+    }
+
+    fn switching(&self) -> bool {
+        self.next.is_some()
     }
 
     fn set_desired_bitrate(&mut self, kbps: Option<u32>) {

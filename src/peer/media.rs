@@ -384,14 +384,20 @@ pub(crate) async fn run<F: VideoFeed>(mut feed: F, ctx: MediaContext) {
                 if let Some((to, why)) = step.switch {
                     match feed.switch_tier(to) {
                         Ok(()) => conn.event(format!("tier {tier} → {to} ({why}): switching at its next keyframe")),
-                        Err(e) => conn.event(format!("tier {to} unavailable: {e}")),
+                        Err(e) => {
+                            conn.event(format!("tier {to} unavailable: {e}"));
+                            adapter.revert(feed.tier());
+                        }
                     }
+                } else if !feed.switching() && adapter.selected() != feed.tier() {
+                    // The switch was abandoned (the new tier's encoder ended before its keyframe).
+                    adapter.revert(feed.tier());
                 }
                 if let Some(why) = step.fallback {
                     conn.event(format!("fallback to JPEG advised: {why}"));
-                    tokio::select! {
-                        _ = events.send(PeerEvent::Fallback(why)) => {}
-                        _ = shutdown.cancelled() => {}
+                    // Overflow: not awaited (this loop must keep draining the feed); decided again later.
+                    if events.try_send(PeerEvent::Fallback(why)).is_err() {
+                        adapter.rearm_fallback();
                     }
                 }
             }

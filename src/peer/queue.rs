@@ -10,7 +10,8 @@
 //! [`QueueWatch`] reads the same TWCC reports: each packet's one-way delay (receiver arrival − our departure,
 //! on two clocks, so only its changes mean anything) against the smallest seen over [`BASE_WINDOW`] is the
 //! queueing delay. When even the least-delayed packet of each feedback has waited more than [`QUEUE_LIMIT`] for
-//! [`QUEUE_HELD`], the path has a standing queue: the estimate is brought down to [`BACKOFF_FACTOR`] × the rate
+//! [`QUEUE_HELD`] without shrinking (a keyframe burst drains; a standing queue does not), the path has a
+//! standing queue: the estimate is brought down to [`BACKOFF_FACTOR`] × the rate
 //! the receiver actually got (the same rule as GCC's own decrease), at most once per [`BACKOFF_EVERY`], until
 //! the queue has drained. Pure: it takes `now` and the reports.
 
@@ -22,7 +23,8 @@ use rtc::interceptor::PacketReport;
 /// Queueing delay that counts as a standing queue: above what jitter and a keyframe burst at the pacer's rate
 /// cause, below what makes a remote screen feel laggy.
 pub(crate) const QUEUE_LIMIT: Duration = Duration::from_millis(100);
-/// How long the queue must stay above [`QUEUE_LIMIT`] (a keyframe drains in less).
+/// How long the queue must stay above [`QUEUE_LIMIT`] without shrinking (a queue that shrinks is a burst
+/// draining, e.g. a keyframe sent at the pacer's 2.5× rate).
 pub(crate) const QUEUE_HELD: Duration = Duration::from_millis(300);
 /// How long the smallest one-way delay is remembered as the path's base (routes and clocks drift slowly).
 pub(crate) const BASE_WINDOW: Duration = Duration::from_secs(10);
@@ -43,9 +45,14 @@ pub(crate) struct QueueWatch {
     base: VecDeque<(Instant, f64)>,
     /// (arrival on the receiver's clock, bytes), oldest first.
     arrivals: VecDeque<(Duration, usize)>,
-    over_since: Option<Instant>,
+    /// Since when the queue has been over the limit without draining, and how deep it was then.
+    over_since: Option<(Instant, Duration)>,
     last_backoff: Option<Instant>,
 }
+
+/// A queue that shrank by this much since it went over the limit is draining (a keyframe burst leaving the
+/// bottleneck), not standing.
+const DRAINING: Duration = Duration::from_millis(20);
 
 impl QueueWatch {
     /// The queueing delay the last feedback showed (for tests and diagnostics).
@@ -60,7 +67,7 @@ impl QueueWatch {
     }
 
     /// The rate the receiver got over the last [`RATE_WINDOW`] of arrivals, bit/s.
-    fn delivered_bps(&self) -> Option<f64> {
+    pub(crate) fn delivered_bps(&self) -> Option<f64> {
         let &(last, _) = self.arrivals.back()?;
         let from = last.checked_sub(RATE_WINDOW).unwrap_or_default();
         let mut first = last;
@@ -103,12 +110,17 @@ impl QueueWatch {
             self.base.pop_front();
         }
         self.base.push_back((now, batch_min));
-        let queued = self.queue_of(batch_min)? > QUEUE_LIMIT;
-        if !queued {
+        let queue = self.queue_of(batch_min)?;
+        if queue <= QUEUE_LIMIT {
             self.over_since = None;
             return None;
         }
-        let since = *self.over_since.get_or_insert(now);
+        let (since, depth) = *self.over_since.get_or_insert((now, queue));
+        if queue + DRAINING < depth {
+            // Shrinking: a burst draining on its own. Judge from here.
+            self.over_since = Some((now, queue));
+            return None;
+        }
         let due = self
             .last_backoff
             .is_none_or(|at| now.saturating_duration_since(at) >= BACKOFF_EVERY);
@@ -196,6 +208,28 @@ mod tests {
         for k in 40..60u64 {
             let now = t0 + Duration::from_millis(k * 100 + 30);
             assert_eq!(q.on_reports(now, &batch(t0, k * 100, 10, 25, 1000)), None);
+        }
+    }
+
+    #[test]
+    fn a_draining_burst_is_not_a_standing_queue() {
+        let t0 = Instant::now();
+        let mut q = QueueWatch::default();
+        for k in 0..10u64 {
+            q.on_reports(
+                t0 + Duration::from_millis(k * 100 + 30),
+                &batch(t0, k * 100, 10, 20, 1000),
+            );
+        }
+        // A keyframe: 300 ms of queue that drains by 30 ms per feedback.
+        for (i, k) in (10..20u64).enumerate() {
+            let owd = 320 - 30 * i as u64;
+            let now = t0 + Duration::from_millis(k * 100 + owd + 10);
+            assert_eq!(
+                q.on_reports(now, &batch(t0, k * 100, 10, owd, 6400)),
+                None,
+                "feedback {k}"
+            );
         }
     }
 

@@ -10,7 +10,7 @@
 //! - the packet was written less than [`MAX_RETRANSMIT_AGE`] ago (older: the receiver has moved on or will ask
 //!   for a keyframe; resending it only delays fresh media);
 //! - it belongs to the current keyframe group (a packet from before the latest SPS/IDR cannot help decoding
-//!   anything the receiver still needs);
+//!   anything the receiver still needs; groups are counted, not compared by sequence number, which wraps);
 //! - it was not already retransmitted in the last [`REPEAT_AFTER`] (a repeated NACK while the first resend is
 //!   still in flight);
 //! - the retransmission budget, [`BUDGET_SHARE`] of the path estimate (a token bucket, [`BUDGET_WINDOW`] deep),
@@ -45,10 +45,12 @@ pub(crate) const MAX_RETRANSMIT_AGE: Duration = Duration::from_millis(1000);
 pub(crate) const REPEAT_AFTER: Duration = Duration::from_millis(250);
 /// Share of the path estimate retransmissions may use.
 pub(crate) const BUDGET_SHARE: f64 = 0.15;
-/// Depth of the retransmission token bucket, as time at the budget rate.
+/// Depth of the retransmission token bucket, as time at the budget rate (never under one full packet).
 pub(crate) const BUDGET_WINDOW: Duration = Duration::from_millis(250);
 /// Sent packets remembered (the NACK responder's own history is 1024 packets).
 pub(crate) const HISTORY: usize = 1024;
+/// The budget's bucket holds at least this (one full packet with headers), however slow the path.
+const MIN_BUDGET_BYTES: f64 = 1500.0;
 
 /// What the gate refused, by reason (read by the stats task).
 #[derive(Debug, Default)]
@@ -65,15 +67,19 @@ struct Sent {
     seq: u16,
     at: Instant,
     bytes: usize,
+    /// The keyframe group it belongs to (counts keyframes written so far).
+    group: u64,
     resent_at: Option<Instant>,
 }
 
 /// The decisions, without I/O (tested on virtual time).
 #[derive(Debug)]
 pub(crate) struct Gate {
-    sent: VecDeque<Sent>,
-    /// Sequence number of the latest keyframe's first packet.
-    keyframe_start: Option<u16>,
+    /// Written packets by `seq % HISTORY`: O(1) lookups, fixed memory, and a later packet with the same slot
+    /// replaces an older one.
+    sent: Vec<Option<Sent>>,
+    /// Keyframes written so far: packets of an older group cannot help the receiver any more.
+    group: u64,
     tokens: f64,
     refilled: Option<Instant>,
 }
@@ -89,36 +95,49 @@ pub(crate) enum Refusal {
 impl Gate {
     pub(crate) fn new() -> Self {
         Self {
-            sent: VecDeque::with_capacity(HISTORY),
-            keyframe_start: None,
+            sent: vec![None; HISTORY],
+            group: 0,
             tokens: 0.0,
             refilled: None,
         }
     }
 
-    /// A media packet was written.
+    fn slot(seq: u16) -> usize {
+        usize::from(seq) % HISTORY
+    }
+
+    /// A packet was written. The NACK responder's resends come back through here with the sequence number of
+    /// a packet already recorded: they are not new packets and change nothing.
     pub(crate) fn on_sent(&mut self, now: Instant, seq: u16, bytes: usize, starts_keyframe: bool) {
-        if self.sent.len() == HISTORY {
-            self.sent.pop_front();
+        let slot = &mut self.sent[Self::slot(seq)];
+        if slot.is_some_and(|s| {
+            s.seq == seq && now.saturating_duration_since(s.at) <= MAX_RETRANSMIT_AGE
+        }) {
+            return;
         }
-        self.sent.push_back(Sent {
+        if starts_keyframe {
+            self.group += 1;
+        }
+        *slot = Some(Sent {
             seq,
             at: now,
             bytes,
+            group: self.group,
             resent_at: None,
         });
-        if starts_keyframe {
-            self.keyframe_start = Some(seq);
-        }
     }
 
     fn refill(&mut self, now: Instant, budget_bps: f64) {
         let rate = budget_bps / 8.0;
-        let depth = rate * BUDGET_WINDOW.as_secs_f64();
-        let elapsed = self
-            .refilled
-            .map_or(BUDGET_WINDOW, |at| now.saturating_duration_since(at));
-        self.tokens = (self.tokens + rate * elapsed.as_secs_f64()).min(depth);
+        // At least one full packet, so a slow path can still repair a loss now and then.
+        let depth = (rate * BUDGET_WINDOW.as_secs_f64()).max(MIN_BUDGET_BYTES);
+        self.tokens = match self.refilled {
+            // The bucket starts full.
+            None => depth,
+            Some(at) => {
+                (self.tokens + rate * now.saturating_duration_since(at).as_secs_f64()).min(depth)
+            }
+        };
         self.refilled = Some(now);
     }
 
@@ -129,13 +148,11 @@ impl Gate {
         seq: u16,
         budget_bps: f64,
     ) -> Result<(), Refusal> {
-        let before_keyframe = self
-            .keyframe_start
-            .is_some_and(|k| k != seq && k.wrapping_sub(seq) < 0x8000);
-        let Some(sent) = self.sent.iter_mut().rev().find(|s| s.seq == seq) else {
+        let group = self.group;
+        let Some(sent) = self.sent[Self::slot(seq)].filter(|s| s.seq == seq) else {
             return Err(Refusal::TooOld);
         };
-        if before_keyframe || now.saturating_duration_since(sent.at) > MAX_RETRANSMIT_AGE {
+        if sent.group != group || now.saturating_duration_since(sent.at) > MAX_RETRANSMIT_AGE {
             return Err(Refusal::TooOld);
         }
         if sent
@@ -144,17 +161,16 @@ impl Gate {
         {
             return Err(Refusal::Repeated);
         }
-        let bytes = sent.bytes as f64;
         if budget_bps.is_finite() {
             self.refill(now, budget_bps);
+            let bytes = sent.bytes as f64;
             if self.tokens < bytes {
                 return Err(Refusal::OverBudget);
             }
             self.tokens -= bytes;
         }
-        // Found above; borrow again after the budget check.
-        if let Some(sent) = self.sent.iter_mut().rev().find(|s| s.seq == seq) {
-            sent.resent_at = Some(now);
+        if let Some(s) = self.sent[Self::slot(seq)].as_mut() {
+            s.resent_at = Some(now);
         }
         Ok(())
     }
@@ -365,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn history_is_bounded() {
+    fn history_is_bounded_and_resends_are_not_new_packets() {
         let t0 = Instant::now();
         let mut g = Gate::new();
         for seq in 0..(HISTORY as u16 * 3) {
@@ -373,6 +389,43 @@ mod tests {
         }
         assert_eq!(g.sent.len(), HISTORY);
         assert_eq!(g.decide(t0, 0, NO_BUDGET), Err(Refusal::TooOld));
+        let last = HISTORY as u16 * 3 - 1;
+        assert_eq!(g.decide(t0, last, NO_BUDGET), Ok(()));
+        // The responder's resend passes back through the write leg: still the same packet, still just resent.
+        g.on_sent(t0 + Duration::from_millis(10), last, 100, false);
+        assert_eq!(
+            g.decide(t0 + Duration::from_millis(20), last, NO_BUDGET),
+            Err(Refusal::Repeated)
+        );
+    }
+
+    #[test]
+    fn a_long_keyframe_group_survives_sequence_wraparound() {
+        let t0 = Instant::now();
+        let mut g = Gate::new();
+        g.on_sent(t0, 100, 1200, true);
+        // 40 000 packets later (past half the sequence space), still the same group.
+        let mut seq = 100u16;
+        for _ in 0..40_000 {
+            seq = seq.wrapping_add(1);
+            g.on_sent(t0, seq, 1200, false);
+        }
+        assert_eq!(g.decide(t0, seq, NO_BUDGET), Ok(()));
+    }
+
+    #[test]
+    fn a_slow_path_still_gets_an_occasional_resend() {
+        let t0 = Instant::now();
+        let mut g = Gate::new();
+        for seq in 0..10u16 {
+            g.on_sent(t0, seq, 1212, seq == 0);
+        }
+        // 200 kbit/s estimate: 30 kbit/s of budget, under a packet per window, yet one fits.
+        assert_eq!(g.decide(t0, 3, 200_000.0 * BUDGET_SHARE), Ok(()));
+        assert_eq!(
+            g.decide(t0, 4, 200_000.0 * BUDGET_SHARE),
+            Err(Refusal::OverBudget)
+        );
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub(crate) struct TierSelector {
     /// When each tier was last left because it starved.
     starved_at: Vec<Option<Instant>>,
     last_switch: Option<(Instant, bool)>,
+    /// `last_switch` before the latest switch (restored when a step up is vetoed).
+    previous_switch: Option<(Instant, bool)>,
     up_hold: Duration,
     fell_back: bool,
     switches: u64,
@@ -131,6 +133,7 @@ impl TierSelector {
             slideshow_since: None,
             starved_at: Vec::new(),
             last_switch: None,
+            previous_switch: None,
             up_hold: UP_HOLD,
             fell_back: false,
             switches: 0,
@@ -143,6 +146,21 @@ impl TierSelector {
     /// Places the viewer on `tier` (clamped to the ladder) without counting a switch.
     pub(crate) fn start_at(&mut self, tier: usize) {
         self.current = tier.min(self.last());
+    }
+
+    /// Takes back the step up just decided, back to `back_to`: the adapter predicts the viewer would starve
+    /// there. The next try waits a whole hold again (and the path may have grown by then).
+    pub(crate) fn veto_up(&mut self, back_to: usize) {
+        self.current = back_to.min(self.last());
+        self.last_switch = self.previous_switch;
+        self.switches = self.switches.saturating_sub(1);
+        self.above_since = None;
+    }
+
+    /// Lets a fallback be decided again (the last one could not be delivered).
+    pub(crate) fn rearm_fallback(&mut self) {
+        self.fell_back = false;
+        self.starved_since = None;
     }
 
     /// The tier the viewer should be on.
@@ -286,6 +304,7 @@ impl TierSelector {
             self.up_hold = (self.up_hold * 2).min(MAX_UP_HOLD);
         }
         self.current = to;
+        self.previous_switch = self.last_switch;
         self.last_switch = Some((now, up));
         self.below_since = None;
         self.lossy_since = None;

@@ -61,7 +61,8 @@ impl VideoControl {
     }
 
     /// Changes the pipeline's bitrate (kbit/s) for every subscriber of the pipeline: it replaces the profile's
-    /// bitrate as the top of the encoder's band (see [`Self::set_desired_bitrate`]). Changed live, without an IDR.
+    /// bitrate as what the encoder aims at without a sole subscriber's wish (see [`Self::set_desired_bitrate`]).
+    /// Changed live, without an IDR.
     /// Values outside [`sightline_limits::BITRATE_KBPS`] are refused.
     pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
         validate_bitrate(kbps)?;
@@ -71,8 +72,8 @@ impl VideoControl {
 
     /// Sets (`None`: withdraws) the bitrate this subscriber wishes for, kbit/s, e.g. its congestion controller's
     /// estimate. While it is the pipeline's only subscriber, the encoder aims at the wish brought into
-    /// `sightline_limits::BITRATE_KBPS.start()..=` the profile's bitrate ([`encoder_target`]); with several
-    /// subscribers the profile's bitrate rules. Applied live before the next picture, without an IDR; changes
+    /// [`sightline_limits::BITRATE_KBPS`] ([`encoder_target`]; the subscriber bounds its own wish, and may ask for
+    /// more than the profile's bitrate); with several subscribers the profile's bitrate rules. Applied live before the next picture, without an IDR; changes
     /// under [`MIN_RETARGET_PERCENT`] are ignored. One atomic store: cheap enough to call on every estimate.
     ///
     /// [`encoder_target`]: super::encoder_target
