@@ -36,22 +36,23 @@ const LOOPBACK_ARGS = [
 
 /**
  * Launches Chromium with a fresh profile. Returns {context, close}. `contextOptions` go to
- * launchPersistentContext (viewport, isMobile, hasTouch, deviceScaleFactor…).
+ * launchPersistentContext (viewport, isMobile, hasTouch, deviceScaleFactor…); `executablePath` and `args` replace
+ * the defaults (the network tests start Chromium through a namespace wrapper with their own flags).
  */
-export async function launch({ loopback = true, contextOptions = {} } = {}) {
+export async function launch({ loopback = true, contextOptions = {}, executablePath = CHROMIUM, args } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'sightline-chromium-'));
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath,
       headless: true,
-      args: loopback ? [...BASE_ARGS, ...LOOPBACK_ARGS] : BASE_ARGS,
+      args: args || (loopback ? [...BASE_ARGS, ...LOOPBACK_ARGS] : BASE_ARGS),
       viewport: { width: 1280, height: 800 },
       ...contextOptions,
     });
   } catch (e) {
     rmSync(profile, { recursive: true, force: true });
-    throw new Error(`cannot start Chromium at ${CHROMIUM} (scripts/install-deps.sh --test installs it): ${e.message}`);
+    throw new Error(`cannot start Chromium at ${executablePath} (scripts/install-deps.sh --test installs it): ${e.message}`);
   }
   return {
     context,

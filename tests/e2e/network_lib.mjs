@@ -9,11 +9,8 @@
 //   {event:"error", error}          on failure (exit code 1)
 // Nothing else is printed on stdout.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const BASE_ARGS = [
   '--no-sandbox',
@@ -38,23 +35,9 @@ const BASE_ARGS = [
  * reached on a veth address, not 127.0.0.1).
  */
 export async function launchIn(wrapper, { secureOrigins = [], viewport = { width: 1280, height: 800 } } = {}) {
-  const profile = mkdtempSync(join(tmpdir(), 'sightline-netns-chromium-'));
   const args = [...BASE_ARGS];
   if (secureOrigins.length) args.push(`--unsafely-treat-insecure-origin-as-secure=${secureOrigins.join(',')}`);
-  let context;
-  try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: wrapper, headless: true, args, viewport });
-  } catch (e) {
-    rmSync(profile, { recursive: true, force: true });
-    throw new Error(`cannot start Chromium through ${wrapper} (scripts/install-deps.sh --test installs it): ${e.message}`);
-  }
-  return {
-    context,
-    async close() {
-      await context.close().catch(() => {});
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
+  return launch({ executablePath: wrapper, args, contextOptions: { viewport } });
 }
 
 export function emit(obj) {
