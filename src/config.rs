@@ -17,6 +17,12 @@ mod congestion;
 pub use congestion::{
     CongestionConfig, MAX_TIERS, MIN_TIER_SCALE, Prefer, TierConfig, default_tiers,
 };
+mod resources;
+mod tls;
+mod turn;
+pub use resources::LimitsConfig;
+pub use tls::TlsConfig;
+pub use turn::TurnConfig;
 use sightline_monitor::MonitorConfig as MonitorSettings;
 
 /// A configuration error: the key and the reason.
@@ -77,6 +83,12 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// `[mcp]`.
     pub mcp: McpConfig,
+    /// `[tls]`.
+    pub tls: TlsConfig,
+    /// `[turn]`.
+    pub turn: TurnConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
 }
 
 /// `[server]`.
@@ -85,8 +97,14 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address and port of the HTTP server (viewer page, `/ws`, WHEP, REST, MCP).
     pub listen: String,
-    /// Most concurrent WebSocket sessions; further upgrades get `503`.
+    /// Most concurrent viewer sessions (`/ws`, WHEP, MJPEG); further ones get `503`.
     pub max_sessions: usize,
+    /// Browser origins (`https://host:port`) allowed to open `/ws` besides the gateway's own: a browser's `Origin`
+    /// must be same-origin (its host and port equal the `Host` header) or listed here, else `403`. Requests without
+    /// `Origin` (non-browser clients) are allowed.
+    pub allowed_origins: Vec<String>,
+    /// Host names (with or without port) `/ws` answers to, against DNS rebinding; empty = any.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +112,8 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_sessions: 256,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -434,6 +454,9 @@ impl Config {
             })?;
         }
         self.congestion.validate()?;
+        self.tls.validate()?;
+        self.turn.validate()?;
+        self.limits.validate()?;
         if !(500..=60_000).contains(&self.webrtc.fallback_timeout_ms) {
             return Err(invalid(
                 "webrtc.fallback_timeout_ms",

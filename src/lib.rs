@@ -2,7 +2,8 @@
 //!
 //! # Layers (imports point down only)
 //! 1. [`control`]: the rules every entry point shares, pure: the error vocabulary, the role policy, input intents.
-//!    [`config`] and [`auth`] (tokens and roles) sit beside it.
+//!    [`config`] and [`auth`] (tokens and roles) sit beside it, and [`ratelimit`] and [`diagnostics`] (the
+//!    abuse budget and its counters).
 //! 2. [`peer`]: the WebRTC peer (webrtc-rs) that carries one viewer's H.264 stream and data channel.
 //! 3. [`session`]: the session manager, the single owner of sessions and viewers and the only way to the media
 //!    engine and the monitor.
@@ -21,12 +22,14 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cors;
+pub mod diagnostics;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod image;
 pub mod mcp;
 pub mod peer;
+pub mod ratelimit;
 pub mod rest;
 pub mod server;
 pub mod session;

@@ -105,6 +105,8 @@ struct Inner {
     started: Instant,
     agent_events: broadcast::Sender<AgentActivity>,
     screens: Mutex<ScreenCache>,
+    limits: crate::ratelimit::Limits,
+    diagnostics: crate::diagnostics::Diagnostics,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -132,6 +134,8 @@ impl SessionManager {
         Self {
             inner: Arc::new(Inner {
                 table: Mutex::new(Table::new(config.server.max_sessions)),
+                limits: crate::ratelimit::Limits::new(config.limits.clone()),
+                diagnostics: crate::diagnostics::Diagnostics::default(),
                 config,
                 tokens,
                 engine,
@@ -147,6 +151,16 @@ impl SessionManager {
     /// The validated configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The shared rate limits, strikes and bans.
+    pub fn limits(&self) -> &crate::ratelimit::Limits {
+        &self.inner.limits
+    }
+
+    /// The gateway-wide abuse counters.
+    pub fn diagnostics(&self) -> &crate::diagnostics::Diagnostics {
+        &self.inner.diagnostics
     }
 
     /// Cancelled when the gateway shuts down.
