@@ -1,8 +1,9 @@
-//! Start-up and shutdown of the whole gateway: monitor → screen backend → media engine → HTTP server (and the
-//! stdio MCP server in `sightline mcp`), then a shutdown that signals everyone and waits.
+//! Start-up and shutdown of the whole gateway: monitor → screen backend → media engine → TLS and the HTTP edge
+//! ([`crate::edge`]) (and the stdio MCP server in `sightline mcp`), then a shutdown that signals everyone and waits.
 //!
-//! Shutdown order: stop accepting, cancel every session (sockets close with 1001, peers close), wait for the
-//! tracked tasks to end (bounded), stop the media engine (joins its threads), flush the monitor's log files.
+//! Shutdown order: stop accepting, cancel every session (sockets close with 1001, peers close), let in-flight
+//! requests finish (bounded by [`crate::edge::DRAIN_GRACE`]), wait for the tracked tasks to end (bounded), stop the
+//! media engine (joins its threads), flush the monitor's log files.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Tokens, generate_token};
 use crate::config::Config;
+use crate::edge::{CertInfo, Edge};
 use crate::session::SessionManager;
 
 /// How the gateway is driven.
@@ -30,8 +32,14 @@ pub enum Mode {
 /// A running gateway, for tests and embedding: its address, its admin token and a way to stop it.
 #[derive(Debug)]
 pub struct Running {
-    /// The bound HTTP address.
+    /// The bound HTTP(S) address.
     pub addr: SocketAddr,
+    /// `https` when `[tls]` is on, else `http`.
+    pub scheme: &'static str,
+    /// The served certificate at start, when `[tls]` is on.
+    pub cert: Option<CertInfo>,
+    /// The plain-HTTP redirect listener's address (`tls.redirect_http`).
+    pub redirect_addr: Option<SocketAddr>,
     /// The generated admin token, when the configuration had no token.
     pub generated_token: Option<String>,
     /// The application state.
@@ -41,6 +49,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// `SCHEME://ADDR` (a wildcard address shown as `127.0.0.1`), no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, display_addr(self.addr))
+    }
+
     /// Stops the gateway and waits for it.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -95,6 +108,8 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
         }
     };
     let addr = listener.local_addr()?;
+    let edge = Edge::new(&config, listener, mode == Mode::Stdio).await?;
+    let (scheme, cert, redirect_addr) = (edge.scheme(), edge.cert(), edge.redirect_addr());
 
     let gateway = SessionManager::new(config, tokens, engine, monitor.clone(), shutdown.clone());
     let app = crate::http::app(gateway.clone());
@@ -102,18 +117,7 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
         let gateway = gateway.clone();
         let shutdown = shutdown.clone();
         monitor.spawn("http-server", Owner::Gateway, async move {
-            let graceful = shutdown.clone();
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                graceful.cancelled().await;
-            })
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
+            edge.run(app, gateway.clone(), shutdown).await;
             gateway.shut_down().await;
         })
     };
@@ -128,6 +132,9 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
     }
     Ok(Running {
         addr,
+        scheme,
+        cert,
+        redirect_addr,
         generated_token,
         gateway,
         shutdown,
@@ -138,7 +145,7 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
 /// Runs the gateway until Ctrl-C / SIGTERM (or, in stdio mode, until stdin closes).
 pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     let running = start_with_mode(config, mode).await?;
-    let url = format!("http://{}/", display_addr(running.addr));
+    let url = format!("{}/", running.base_url());
     let line = match &running.generated_token {
         Some(t) => format!(
             "sightline {} ready: open {url}#token={t}",
@@ -149,10 +156,34 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
             env!("CARGO_PKG_VERSION")
         ),
     };
+    // The fingerprint comes first, on its own line: the ready line stays one URL that scripts can take.
+    let cert_line = running.cert.as_ref().map(|c| {
+        format!(
+            "sightline TLS certificate SHA-256 fingerprint {} ({})",
+            c.fingerprint,
+            c.path.display()
+        )
+    });
     match mode {
-        Mode::Http => println!("{line}"),
+        Mode::Http => {
+            if let Some(c) = &cert_line {
+                println!("{c}");
+            }
+            println!("{line}");
+        }
         // stdout belongs to the MCP protocol.
-        Mode::Stdio => eprintln!("{line}"),
+        Mode::Stdio => {
+            if let Some(c) = &cert_line {
+                eprintln!("{c}");
+            }
+            eprintln!("{line}");
+        }
+    }
+    if let Some(c) = &running.cert {
+        tracing::info!(fingerprint = %c.fingerprint, spki_sha256 = %c.spki_sha256, cert = %c.path.display(), "TLS on");
+    }
+    if let Some(r) = running.redirect_addr {
+        tracing::info!(redirect = %r, "plain HTTP on this address redirects to HTTPS");
     }
     tracing::info!(%url, "listening");
 

@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.SIGHTLINE_CHROMIUM || '/usr/bin/chromium';
 
-const BASE_ARGS = [
+export const BASE_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',
@@ -27,7 +27,7 @@ const BASE_ARGS = [
   '--disable-backgrounding-occluded-windows',
 ];
 
-const LOOPBACK_ARGS = [
+export const LOOPBACK_ARGS = [
   '--use-fake-ui-for-media-stream',
   '--use-fake-device-for-media-stream',
   '--allow-loopback-in-peer-connection',
