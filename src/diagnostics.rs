@@ -1,12 +1,13 @@
 //! Gateway-wide abuse diagnostics: what the edge refused and why, protocol violations by kind, rate-limit hits by
-//! class, bans. Plain atomic counters keyed by a fixed set of names (no client-chosen keys, so the set is
-//! bounded); per-connection figures live in each connection's monitor counters.
+//! class, bans, and the cap on sockets that have not authenticated yet.
+//!
+//! The counters live in the monitor ([`sightline_monitor::AbuseCounters`]), so `/metrics` and the REST report
+//! ([`crate::diagnostics_rest`]) read the same numbers. This module owns the
+//! vocabulary: every name is mapped onto a fixed list ([`REFUSALS`], [`VIOLATIONS`], the rate-limit classes)
+//! before it is counted, so no client-chosen key ever reaches a map. Per-connection figures (violations by
+//! kind, rate-limited messages, the ban a connection earned) are in each connection's monitor counters.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use parking_lot::Mutex;
-use serde::Serialize;
+use sightline_monitor::Monitor;
 
 /// Why the edge refused a connection or request, as counted. Names outside this list are counted as `other`.
 pub const REFUSALS: &[&str] = &[
@@ -37,26 +38,13 @@ pub const VIOLATIONS: &[&str] = &[
     "other",
 ];
 
-/// Gateway-wide counters.
-#[derive(Debug, Default)]
-pub struct Diagnostics {
-    refused: Mutex<BTreeMap<&'static str, u64>>,
-    violations: Mutex<BTreeMap<&'static str, u64>>,
-    rate_limited: Mutex<BTreeMap<&'static str, u64>>,
-    bans: AtomicU64,
-}
-
 /// A copy of the counters, for REST and metrics.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct DiagnosticsSnapshot {
-    /// Refusals by reason.
-    pub refused: BTreeMap<String, u64>,
-    /// Protocol violations by kind.
-    pub violations: BTreeMap<String, u64>,
-    /// Rate-limit hits by class.
-    pub rate_limited: BTreeMap<String, u64>,
-    /// Bans issued.
-    pub bans: u64,
+pub type DiagnosticsSnapshot = sightline_monitor::AbuseSnapshot;
+
+/// Gateway-wide counters: a handle on the monitor's [`AbuseCounters`](sightline_monitor::AbuseCounters).
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    monitor: Monitor,
 }
 
 fn known(list: &[&'static str], name: &str) -> &'static str {
@@ -67,40 +55,57 @@ fn known(list: &[&'static str], name: &str) -> &'static str {
 }
 
 impl Diagnostics {
+    /// Counters kept in `monitor`.
+    pub fn new(monitor: Monitor) -> Self {
+        Self { monitor }
+    }
+
     /// Counts a refusal (see [`REFUSALS`]).
     pub fn refused(&self, reason: &str) {
-        *self.refused.lock().entry(known(REFUSALS, reason)).or_default() += 1;
+        self.monitor.abuse().refused(known(REFUSALS, reason));
     }
 
     /// Counts a protocol violation (see [`VIOLATIONS`]).
     pub fn violation(&self, kind: &str) {
-        *self.violations.lock().entry(known(VIOLATIONS, kind)).or_default() += 1;
+        self.monitor.abuse().violation(known(VIOLATIONS, kind));
     }
 
     /// Counts a rate-limited message.
     pub fn rate_limited(&self, class: crate::ratelimit::Class) {
-        *self.rate_limited.lock().entry(class.as_str()).or_default() += 1;
+        self.monitor.abuse().rate_limited(class.as_str());
     }
 
     /// Counts a ban.
     pub fn banned(&self) {
-        self.bans.fetch_add(1, Ordering::Relaxed);
+        self.monitor.abuse().banned();
     }
 
     /// The counters now.
     pub fn snapshot(&self) -> DiagnosticsSnapshot {
-        let copy = |m: &Mutex<BTreeMap<&'static str, u64>>| {
-            m.lock()
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), *v))
-                .collect()
-        };
-        DiagnosticsSnapshot {
-            refused: copy(&self.refused),
-            violations: copy(&self.violations),
-            rate_limited: copy(&self.rate_limited),
-            bans: self.bans.load(Ordering::Relaxed),
-        }
+        self.monitor.abuse().snapshot()
+    }
+
+    /// A place among the at most `max` sockets that have not authenticated yet (`[limits] max_unauthenticated`),
+    /// held until the socket authenticates or ends; `None` when all are taken (the upgrade is then refused).
+    pub fn admit_unauthenticated(&self, max: usize) -> Option<UnauthenticatedPermit> {
+        self.monitor
+            .abuse()
+            .try_admit_unauthenticated(max)
+            .then(|| UnauthenticatedPermit {
+                monitor: self.monitor.clone(),
+            })
+    }
+}
+
+/// One socket's place among the unauthenticated ones; dropping it frees the place.
+#[derive(Debug)]
+pub struct UnauthenticatedPermit {
+    monitor: Monitor,
+}
+
+impl Drop for UnauthenticatedPermit {
+    fn drop(&mut self) {
+        self.monitor.abuse().release_unauthenticated();
     }
 }
 
@@ -109,19 +114,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_names_are_counted_as_other() {
-        let d = Diagnostics::default();
+    fn unknown_names_are_counted_as_other_and_permits_free_their_place() {
+        let d = Diagnostics::new(Monitor::new(Default::default()));
         d.refused("banned");
         d.refused("banned");
         d.refused("made-up");
         d.violation("bad_utf8");
+        d.violation("never-heard-of");
         d.rate_limited(crate::ratelimit::Class::Motion);
         d.banned();
         let s = d.snapshot();
         assert_eq!(s.refused.get("banned"), Some(&2));
         assert_eq!(s.refused.get("other"), Some(&1));
         assert_eq!(s.violations.get("bad_utf8"), Some(&1));
+        assert_eq!(s.violations.get("other"), Some(&1));
         assert_eq!(s.rate_limited.get("motion"), Some(&1));
         assert_eq!(s.bans, 1);
+
+        let a = d.admit_unauthenticated(2).expect("first place");
+        let b = d.admit_unauthenticated(2).expect("second place");
+        assert!(d.admit_unauthenticated(2).is_none(), "the cap holds");
+        assert_eq!(d.snapshot().unauthenticated_sockets, 2);
+        drop(a);
+        let c = d
+            .admit_unauthenticated(2)
+            .expect("a freed place is taken again");
+        drop((b, c));
+        assert_eq!(d.snapshot().unauthenticated_sockets, 0);
     }
 }

@@ -1,4 +1,4 @@
-//! The `/ws` authentication and session contract against a real gateway: the 5 s auth deadline and 4401, bearer
+//! The `/ws` authentication and session contract against a real gateway: the 5 s auth deadline (1008), 4401, bearer
 //! tokens on the upgrade, every `welcome` field, ids on refused `watch` messages, the session limit (503 before
 //! upgrading), and a kick that ends even a client that stopped reading.
 
@@ -39,7 +39,7 @@ async fn authentication_deadline_tokens_and_welcome() {
         "synthetic_size = \"640x360\"\n{ICE}"
     )));
 
-    // Silent: closed with 4401 once the 5 s are up, not before.
+    // Silent: closed with 1008 (policy) once the 5 s are up, not before.
     let start = Instant::now();
     let mut silent = WsClient::connect(&gw.ws_url()).await;
     // Ping is served before authentication.
@@ -53,7 +53,7 @@ async fn authentication_deadline_tokens_and_welcome() {
     assert_eq!(e["code"], "unauthorized");
     let code = silent.expect_close(Duration::from_secs(8)).await;
     let waited = start.elapsed();
-    assert_eq!(code, Some(4401));
+    assert_eq!(code, Some(1008));
     assert!(
         waited >= Duration::from_millis(4900) && waited < Duration::from_secs(8),
         "closed after {waited:?}"

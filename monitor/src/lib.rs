@@ -21,6 +21,8 @@
 //! - **Pipelines** ([`PipelineStatsHandle`], `pipeline.rs`): media's capture/convert/encode threads update
 //!   atomics and fixed rings on the hot path; snapshots compute medians and rates.
 //! - **Process** (`process.rs`): CPU and memory from `/proc` on Linux.
+//! - **Abuse** ([`AbuseCounters`], `abuse.rs`): gateway-wide refusals, protocol violations, rate-limited messages
+//!   and bans, keyed by the gateway's fixed names; per-connection figures are in each connection's [`Counters`].
 //! - **Exposition**: the snapshot types (`Summary` in `summary.rs`; `ConnectionSummary`, `ConnectionDetail`,
 //!   `OperationsSnapshot`, `TasksSnapshot` in `snapshot.rs`; `PipelineSnapshot`, `ProcessSnapshot`) are what
 //!   REST and MCP both return (serde, snake_case, `*_ms` epoch-millisecond times and millisecond durations);
@@ -38,6 +40,7 @@
 //! task table, then the connection table (registering a task), then one connection's state (counting
 //! connections by state); every other lock is released before the next is taken.
 
+mod abuse;
 mod clock;
 mod connection;
 mod hub;
@@ -55,6 +58,7 @@ mod task;
 mod tests;
 mod types;
 
+pub use abuse::{AbuseCounters, AbuseSnapshot};
 pub use connection::{
     Connection, MAX_CHANNELS_OR_TRACKS, RECENT_CLOSED_CONNECTIONS, STATE_HISTORY_LEN,
     WeakConnection,

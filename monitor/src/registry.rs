@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use crate::abuse::AbuseCounters;
 use crate::clock::{self, Clock};
 use crate::connection::{ConnRecord, Connection, RECENT_CLOSED_CONNECTIONS};
 use crate::hub::Hub;
@@ -107,6 +108,8 @@ pub(crate) struct Inner {
     pub(crate) log: Option<logfiles::LogWriter>,
     /// Frames dropped for connections, by (kind, reason).
     pub(crate) conn_drops: Mutex<BTreeMap<(ConnectionKind, &'static str), u64>>,
+    /// Gateway-wide refusals, violations, rate limits and bans.
+    pub(crate) abuse: AbuseCounters,
 }
 
 impl Inner {
@@ -287,6 +290,7 @@ impl Monitor {
             cpu: Mutex::new(CpuSampler::default()),
             log,
             conn_drops: Mutex::new(BTreeMap::new()),
+            abuse: AbuseCounters::default(),
             cfg,
         });
         // First CPU sample, so the first process() call already has a window to measure over; the sampler
@@ -297,6 +301,11 @@ impl Monitor {
 
     pub fn config(&self) -> &MonitorConfig {
         &self.inner.cfg
+    }
+
+    /// The gateway-wide abuse counters (refusals, violations, rate limits, bans), which `/metrics` shows too.
+    pub fn abuse(&self) -> &AbuseCounters {
+        &self.inner.abuse
     }
 
     // ---- connections ----

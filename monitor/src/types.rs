@@ -4,6 +4,7 @@
 //! a [`ConnectionId`] is the string `"c42"`, an [`Owner`] is `"gateway"`, `"c42"` or `"pipeline:<name>"`,
 //! enums are lower snake_case (`"webrtc"`, `"connecting"`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -340,6 +341,13 @@ pub struct Counters {
     /// Packets and bytes sent again in answer to NACKs.
     pub retransmitted_packets: u64,
     pub retransmitted_bytes: u64,
+    /// Protocol violations of this connection's client, by kind (the gateway's fixed names: `bad_message`,
+    /// `binary`, `frame_too_large`, …).
+    pub violations: BTreeMap<String, u64>,
+    /// Messages of this connection refused by a rate limit.
+    pub rate_limited: u64,
+    /// The ban this connection's client earned, in ms, when a strike on it banned its address (which closed it).
+    pub banned_ms: Option<u64>,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //!
 //! Rules:
 //! - Until a valid `auth`, only `auth` and `ping` are served; anything else gets `unauthorized` (the socket stays
-//!   open until the deadline). A wrong token, or no token by the deadline, closes the socket with 4401.
+//!   open until the deadline). A wrong token closes the socket with 4401; no token by the deadline with 1008.
 //! - A `watch` replaces the current watch. WebRTC watches expect one `answer`; client candidates that arrive before
 //!   the answer was applied are buffered (bounded) and released by [`SocketState::answer_applied`].
 //! - Commands need role `control`; a view-only session gets `forbidden` and nothing is injected.
@@ -18,7 +18,8 @@ use serde_json::Value;
 use crate::messages::{ClientMessage, Command, ErrorCode, ProtocolError, Transport, Watch};
 use crate::role::Role;
 
-/// How long a client has to authenticate after the socket opens.
+/// How long a client has to authenticate after the socket opens, unless the gateway configures another
+/// deadline ([`SocketState::with_auth_timeout`]; `[limits] auth_timeout_ms`, whose default this is).
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Client candidates kept while the answer is not applied yet. Browsers send a handful per network interface;
@@ -109,9 +110,18 @@ pub struct SocketState {
 impl SocketState {
     /// A socket opened at `now`, refusing commands its role may not send by `command_role`.
     pub fn new(now: Instant, command_role: CommandRole) -> Self {
+        Self::with_auth_timeout(now, AUTH_TIMEOUT, command_role)
+    }
+
+    /// Like [`Self::new`], with `auth_timeout` to authenticate instead of [`AUTH_TIMEOUT`].
+    pub fn with_auth_timeout(
+        now: Instant,
+        auth_timeout: Duration,
+        command_role: CommandRole,
+    ) -> Self {
         Self {
             command_role,
-            auth_deadline: now + AUTH_TIMEOUT,
+            auth_deadline: now + auth_timeout,
             role: None,
             watching: None,
             pending_candidates: Vec::new(),
@@ -125,7 +135,7 @@ impl SocketState {
         s
     }
 
-    /// When the socket must be closed with 4401 if still unauthenticated.
+    /// When the socket must be closed (1008) if still unauthenticated.
     pub fn auth_deadline(&self) -> Option<Instant> {
         self.role.is_none().then_some(self.auth_deadline)
     }
@@ -380,6 +390,22 @@ mod tests {
         let mut s = SocketState::new(t0, control_only);
         assert!(matches!(
             s.on_message(msg(r#"{"type":"auth","token":"x"}"#), t0 + AUTH_TIMEOUT),
+            Action::Reply(ProtocolError {
+                code: ErrorCode::Unauthorized,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_configured_auth_timeout_replaces_the_default() {
+        let t0 = Instant::now();
+        let short = Duration::from_millis(300);
+        let mut s = SocketState::with_auth_timeout(t0, short, control_only);
+        assert_eq!(s.auth_deadline(), Some(t0 + short));
+        assert!(s.auth_expired(t0 + short));
+        assert!(matches!(
+            s.on_message(msg(r#"{"type":"auth","token":"x"}"#), t0 + short),
             Action::Reply(ProtocolError {
                 code: ErrorCode::Unauthorized,
                 ..

@@ -336,6 +336,17 @@ class Viewer {
       this.toast(`No sharp still: ${text}`);
       return;
     }
+    if (msg.code === 'rate_limited') {
+      // Over the gateway's message budget (docs/SECURITY.md): a refused watch is asked again once it would pass;
+      // refused input is dropped (the next move or key is the user's intent anyway).
+      if (starting) {
+        clearTimeout(this.rateLimitRetry);
+        this.rateLimitRetry = setTimeout(() => this.startWatch(), Math.min(msg.retry_after_ms || 1000, 10000));
+      } else {
+        this.toast(`Slow down: ${text}`);
+      }
+      return;
+    }
     if (starting && (msg.code === 'failed' || msg.code === 'bad_value' || msg.code === 'busy')) {
       if (this.watch instanceof WebRtcWatch) {
         this.fallBack(`the gateway could not start WebRTC (${text})`);

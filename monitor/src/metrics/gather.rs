@@ -85,6 +85,9 @@ pub(super) fn gather(inner: &Inner) -> Exposition {
     // Viewers.
     super::viewers::gather_viewers(inner, &mut x);
 
+    // Refusals, violations, rate limits, bans.
+    super::abuse::gather_abuse(inner, &mut x);
+
     // Operations.
     {
         let ops = inner.ops.lock();

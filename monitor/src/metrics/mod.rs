@@ -11,12 +11,14 @@
 //!
 //! # Files
 //! - `gather.rs`: which families a scrape shows, read from the registry.
+//! - `abuse.rs`: the gateway-wide refusals, protocol violations, rate-limited messages and bans.
 //! - `viewers.rs`: the per-viewer families (estimate, tier, loss, RTT, NACKs, … of each open WebRTC/WHEP viewer).
 //! - `exposition.rs`: the families as plain data and their `prometheus-client` encoding.
 //! - `histogram.rs`: the lock-free histogram the operation and pipeline records update.
 //! - `text004.rs`: the Prometheus 0.0.4 text rewritten from the OpenMetrics text.
 //! - `tests.rs`: a strict parser of the exposition and a scrape of a known state.
 
+mod abuse;
 mod exposition;
 mod gather;
 pub(crate) mod histogram;

@@ -285,6 +285,12 @@ fn prometheus_text_parses_and_reflects_state() {
     }
     p.set_subscribers(2);
     p.record_drop("lag");
+    m.abuse().refused("origin");
+    m.abuse().refused("origin");
+    m.abuse().violation("frame_too_large");
+    m.abuse().rate_limited("light");
+    m.abuse().banned();
+    assert!(m.abuse().try_admit_unauthenticated(4));
 
     let text = m.openmetrics_text();
     let s = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -340,6 +346,14 @@ fn prometheus_text_parses_and_reflects_state() {
         s[&format!("sightline_pipeline_dropped_frames_total{{{reason}}}")],
         1.0
     );
+    assert_eq!(s["sightline_refused_total{reason=\"origin\"}"], 2.0);
+    assert_eq!(
+        s["sightline_protocol_violations_total{kind=\"frame_too_large\"}"],
+        1.0
+    );
+    assert_eq!(s["sightline_rate_limited_total{class=\"light\"}"], 1.0);
+    assert_eq!(s["sightline_bans_total{}"], 1.0);
+    assert_eq!(s["sightline_unauthenticated_sockets{}"], 1.0);
     #[cfg(target_os = "linux")]
     assert!(s["process_resident_memory_bytes{}"] > 0.0);
     // Every family has help text (the parser enforces HELP; check it is not a placeholder).

@@ -31,6 +31,9 @@ pub enum ErrorCode {
     TooLarge,
     /// A queue is full; retry later.
     Busy,
+    /// The message exceeds the connection's or the token's budget for its class and was not carried out;
+    /// `retry_after_ms` says when one of its class would pass.
+    RateLimited,
     /// The gateway could not do it (capture, encoder or input failure); the message says what failed.
     Failed,
 }
@@ -50,6 +53,7 @@ impl ErrorCode {
             Self::InvalidState => "invalid_state",
             Self::TooLarge => "too_large",
             Self::Busy => "busy",
+            Self::RateLimited => "rate_limited",
             Self::Failed => "failed",
         }
     }
@@ -65,6 +69,8 @@ pub struct ProtocolError {
     pub message: String,
     /// The `id` of the refused message, when it had one.
     pub id: Option<Value>,
+    /// [`ErrorCode::RateLimited`] only: in how many milliseconds a message of the same class would pass.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ProtocolError {
@@ -74,6 +80,19 @@ impl ProtocolError {
             code,
             message: message.into(),
             id: None,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A `rate_limited` refusal of a message of `class` (its name in the message) that would pass in `retry_after`.
+    pub fn rate_limited(class: &str, retry_after: std::time::Duration) -> Self {
+        // Rounded up, so a client that waits exactly this long is not refused again.
+        let ms = u64::try_from(retry_after.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+        Self {
+            code: ErrorCode::RateLimited,
+            message: format!("over the budget of {class} messages; retry in {ms} ms"),
+            id: None,
+            retry_after_ms: Some(ms),
         }
     }
 
@@ -89,6 +108,7 @@ impl ProtocolError {
             code: self.code,
             message: self.message.clone(),
             id: self.id.clone(),
+            retry_after_ms: self.retry_after_ms,
         }
     }
 }

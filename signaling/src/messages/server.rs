@@ -90,6 +90,9 @@ pub enum ServerMessage {
         /// The refused message's id, when it had one.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         id: Option<Value>,
+        /// `rate_limited` only: in how many milliseconds a message of the same class would pass.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        retry_after_ms: Option<u64>,
     },
     /// Header of a JPEG frame; the next binary message holds the image.
     Frame {
@@ -205,5 +208,25 @@ mod tests {
         let v: Value =
             serde_json::from_str(&ServerMessage::Ack { id: json!("x") }.to_json()).unwrap();
         assert_eq!(v, json!({"type":"ack","id":"x"}));
+    }
+
+    #[test]
+    fn a_rate_limited_error_says_when_to_retry_rounded_up() {
+        let e = ProtocolError::rate_limited("light", std::time::Duration::from_micros(249_001))
+            .with_id(Some(json!("p")));
+        let v: Value = serde_json::from_str(&e.to_message().to_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({"type":"error","code":"rate_limited","id":"p","retry_after_ms":250,
+                   "message":"over the budget of light messages; retry in 250 ms"})
+        );
+        // Other errors carry no retry time.
+        let v: Value = serde_json::from_str(
+            &ProtocolError::new(ErrorCode::Busy, "full")
+                .to_message()
+                .to_json(),
+        )
+        .unwrap();
+        assert!(v.get("retry_after_ms").is_none(), "{v}");
     }
 }

@@ -203,6 +203,20 @@ impl JpegAdapter {
         }
     }
 
+    /// An adapter over `ladder` (best first, never empty: the request alone when it is), starting at its top. The
+    /// socket builds it from [`ladder`] mapped onto the gateway's snapped profiles, so every rung is an encoder
+    /// other viewers can share.
+    pub fn from_ladder(mut ladder: Vec<JpegProfile>, requested: JpegProfile) -> Self {
+        ladder.dedup_by_key(|p| (p.quality, p.max_width));
+        if ladder.is_empty() {
+            ladder.push(requested);
+        }
+        Self {
+            ladder,
+            ..Self::new(requested, requested.max_width.unwrap_or(u32::MAX))
+        }
+    }
+
     /// The rungs, best first.
     pub fn ladder(&self) -> &[JpegProfile] {
         &self.ladder

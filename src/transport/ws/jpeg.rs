@@ -52,7 +52,12 @@ impl JpegStream {
         conn.set_lifecycle(Lifecycle::Connecting);
         conn.track("jpeg", "video", "live");
         let screen = sub.screen().clone();
-        let adapter = JpegAdapter::new(requested, screen.width);
+        // Every rung on a snapped profile, so stepping never starts an encoder of its own.
+        let rungs = super::adapt::ladder(requested, screen.width)
+            .into_iter()
+            .map(|p| manager.snap_jpeg(&screen, p))
+            .collect();
+        let adapter = JpegAdapter::from_ladder(rungs, requested);
         let top = rung_name(&requested);
         conn.update_counters(|c| {
             c.tier = Some(0);

@@ -2,11 +2,16 @@
 //! into a session, opens and ends watches through the session manager (WebRTC or JPEG), carries out commands
 //! from the socket and the data channel, prepares HQ frames, and turns peer and agent events into messages.
 //!
+//! Every message, from the socket or the data channel, is first charged to its class's budget by the socket's
+//! [`Guard`]: one over budget is not carried out (a coalesced `rate_limited` error instead), and one that does not
+//! parse is a violation; either is a strike that may ban the client, which ends the socket ([`End::Banned`]).
+//!
 //! It never touches the socket: every method returns the messages to send, and the socket task
 //! ([`super::socket`]) writes them, so a client that stops reading is the socket task's concern alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sightline_monitor::{Connection, Lifecycle, Owner};
@@ -18,6 +23,8 @@ use sightline_signaling::{
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::end::{End, Violation};
+use super::guard::{Admission, Guard, class_of, command_class, message_id, parse_violation};
 use super::jpeg::{JpegStream, epoch_ms};
 use super::outbox::Outbound;
 use crate::auth::HasTokens;
@@ -30,51 +37,6 @@ use crate::session::{
 
 /// HQ frames being prepared at once per socket; more requests get `busy`.
 pub const MAX_HQ_IN_FLIGHT: usize = 2;
-
-/// Why a socket ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum End {
-    /// The client closed the socket.
-    ClientClosed,
-    /// No valid token in time, or a wrong one.
-    Unauthorized(&'static str),
-    /// An admin ended the session.
-    Kicked,
-    /// The gateway shuts down.
-    Shutdown,
-    /// The gateway is at its session limit.
-    Full,
-    /// The client did not read for [`super::socket::WRITE_TIMEOUT`].
-    Stalled,
-    /// The connection broke.
-    Gone,
-}
-
-impl End {
-    /// The close frame to send (code and reason), if any, and the reason for the log.
-    pub fn close_frame(&self) -> (Option<u16>, String) {
-        match self {
-            Self::ClientClosed => (None, "client closed".into()),
-            Self::Unauthorized(why) => {
-                (Some(sightline_signaling::CLOSE_UNAUTHORIZED), (*why).into())
-            }
-            Self::Kicked => (
-                Some(sightline_signaling::CLOSE_KICKED),
-                "ended by an administrator".into(),
-            ),
-            Self::Shutdown => (
-                Some(sightline_signaling::CLOSE_GOING_AWAY),
-                "gateway shutting down".into(),
-            ),
-            Self::Full => (
-                Some(sightline_signaling::CLOSE_TRY_AGAIN_LATER),
-                "the gateway is at its session limit".into(),
-            ),
-            Self::Stalled => (None, "the client stopped reading".into()),
-            Self::Gone => (None, "connection lost".into()),
-        }
-    }
-}
 
 /// The socket's watch.
 enum ActiveWatch {
@@ -119,6 +81,10 @@ pub struct Viewer {
     kicked: CancellationToken,
     /// Numbers the socket's watches, so a JPEG stream's report of its end is matched to its own watch.
     watches: u64,
+    /// Budgets, strikes and violation counts of this socket's client.
+    guard: Guard,
+    /// `[limits] auth_timeout_ms`.
+    auth_timeout: Duration,
 }
 
 impl Viewer {
@@ -129,11 +95,13 @@ impl Viewer {
         remote: Option<String>,
         outbox: mpsc::Sender<Outbound>,
     ) -> Self {
+        let auth_timeout = manager.config().limits.auth_timeout();
+        let guard = Guard::new(manager.clone(), conn.clone(), remote.as_deref());
         Self {
+            state: SocketState::with_auth_timeout(now(), auth_timeout, policy::command_role),
             manager,
             conn,
             remote,
-            state: SocketState::new(tokio::time::Instant::now().into_std(), policy::command_role),
             session: None,
             watch: None,
             outbox,
@@ -141,7 +109,35 @@ impl Viewer {
             agent_events: None,
             kicked: CancellationToken::new(),
             watches: 0,
+            guard,
+            auth_timeout,
         }
+    }
+
+    /// Whether the socket has authenticated.
+    pub fn authenticated(&self) -> bool {
+        self.state.role().is_some()
+    }
+
+    /// The authentication deadline's length.
+    pub fn auth_timeout(&self) -> Duration {
+        self.auth_timeout
+    }
+
+    /// The socket's budgets and strikes.
+    pub fn guard(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
+
+    /// Authenticates with the token of an `Authorization: Bearer` header on the upgrade (already checked to grant
+    /// `role`): admits the session and returns the `welcome`.
+    pub async fn authenticate_at_upgrade(
+        &mut self,
+        role: Role,
+        token: &str,
+    ) -> Result<ServerMessage, End> {
+        self.guard.authenticated(token);
+        self.welcome(role).await
     }
 
     /// When an unauthenticated socket must be closed.
@@ -210,29 +206,54 @@ impl Viewer {
             })
             .collect();
         let config = self.manager.config();
+        // The browser's list, with a TURN credential for this session (never the secret).
+        let ice_servers = config
+            .client_ice_servers(&id, std::time::SystemTime::now())
+            .iter()
+            .map(Into::into)
+            .collect();
         Ok(ServerMessage::Welcome {
             session: id,
             role,
             screens,
-            ice_servers: config.webrtc.ice_servers.iter().map(Into::into).collect(),
+            ice_servers,
             fallback_timeout_ms: config.webrtc.fallback_timeout_ms,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         })
     }
 
-    /// A text message from the client.
+    /// A text message from the client: parsed, charged to its class's budget, then carried out.
     pub async fn on_text(&mut self, text: &str) -> Result<Replies, End> {
+        let now = now();
         let msg = match parse_client(text) {
             Ok(m) => m,
-            Err(e) => return Ok(vec![e.to_message()]),
+            Err(e) => {
+                self.guard.tolerate(parse_violation(&e), now)?;
+                return Ok(vec![e.to_message()]);
+            }
         };
-        let step = self
-            .state
-            .on_message(msg, tokio::time::Instant::now().into_std());
+        if let Admission::Refused(reply) = self.guard.admit(class_of(&msg), now)? {
+            let id = message_id(&msg);
+            return Ok(reply
+                .map(|e| e.with_id(id).to_message())
+                .into_iter()
+                .collect());
+        }
+        let step = self.state.on_message(msg, now);
         Ok(match step {
             Step::Authenticate(token) => match self.manager.tokens().role_of(&token) {
-                Some(role) => vec![self.welcome(role).await?],
-                None => return Err(End::Unauthorized("invalid token")),
+                Some(role) => {
+                    self.guard.authenticated(&token);
+                    vec![self.welcome(role).await?]
+                }
+                None => {
+                    return Err(
+                        match self.guard.violation(Violation::Unauthenticated, now) {
+                            Some(ban) => End::Banned(ban),
+                            None => End::Unauthorized("invalid token"),
+                        },
+                    );
+                }
             },
             Step::Pong(id) => vec![ServerMessage::Pong { id }],
             Step::Reply(e) => vec![e.to_message()],
@@ -456,12 +477,12 @@ impl Viewer {
         }
     }
 
-    /// Handles what [`Self::next_event`] returned.
-    pub async fn on_event(&mut self, event: ViewerEvent) -> Replies {
-        match event {
-            ViewerEvent::Peer(ev) => self.on_peer_event(ev).await,
+    /// Handles what [`Self::next_event`] returned. `Err` when a data-channel command got the client banned.
+    pub async fn on_event(&mut self, event: ViewerEvent) -> Result<Replies, End> {
+        Ok(match event {
+            ViewerEvent::Peer(ev) => self.on_peer_event(ev).await?,
             ViewerEvent::Agent(a) => self.agent_message(a).into_iter().collect(),
-        }
+        })
     }
 
     /// The overlay message for an agent's activity, when it is on the watched screen.
@@ -479,11 +500,11 @@ impl Viewer {
     }
 
     /// An event of the watch's peer (`None`: its channel closed).
-    async fn on_peer_event(&mut self, ev: Option<PeerEvent>) -> Replies {
+    async fn on_peer_event(&mut self, ev: Option<PeerEvent>) -> Result<Replies, End> {
         let Some(ev) = ev else {
-            return self.watch_failed("the peer connection closed").await;
+            return Ok(self.watch_failed("the peer connection closed").await);
         };
-        match ev {
+        Ok(match ev {
             PeerEvent::LocalCandidate(c) => vec![match c {
                 Some(c) => ServerMessage::Candidate {
                     candidate: c.candidate,
@@ -497,7 +518,7 @@ impl Viewer {
                 },
             }],
             PeerEvent::Control(text) => {
-                let reply = self.data_channel_command(&text).await;
+                let reply = self.data_channel_command(&text).await?;
                 if let (Some(reply), Some(ActiveWatch::Webrtc { peer, .. })) = (reply, &self.watch)
                     && let Err(e) = peer.send_control(reply.to_json()).await
                 {
@@ -536,7 +557,7 @@ impl Viewer {
             PeerEvent::Connected | PeerEvent::ControlOpen | PeerEvent::KeyframeRequested => {
                 Vec::new()
             }
-        }
+        })
     }
 
     async fn watch_failed(&mut self, reason: &str) -> Replies {
@@ -549,8 +570,10 @@ impl Viewer {
         }
     }
 
-    /// A command from the data channel; returns the reply to send back on it.
-    async fn data_channel_command(&mut self, text: &str) -> Option<ServerMessage> {
+    /// A command from the data channel; returns the reply to send back on it. Charged to the same budgets as
+    /// the socket's messages; `Err` when that got the client banned.
+    async fn data_channel_command(&mut self, text: &str) -> Result<Option<ServerMessage>, End> {
+        let now = now();
         let (id, screen, command) = match parse_command(text) {
             Ok((id, command)) => {
                 let screen = serde_json::from_str::<Value>(text)
@@ -558,21 +581,27 @@ impl Viewer {
                     .and_then(|v| v.get("screen").and_then(Value::as_str).map(str::to_owned));
                 (id, screen, command)
             }
-            Err(e) => return Some(e.to_message()),
+            Err(e) => {
+                self.guard.tolerate(parse_violation(&e), now)?;
+                return Ok(Some(e.to_message()));
+            }
         };
+        if let Admission::Refused(reply) = self.guard.admit(command_class(&command), now)? {
+            return Ok(reply.map(|e| e.with_id(id).to_message()));
+        }
         let role = self.role();
         if !policy::allows(role, policy::command_action(&command)) {
             let e = ProtocolError::new(
                 ErrorCode::Forbidden,
                 format!("role {role} cannot send {} commands", command.kind()),
             );
-            return Some(e.with_id(id).to_message());
+            return Ok(Some(e.with_id(id).to_message()));
         }
         let screen = screen.or_else(|| self.watched_screen().map(str::to_owned));
-        match self.command(screen.as_deref(), &command).await {
+        Ok(match self.command(screen.as_deref(), &command).await {
             Ok(()) => id.map(|id| ServerMessage::Ack { id }),
             Err(e) => Some(e.with_id(id).to_message()),
-        }
+        })
     }
 
     /// Starts preparing an HQ frame; it arrives through the outbox. Refused with `busy` when
@@ -624,6 +653,11 @@ impl Viewer {
             });
         Vec::new()
     }
+}
+
+/// Now on tokio's clock (paused in tests), as the limits and the state machine take it.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 async fn add_candidate(peer: &Peer, c: RemoteCandidate) {
