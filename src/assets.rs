@@ -28,7 +28,8 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Serves one embedded file, or 404.
+/// Serves one embedded file, or [`not_found`]. `path` must name a file exactly: `""` and directories are not
+/// files.
 pub fn serve(path: &str) -> Response {
     match get(path) {
         Some(bytes) => {
@@ -46,8 +47,18 @@ pub fn serve(path: &str) -> Response {
             );
             r
         }
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        None => not_found(),
     }
+}
+
+/// The `404` of a path that is not a route or an embedded file: a short fixed text, never the path.
+pub fn not_found() -> Response {
+    let mut r = (StatusCode::NOT_FOUND, "not found\n").into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
 }
 
 /// `GET /` → the viewer page.

@@ -34,6 +34,9 @@ pub enum AppError {
     /// A limit was reached or the feature cannot run here.
     #[error("{0}")]
     Unavailable(String),
+    /// The token's budget for this kind of request is spent (`crate::ratelimit`); `429` with `Retry-After`.
+    #[error("rate limited; retry in {} ms", .0.as_millis().max(1))]
+    RateLimited(std::time::Duration),
     /// Something failed inside; the message is logged, the client gets a generic one.
     #[error("internal error")]
     Internal(String),
@@ -49,6 +52,7 @@ impl AppError {
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -85,12 +89,27 @@ impl IntoResponse for AppError {
         };
         let mut response =
             (status, Json(json!({ "error": code, "message": message }))).into_response();
-        if matches!(self, Self::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
+        match &self {
+            Self::Unauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            Self::RateLimited(wait) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after(*wait));
+            }
+            _ => {}
         }
         response
     }
+}
+
+/// A `Retry-After` value: whole seconds, rounded up, at least 1 (the header has no finer unit; the body's message
+/// says the milliseconds).
+pub fn retry_after(wait: std::time::Duration) -> header::HeaderValue {
+    let secs = wait.as_millis().div_ceil(1000).max(1);
+    header::HeaderValue::from(u64::try_from(secs).unwrap_or(u64::MAX))
 }

@@ -1,8 +1,8 @@
 //! The HTTP surface: `pub fn app(state) -> Router`. Handlers only parse, call the session manager and map the result.
 
 use axum::Router;
-use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, Uri};
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::session::SessionManager;
@@ -16,7 +16,8 @@ pub fn app(gw: SessionManager) -> Router {
         .merge(crate::transport::whep::routes())
         .nest_service("/mcp", crate::mcp::service(gw.clone()))
         .merge(crate::rest::routes())
-        .fallback(get(static_file))
+        .merge(crate::diagnostics_rest::routes())
+        .fallback(static_file)
         .with_state(gw)
 }
 
@@ -25,12 +26,14 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn static_file(uri: Uri) -> Response {
-    let path = uri.path().trim_start_matches('/');
-    if path.is_empty() || path.contains("..") {
-        return crate::assets::serve("index.html");
+/// Any other path: an embedded file named exactly by the path (`/js/viewer.js`), else `404`. Nothing is ever
+/// read from disk and no path is normalised or decoded, so `/../../etc/passwd`, `/%2e%2e/` and `/foo` are all
+/// simply not in the list. Only `GET` and `HEAD` read files.
+async fn static_file(method: Method, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return crate::assets::not_found();
     }
-    crate::assets::serve(path).into_response()
+    crate::assets::serve(uri.path().trim_start_matches('/'))
 }
 
 #[cfg(test)]

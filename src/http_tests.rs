@@ -1,6 +1,7 @@
 //! The router without a server: requests go through [`app`] with `tower::ServiceExt::oneshot`, over a session
 //! manager on a small synthetic screen. Checks roles (401 with `WWW-Authenticate`, 403), the error bodies and
-//! statuses, and the session API.
+//! statuses, the session API, static files (404 for anything that is not an embedded file), ids cut short in
+//! errors, MJPEG streams counted as viewers and the snapshot rate limit.
 
 use std::sync::Arc;
 
@@ -24,7 +25,11 @@ const VIEW: &str = "view-token-1";
 const ADMIN: &str = "admin-token-1";
 
 fn manager() -> SessionManager {
-    let config = Config {
+    manager_with(|_| {})
+}
+
+fn manager_with(tune: impl FnOnce(&mut Config)) -> SessionManager {
+    let mut config = Config {
         auth: AuthConfig {
             viewers: vec![VIEW.into()],
             controllers: vec!["control-token-1".into()],
@@ -32,6 +37,7 @@ fn manager() -> SessionManager {
         },
         ..Config::default()
     };
+    tune(&mut config);
     config.validate().expect("test config is valid");
     let monitor = Monitor::new(config.monitor_settings());
     let desktop = Arc::new(SyntheticDesktop::new(320, 240));
@@ -179,4 +185,141 @@ async fn ending_sessions() {
     assert!(m.sessions().is_empty());
     let r = get(&m, &format!("/api/v1/sessions/{id}"), Some(ADMIN)).await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found", &id).await;
+}
+
+#[tokio::test]
+async fn only_embedded_files_are_served_and_everything_else_is_404() {
+    let m = manager();
+    let r = get(&m, "/", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(body_bytes(r).await.starts_with(b"<!"), "the viewer page");
+    let r = get(&m, "/js/viewer.js", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers().get(header::CONTENT_TYPE).unwrap(),
+        "text/javascript; charset=utf-8"
+    );
+    for path in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/%2e%2e/",
+        "/foo",
+        "/js/",
+        "/js/../index.html",
+        "/index.html/",
+        "/.git/config",
+    ] {
+        let r = get(&m, path, None).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = body_bytes(r).await;
+        assert_eq!(&body[..], b"not found\n", "{path}");
+    }
+    let r = call(&m, Method::POST, "/index.html", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn long_ids_are_cut_in_error_messages() {
+    let m = manager();
+    let long = "x".repeat(10_000);
+    for (method, uri, token) in [
+        (
+            Method::GET,
+            format!("/api/v1/screens/{long}/snapshot"),
+            VIEW,
+        ),
+        (Method::GET, format!("/api/v1/screens/{long}/mjpeg"), VIEW),
+        (Method::GET, format!("/api/v1/sessions/{long}"), ADMIN),
+        (Method::DELETE, format!("/api/v1/sessions/{long}"), ADMIN),
+        (
+            Method::GET,
+            format!("{}/connections/{long}", crate::rest::MONITOR_PREFIX),
+            ADMIN,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/screens/0/snapshot?format={long}"),
+            VIEW,
+        ),
+    ] {
+        let r = call(&m, method, &uri, Some(token)).await;
+        assert!(r.status().is_client_error(), "{uri:.60}: {}", r.status());
+        let body = json(r).await;
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.chars().count() <= crate::control::error::MAX_ECHO_CHARS + 40,
+            "{uri:.60}: {message}"
+        );
+        assert!(message.contains("xxx…\""), "{uri:.60}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn mjpeg_streams_count_against_max_sessions() {
+    let m = manager_with(|c| c.server.max_sessions = 1);
+    let first = get(&m, "/api/v1/screens/0/mjpeg", Some(VIEW)).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(m.sessions().len(), 1);
+    assert_eq!(m.sessions()[0].kind, SessionKind::Mjpeg);
+    let r = get(&m, "/api/v1/screens/0/mjpeg", Some(VIEW)).await;
+    assert_error(
+        r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "session limit",
+    )
+    .await;
+    assert_eq!(
+        m.diagnostics().snapshot().refused.get("max_sessions"),
+        Some(&1)
+    );
+    // The client goes away (the body is dropped): its place is free again.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !m.sessions().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the MJPEG session ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let r = get(&m, "/api/v1/screens/0/mjpeg", Some(VIEW)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_are_rate_limited_per_token() {
+    let m = manager();
+    let burst = crate::ratelimit::Class::Screenshot.token_rate().burst as usize;
+    let uri = "/api/v1/screens/0/snapshot?max_width=16";
+    // All at once, so the bucket cannot refill between them (a request is charged before any work).
+    let responses =
+        futures_util::future::join_all((0..burst * 2).map(|_| get(&m, uri, Some(VIEW)))).await;
+    let ok = responses
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    assert!(ok >= burst, "the burst passes: {ok} < {burst}");
+    let r = responses
+        .into_iter()
+        .find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .expect("the token's screenshot budget ran out");
+    let retry: u64 = r
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited", "retry in").await;
+    // Another token's budget is its own.
+    let r = get(&m, uri, Some(ADMIN)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        m.diagnostics()
+            .snapshot()
+            .rate_limited
+            .get("screenshot")
+            .is_some_and(|n| *n >= 1)
+    );
 }

@@ -7,10 +7,13 @@
 //! [`Action::Operate`](crate::control::Action::Operate), screens and pictures [`Action::Watch`](crate::control::Action::Watch).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -20,14 +23,17 @@ use sightline_limits as limits;
 use sightline_media::ScreenInfo;
 use sightline_monitor::{
     Connection, ConnectionDetail, ConnectionId, ConnectionSummary, Lifecycle, OperationsSnapshot,
-    PipelineSnapshot, ProcessSnapshot, Summary, TasksSnapshot,
+    Owner, PipelineSnapshot, ProcessSnapshot, Summary, TasksSnapshot,
 };
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Admin, Auth, Viewer};
+use crate::control::echo;
 use crate::error::AppError;
 use crate::health::{Health, assess};
 use crate::image::ImageFormat;
+use crate::ratelimit::Class;
 use crate::session::{
     JpegRequest, Session, SessionInfo, SessionKind, SessionManager, WatchMedia, WatchRequest,
     WatchTicket,
@@ -84,6 +90,39 @@ async fn screens(
     Ok(Json(ScreensResponse { screens }))
 }
 
+/// The client's address, when the server recorded it (always, behind the gateway's own listener; not in router
+/// tests that call the app directly).
+#[derive(Debug, Clone, Copy)]
+pub struct Remote(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Remote {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// Charges one request of `class` to the caller's token (its shared budget, `crate::ratelimit`): over budget is
+/// `429` with `Retry-After`, and a strike against the address.
+fn charge(
+    manager: &SessionManager,
+    headers: &HeaderMap,
+    remote: Remote,
+    class: Class,
+) -> Result<(), AppError> {
+    // The extractor already found a valid token in these headers.
+    let token = crate::auth::bearer(headers).unwrap_or_default();
+    manager
+        .charge(token, class, remote.0.map(|a| a.ip()))
+        .map_err(AppError::RateLimited)
+}
+
 /// Query of `GET /api/v1/screens/{id}/snapshot`. Values arrive as text so a bad one gets a message naming it.
 #[derive(Debug, Deserialize)]
 pub struct SnapshotQuery {
@@ -117,15 +156,19 @@ const DEFAULT_SNAPSHOT_QUALITY: u8 = 90;
 async fn snapshot(
     State(manager): State<SessionManager>,
     _auth: Auth<Viewer>,
+    remote: Remote,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<SnapshotQuery>,
 ) -> Result<Response, AppError> {
+    charge(&manager, &headers, remote, Class::Screenshot)?;
     let format = match q.format.as_deref() {
         None | Some("" | "jpeg" | "jpg") => ImageFormat::Jpeg,
         Some("png") => ImageFormat::Png,
         Some(other) => {
             return Err(AppError::BadRequest(format!(
-                "format must be jpeg or png, not {other:?}"
+                "format must be jpeg or png, not {}",
+                echo(other)
             )));
         }
     };
@@ -170,12 +213,25 @@ pub struct MjpegQuery {
 /// Multipart boundary of the MJPEG stream.
 const MJPEG_BOUNDARY: &str = "sightline-frame";
 
+/// Longest an MJPEG part may wait for the client to take it: the same bound as a `/ws` write
+/// ([`crate::transport::ws::WRITE_TIMEOUT`]). The response body holds one part; hyper takes the next only when the
+/// socket drained the previous ones, so a client that stops reading leaves the part waiting, and past this the
+/// stream ends as stalled: its session, subscription (and the encoder, if it was the last subscriber) go at once.
+pub const MJPEG_WRITE_TIMEOUT: Duration = crate::transport::ws::WRITE_TIMEOUT;
+
+/// Parts between the stream's task and the response body: one, so the part a client gets is at most one frame
+/// old and a client that stops reading holds one frame of memory (plus the socket's buffers).
+const MJPEG_QUEUE: usize = 1;
+
 async fn mjpeg(
     State(manager): State<SessionManager>,
     auth: Auth<Viewer>,
+    remote: Remote,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<MjpegQuery>,
 ) -> Result<Response, AppError> {
+    charge(&manager, &headers, remote, Class::Expensive)?;
     let jpeg = JpegRequest {
         fps: parse_range("fps", q.fps.as_deref(), &limits::JPEG_FPS)?,
         quality: parse_range("quality", q.quality.as_deref(), &limits::JPEG_QUALITY)?
@@ -183,7 +239,13 @@ async fn mjpeg(
         max_width: parse_range("max_width", q.max_width.as_deref(), &limits::MAX_WIDTH)?,
     };
     manager.find_screen(Some(id.clone())).await?;
-    let session = manager.open_session(SessionKind::Mjpeg, auth.role, None, None)?;
+    // Counted against `[server] max_sessions` like every viewer: a full gateway answers 503.
+    let session = manager.open_session(
+        SessionKind::Mjpeg,
+        auth.role,
+        remote.0.map(|a| a.to_string()),
+        None,
+    )?;
     let watch = manager
         .open_watch(&session, WatchRequest::Mjpeg { screen: id, jpeg })
         .await?;
@@ -193,9 +255,10 @@ async fn mjpeg(
         ));
     };
     watch.conn.set_lifecycle(Lifecycle::Connected);
-    // Pull-based: the client's reads drive the stream, so a slow client simply skips frames (the pacer takes the
-    // latest) and costs one frame of memory. The session, connection and subscription live in the stream's state
-    // and end when the client disconnects and the body is dropped.
+    // A task paces the stream and hands each part to the body; it owns the session, the watch row, the
+    // subscription and the connection, so they end with it: when the client disconnects (the body is dropped),
+    // stops reading for MJPEG_WRITE_TIMEOUT, is kicked, or the screen goes away.
+    let (tx, rx) = mpsc::channel(MJPEG_QUEUE);
     let state = MjpegStream {
         kicked: session.kicked().clone(),
         pacer: Pacer::new(sub, profile.fps),
@@ -203,9 +266,14 @@ async fn mjpeg(
         session,
         conn: watch.conn,
     };
-    let stream = futures_util::stream::unfold(state, |mut st| async move {
-        let part = st.next_part().await?;
-        Some((Ok::<_, std::io::Error>(part), st))
+    manager.spawn(
+        "mjpeg-stream",
+        Owner::Connection(state.conn.id()),
+        state.run(tx),
+    );
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let part = rx.recv().await?;
+        Some((Ok::<_, std::io::Error>(part), rx))
     });
     let mut r = Body::from_stream(stream).into_response();
     let h = r.headers_mut();
@@ -220,7 +288,7 @@ async fn mjpeg(
     Ok(r)
 }
 
-/// The state of one MJPEG response stream.
+/// The state of one MJPEG response stream, owned by its task.
 struct MjpegStream {
     pacer: Pacer,
     session: Session,
@@ -230,39 +298,54 @@ struct MjpegStream {
 }
 
 impl MjpegStream {
-    /// The next multipart part, at most at the requested rate; `None` ends the response.
-    async fn next_part(&mut self) -> Option<Bytes> {
-        let frame = tokio::select! {
-            paced = self.pacer.next() => paced?.frame,
-            () = self.kicked.cancelled() => return None,
-        };
-        let mut part = Vec::with_capacity(frame.data.len() + 128);
+    /// Streams until the client leaves, stalls, is kicked or the screen goes away; then closes the connection
+    /// with the reason and drops the session.
+    async fn run(mut self, tx: mpsc::Sender<Bytes>) {
+        let reason = self.run_inner(&tx).await;
+        self.conn.close(reason);
+        tracing::debug!(session = self.session.id(), reason, "MJPEG stream ended");
+    }
+
+    async fn run_inner(&mut self, tx: &mpsc::Sender<Bytes>) -> &'static str {
+        loop {
+            // Room for a part means the body took the previous one: the client is reading.
+            let permit = tokio::select! {
+                permit = tokio::time::timeout(MJPEG_WRITE_TIMEOUT, tx.reserve()) => match permit {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return "client disconnected",
+                    Err(_) => return "stalled: the client stopped reading",
+                },
+                () = self.kicked.cancelled() => return "ended",
+            };
+            let frame = tokio::select! {
+                paced = self.pacer.next() => match paced {
+                    Some(p) => p.frame,
+                    None => return "the screen's stream ended",
+                },
+                () = self.kicked.cancelled() => return "ended",
+                () = tx.closed() => return "client disconnected",
+            };
+            permit.send(self.part(&frame.data));
+        }
+    }
+
+    /// One multipart part holding `jpeg`, counted.
+    fn part(&self, jpeg: &[u8]) -> Bytes {
+        let mut part = Vec::with_capacity(jpeg.len() + 128);
         part.extend_from_slice(
             format!(
                 "--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-                frame.data.len()
+                jpeg.len()
             )
             .as_bytes(),
         );
-        part.extend_from_slice(&frame.data);
+        part.extend_from_slice(jpeg);
         part.extend_from_slice(b"\r\n");
         self.conn.update_counters(|c| {
             c.frames_sent += 1;
-            c.bytes_sent += frame.data.len() as u64;
+            c.bytes_sent += jpeg.len() as u64;
         });
-        Some(Bytes::from(part))
-    }
-}
-
-impl Drop for MjpegStream {
-    fn drop(&mut self) {
-        let reason = if self.kicked.is_cancelled() {
-            "ended"
-        } else {
-            "client disconnected"
-        };
-        self.conn.close(reason);
-        tracing::debug!(session = self.session.id(), reason, "MJPEG stream ended");
+        Bytes::from(part)
     }
 }
 
@@ -325,7 +408,7 @@ async fn session(
     manager
         .session(&id)
         .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("no session {id:?}")))
+        .ok_or_else(|| AppError::NotFound(format!("no session {}", echo(&id))))
 }
 
 async fn kick(
@@ -335,7 +418,7 @@ async fn kick(
 ) -> Result<StatusCode, AppError> {
     // The owner ends asynchronously; the kick waits briefly so the caller sees it gone.
     if !manager.kick(&id).await {
-        return Err(AppError::NotFound(format!("no session {id:?}")));
+        return Err(AppError::NotFound(format!("no session {}", echo(&id))));
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -401,12 +484,12 @@ async fn monitor_connection(
 ) -> Result<Json<ConnectionDetail>, AppError> {
     let cid: ConnectionId = id
         .parse()
-        .map_err(|_| AppError::BadRequest(format!("{id:?} is not a connection id")))?;
+        .map_err(|_| AppError::BadRequest(format!("{} is not a connection id", echo(&id))))?;
     manager
         .monitor_view()
         .connection(cid)
         .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("no connection {id}")))
+        .ok_or_else(|| AppError::NotFound(format!("no connection {}", echo(&id))))
 }
 
 async fn monitor_operations(

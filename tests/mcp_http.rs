@@ -1,7 +1,8 @@
 //! The `/mcp` endpoint at the HTTP level, on a gateway process serving the synthetic screen: every request is
 //! checked (Host, Origin, bearer token, body size, JSON-RPC shape) before any tool runs; a 2025-06-18 session is
 //! registered in the session table and the monitor, its tool calls are audited, and it ends on `DELETE`, on an
-//! admin's kick and is bounded in number.
+//! admin's kick and is bounded in number (with places kept for admins). Per-token quotas, a second `DELETE` and
+//! rate limits: `abuse_sessions.rs`.
 //!
 //! Raw HTTP on purpose: official clients cannot send malformed requests. The official clients are exercised in
 //! `mcp_x11.rs` and `mcp_stdio.rs`.
@@ -525,12 +526,32 @@ fn a_kick_stops_a_call_in_progress() {
 }
 
 #[test]
-fn sessions_are_bounded() {
-    let gw = gateway();
-    let sessions: Vec<String> = (0..64).map(|_| initialize(&gw, VIEW_TOKEN)).collect();
+fn sessions_are_bounded_with_places_kept_for_admins() {
+    // A quota as large as the cap, so the global bound is what this test meets.
+    let gw = GatewayProcess::start(&common::synthetic_config(
+        "[limits]\nmcp_sessions_per_token = 64\n",
+    ));
+    let shared = 64 - 16;
+    let sessions: Vec<String> = (0..shared).map(|_| initialize(&gw, VIEW_TOKEN)).collect();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "one-too-many", "version": "1"}}});
-    let (status, _, reply_body) = post(&gw, Some(VIEW_TOKEN), None, &body.to_string(), &[]);
+    for token in [VIEW_TOKEN, CONTROL_TOKEN] {
+        let (status, _, reply_body) = post(&gw, Some(token), None, &body.to_string(), &[]);
+        assert_eq!(status, 503, "{}", String::from_utf8_lossy(&reply_body));
+        let err: Value = serde_json::from_slice(&reply_body).unwrap();
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("maximum of {shared}")),
+            "{err}"
+        );
+    }
+    // The rest is the admins'.
+    for _ in 0..16 {
+        initialize(&gw, ADMIN_TOKEN);
+    }
+    let (status, _, reply_body) = post(&gw, Some(ADMIN_TOKEN), None, &body.to_string(), &[]);
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&reply_body));
     let err: Value = serde_json::from_slice(&reply_body).unwrap();
     assert!(

@@ -4,9 +4,36 @@
 //! line's message (`crate::cli`). Nothing matches an error by its text.
 //!
 //! The media engine's typed [`MediaError`] is mapped here, once.
+//!
+//! A value the client chose (a screen id, a session id, a query value) is never echoed back whole: [`echo`] quotes
+//! it cut to [`MAX_ECHO_CHARS`], so a 10,000-character id costs the gateway a 64-character error, not a 10 KB one.
 
 use sightline_media::MediaError;
 use sightline_signaling::{ErrorCode, ProtocolError, Role};
+
+/// Longest part of a client's value quoted back in an error message, in characters (after escaping). Ids the
+/// gateway makes (`s12`, `0`, `:0.1`) are far shorter; anything longer is cut and marked with `…`.
+pub const MAX_ECHO_CHARS: usize = 64;
+
+/// A client's value as error messages quote it: in double quotes, control characters escaped, at most
+/// [`MAX_ECHO_CHARS`] characters of it, then `…` when it was longer.
+pub fn echo(value: &str) -> String {
+    let mut out = String::with_capacity(MAX_ECHO_CHARS + 8);
+    out.push('"');
+    let mut used = 0;
+    for c in value.chars() {
+        let escaped: String = c.escape_debug().collect();
+        let n = escaped.chars().count();
+        if used + n > MAX_ECHO_CHARS {
+            out.push('…');
+            break;
+        }
+        used += n;
+        out.push_str(&escaped);
+    }
+    out.push('"');
+    out
+}
 
 /// What kind of failure, as every edge needs to know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,12 +119,15 @@ impl Error {
 impl From<MediaError> for Error {
     fn from(e: MediaError) -> Self {
         let kind = match &e {
-            MediaError::UnknownScreen(_) => ErrorKind::NotFound,
             MediaError::Invalid { .. } => ErrorKind::Invalid,
             MediaError::Busy(_) => ErrorKind::Busy,
             MediaError::Unavailable(_) => ErrorKind::Unavailable,
             MediaError::Stopped => {
                 return Self::unavailable("the gateway is shutting down");
+            }
+            // The id is the client's: quoted cut short, never whole.
+            MediaError::UnknownScreen(id) => {
+                return Self::not_found(format!("unknown screen {}", echo(id)));
             }
             MediaError::Display(_)
             | MediaError::Capture(_)
@@ -146,5 +176,25 @@ mod tests {
         assert_eq!(code(ErrorKind::Internal), ErrorCode::Failed);
         let unknown = Error::from(MediaError::UnknownScreen("7".into())).to_protocol();
         assert_eq!(unknown.message, "unknown screen \"7\"");
+    }
+
+    #[test]
+    fn echoed_values_are_quoted_escaped_and_cut() {
+        assert_eq!(echo("s12"), "\"s12\"");
+        assert_eq!(echo("a\"b\n"), "\"a\\\"b\\n\"");
+        let exact = "x".repeat(MAX_ECHO_CHARS);
+        assert_eq!(echo(&exact), format!("\"{exact}\""));
+        let long = "é".repeat(10_000);
+        let shown = echo(&long);
+        assert_eq!(shown.chars().count(), MAX_ECHO_CHARS + 3, "{shown}");
+        assert!(shown.ends_with("…\""), "{shown}");
+        // Escapes count towards the limit and are never split.
+        let shown = echo(&"\u{1}".repeat(100));
+        assert!(shown.chars().count() <= MAX_ECHO_CHARS + 3, "{shown}");
+        assert!(shown.ends_with("}…\""), "{shown}");
+        let unknown = Error::from(MediaError::UnknownScreen("9".repeat(10_000)));
+        assert_eq!(unknown.kind, ErrorKind::NotFound);
+        assert!(unknown.message.len() < 100, "{}", unknown.message);
+        assert!(unknown.message.starts_with("unknown screen \"999"));
     }
 }

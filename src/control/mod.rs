@@ -9,6 +9,6 @@ pub mod error;
 pub mod intent;
 pub mod policy;
 
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, echo};
 pub use intent::{At, Intent};
 pub use policy::Action;

@@ -37,6 +37,9 @@ pub enum ToolError {
     /// The gateway could not do it (capture, encoder, input or display failure).
     #[error("{0}")]
     Failed(String),
+    /// The token's budget of tool calls (or screenshots) is spent; nothing was done.
+    #[error("rate limited; retry in {} ms", .0.as_millis().max(1))]
+    RateLimited(std::time::Duration),
 }
 
 impl ToolError {
@@ -117,6 +120,14 @@ mod tests {
             tool_error(ErrorKind::Internal).to_string(),
             "unknown screen \"9\""
         );
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_retry() {
+        let e = ToolError::RateLimited(std::time::Duration::from_micros(250_400));
+        assert_eq!(e.to_string(), "rate limited; retry in 250 ms");
+        let e = ToolError::RateLimited(std::time::Duration::from_micros(10));
+        assert_eq!(e.to_string(), "rate limited; retry in 1 ms");
     }
 
     #[test]

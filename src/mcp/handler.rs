@@ -19,9 +19,12 @@ use sightline_signaling::Role;
 
 use super::audit;
 use super::error::ToolError;
-use super::registration::{Closer, Principal, Registration};
+use super::registration::{Closer, Principal, Registration, STDIO_TOKEN};
+use super::sessions::TokenKey;
 use super::sessions::{HttpSessionId, TrackedSessions, remote_of};
 use super::tools::{self, Output};
+use crate::control::echo;
+use crate::ratelimit::Class;
 use crate::session::{Actor, SessionManager};
 
 /// What agents read first (`instructions` of the server info).
@@ -296,16 +299,42 @@ impl SightlineMcp {
 fn required_role(name: &str) -> Result<Role, McpError> {
     tools::required_role(name).ok_or_else(|| {
         McpError::invalid_params(
-            format!("unknown tool {name:?}; tools/list shows the tools"),
+            format!("unknown tool {}; tools/list shows the tools", echo(name)),
             None,
         )
     })
 }
 
+/// What a call of `tool` costs in the token's shared budgets (`crate::ratelimit`): every call is an
+/// [`Class::McpCall`]; a screenshot is also a [`Class::Screenshot`] (a capture and an encode).
+fn classes(tool: &str) -> &'static [Class] {
+    if tool == "screenshot" {
+        &[Class::McpCall, Class::Screenshot]
+    } else {
+        &[Class::McpCall]
+    }
+}
+
 impl SightlineMcp {
     /// The caller of an HTTP request: the role the guard put into the request's extensions.
     fn http_principal(context_parts: Option<&Parts>) -> Option<Principal> {
-        context_parts.and_then(|p| p.extensions.get::<Principal>().copied())
+        context_parts.and_then(|p| p.extensions.get::<Principal>().cloned())
+    }
+
+    /// Charges a call of `tool` to the caller's token; over budget, the tool error to answer with (and a strike
+    /// against `ip`).
+    fn charge(
+        &self,
+        tool: &str,
+        principal: &Principal,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ToolError> {
+        for class in classes(tool) {
+            self.gw()
+                .charge(principal.token.as_str(), *class, ip)
+                .map_err(ToolError::RateLimited)?;
+        }
+        Ok(())
     }
 
     async fn run_tool(
@@ -318,11 +347,18 @@ impl SightlineMcp {
         let name = request.name.to_string();
         let arguments = request.arguments.clone();
         let needed = required_role(&name)?;
+        let ip = context
+            .extensions
+            .get::<Parts>()
+            .and_then(remote_of)
+            .map(|a| a.ip());
         let mut op = self
             .gw()
             .operation("mcp_tool_call", Some(registration.connection_id()));
         op.detail(audit::started(&name, arguments.as_ref()));
-        let response = if !principal.role.allows(needed) {
+        let response = if let Err(limited) = self.charge(&name, &principal, ip) {
+            Ok(result_of(Err(limited)).into())
+        } else if !principal.role.allows(needed) {
             Ok(result_of(Err(ToolError::Forbidden {
                 tool: name.clone(),
                 role: principal.role,
@@ -335,6 +371,7 @@ impl SightlineMcp {
             });
             let cancelled = context.ct.clone();
             let kicked = registration.kicked().clone();
+            let closed = registration.closed().clone();
             let call = self
                 .shared
                 .tools
@@ -347,6 +384,9 @@ impl SightlineMcp {
                 }
                 () = cancelled.cancelled() => {
                     Ok(result_of(Err(ToolError::Cancelled("the client cancelled the call"))).into())
+                }
+                () = closed.cancelled() => {
+                    Ok(result_of(Err(ToolError::Cancelled("the session was closed by its client"))).into())
                 }
             }
         };
@@ -443,7 +483,10 @@ impl ServerHandler for SightlineMcp {
         match &self.link {
             // The local user started the process: full rights.
             Link::Stdio(reg) => {
-                let principal = Principal { role: Role::Admin };
+                let principal = Principal {
+                    role: Role::Admin,
+                    token: TokenKey::new(STDIO_TOKEN),
+                };
                 self.run_tool(request, context, reg, principal).await
             }
             Link::Http { registration, .. } => {
@@ -475,6 +518,17 @@ impl ServerHandler for SightlineMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_call_costs_a_call_and_a_screenshot_also_a_screenshot() {
+        assert_eq!(classes("screenshot"), [Class::McpCall, Class::Screenshot]);
+        for tool in ["list_screens", "click", "wait_for_change", "list_sessions"] {
+            assert_eq!(classes(tool), [Class::McpCall], "{tool}");
+        }
+        let long = "t".repeat(10_000);
+        let err = required_role(&long).unwrap_err();
+        assert!(err.message.len() < 150, "{}", err.message);
+    }
 
     #[test]
     fn every_tool_has_a_role_and_a_described_schema() {

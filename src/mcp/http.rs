@@ -6,9 +6,14 @@
 //!    can actually call.
 //! 3. **Bearer token** (`Authorization: Bearer …`) of any role → `401` with `WWW-Authenticate: Bearer`. The role
 //!    travels with the request ([`Principal`]); each tool checks it (view: read-only tools; control: input).
-//! 4. **Body**: at most `[mcp] max_body_bytes` → `413`; JSON → else `400` with a JSON-RPC parse error (-32700); a
-//!    JSON-RPC message → else `400` with an invalid-request error (-32600); an `initialize` beyond
-//!    [`MAX_SESSIONS`] live sessions → `503`.
+//! 4. **Session**: a request naming a session (`Mcp-Session-Id`) that is not live → `404`, and so is a `DELETE` of
+//!    a session another token opened (a second `DELETE` of a session is `404`; other requests may use any token,
+//!    each with its own role; an admin ends anyone's session with `DELETE /api/v1/sessions/{id}`).
+//! 5. **Body**: at most `[mcp] max_body_bytes` → `413`; JSON → else `400` with a JSON-RPC parse error (-32700); a
+//!    JSON-RPC message → else `400` with an invalid-request error (-32600).
+//! 6. **Quota** of an `initialize`: a token already holding `[limits] mcp_sessions_per_token` sessions → `429`;
+//!    past [`MAX_SESSIONS`] in all, or past the places not reserved for admins ([`ADMIN_RESERVED`]) → `503`; both
+//!    with a JSON-RPC error body saying why ([`super::sessions`]).
 //!
 //! rmcp then serves both lifecycles on the same endpoint: the `initialize` handshake with `Mcp-Session-Id`
 //! sessions (2025-03-26 … 2025-11-25) and the session-less 2026-07-28 revision (`server/discover`, per-request
@@ -27,20 +32,16 @@ use futures_util::StreamExt;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
+use sightline_signaling::Role;
 
 use super::handler::SightlineMcp;
 use super::registration::Principal;
-pub use super::sessions::SESSION_IDLE;
-use super::sessions::TrackedSessions;
+pub use super::sessions::{ADMIN_RESERVED, MAX_SESSIONS, SESSION_IDLE};
+use super::sessions::{Refusal, TokenKey, TrackedSessions};
 use crate::auth::HasTokens;
 use crate::cors;
 use crate::error::AppError;
 use crate::session::SessionManager;
-
-/// Most live Streamable HTTP sessions. Each holds a worker task and a few buffers; agents open one per
-/// conversation, so 64 covers many agents while a client that leaks sessions cannot exhaust the gateway.
-/// Beyond it, `initialize` gets `503` until a session ends.
-pub const MAX_SESSIONS: usize = 64;
 
 /// What the guard needs.
 struct Guard {
@@ -70,7 +71,9 @@ pub fn service(gw: SessionManager) -> Router {
             parsed
         })
         .collect();
-    let sessions = Arc::new(TrackedSessions::new());
+    let sessions = Arc::new(TrackedSessions::new(
+        gw.config().limits.mcp_sessions_per_token,
+    ));
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(cfg.allowed_hosts.clone())
         .with_allowed_origins(origins.iter().map(AllowedOrigin::to_rmcp))
@@ -114,22 +117,42 @@ async fn guard_layer(State(g): State<Arc<Guard>>, mut req: Request, next: Next) 
     let Some(role) = g.gw.tokens().role_of_headers(req.headers()) else {
         return with_cors(AppError::Unauthorized.into_response(), origin.as_ref());
     };
-    req.extensions_mut().insert(Principal { role });
+    let token = TokenKey::new(crate::auth::bearer(req.headers()).unwrap_or_default());
+    if let Some(id) = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        && !g.sessions.held(
+            &id.to_owned().into(),
+            (req.method() == Method::DELETE).then_some(&token),
+        )
+    {
+        let body = jsonrpc_error(
+            Value::Null,
+            -32001,
+            "no such MCP session (it has ended; only the token that opened a session can end it)",
+        );
+        return with_cors(
+            (StatusCode::NOT_FOUND, body).into_response(),
+            origin.as_ref(),
+        );
+    }
+    req.extensions_mut().insert(Principal {
+        role,
+        token: token.clone(),
+    });
     if req.method() == Method::POST && is_json(req.headers()) {
         req = match checked_body(req, g.max_body).await {
-            Ok((req, initialize)) => {
-                if initialize && g.sessions.live().await >= MAX_SESSIONS {
-                    let body = jsonrpc_error(
-                        Value::Null,
-                        -32000,
-                        &format!(
-                            "the gateway serves its maximum of {MAX_SESSIONS} MCP sessions; retry later"
-                        ),
-                    );
-                    return with_cors(
-                        (StatusCode::SERVICE_UNAVAILABLE, body).into_response(),
-                        origin.as_ref(),
-                    );
+            Ok((mut req, initialize)) => {
+                if initialize {
+                    match g.sessions.reserve(token, role == Role::Admin) {
+                        Ok(ticket) => {
+                            req.extensions_mut().insert(ticket);
+                        }
+                        Err(refusal) => {
+                            return with_cors(refused(&g.gw, refusal), origin.as_ref());
+                        }
+                    }
                 }
                 req
             }
@@ -146,6 +169,26 @@ async fn guard_layer(State(g): State<Arc<Guard>>, mut req: Request, next: Next) 
         *response.body_mut() = Body::empty();
     }
     with_cors(response, origin.as_ref())
+}
+
+/// The answer to an `initialize` that gets no session: `429` over the token's quota, `503` when the gateway is
+/// full; counted in the gateway's diagnostics.
+fn refused(gw: &SessionManager, refusal: Refusal) -> Response {
+    let status = match refusal {
+        Refusal::Quota(_) => {
+            gw.diagnostics().refused("mcp_quota");
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Refusal::Full(_) => {
+            gw.diagnostics().refused("max_sessions");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    (
+        status,
+        jsonrpc_error(Value::Null, -32000, &refusal.to_string()),
+    )
+        .into_response()
 }
 
 fn forbidden(message: &str) -> Response {

@@ -4,8 +4,8 @@
 //!
 //! Birth and end per transport:
 //! - Streamable HTTP with sessions (2025-06-18, 2025-11-25): born at `initialize`, ended by the client's
-//!   `DELETE`, by [`super::sessions::SESSION_IDLE`] without requests, by a kick or by shutdown. The registration lives
-//!   in the session's handler, which rmcp drops when the session ends.
+//!   `DELETE` (which ends its running calls at once), by [`super::sessions::SESSION_IDLE`] without requests, by a
+//!   kick or by shutdown. The registration lives in the session's handler, which rmcp drops when the session ends.
 //! - Streamable HTTP without sessions (2026-07-28): every request stands alone, so a tool call is registered for
 //!   its own duration (a kick cancels it).
 //! - stdio: the process is the session.
@@ -21,16 +21,21 @@ use sightline_monitor::{
 use sightline_signaling::Role;
 use tokio_util::sync::CancellationToken;
 
-use super::sessions::TrackedSessions;
+use super::sessions::{TokenKey, TrackedSessions};
 use crate::session::{Actor, Session, SessionKind, SessionManager};
 
 /// Who is calling: the role of the request's bearer token over HTTP; `admin` over stdio, where the local user
 /// started the process and owns the display anyway. Put into each HTTP request's extensions by the guard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// The role.
     pub role: Role,
+    /// The token, as the rate limits key it (over stdio: [`STDIO_TOKEN`]).
+    pub token: TokenKey,
 }
+
+/// The rate-limit key of the stdio session (which has no token).
+pub const STDIO_TOKEN: &str = "stdio";
 
 /// How to end a session from outside (a kick).
 pub enum Closer {
@@ -64,6 +69,9 @@ pub struct Registration {
     conn: Connection,
     /// Cancelled on drop: stops the kick watcher.
     ended: CancellationToken,
+    /// Cancelled when the client closes the session (`DELETE /mcp`, the idle timeout; for one session-less request,
+    /// its cancellation): running calls end at once.
+    closed: CancellationToken,
 }
 
 impl std::fmt::Debug for Registration {
@@ -84,6 +92,10 @@ impl Registration {
         transport: &str,
         closer: Closer,
     ) -> Self {
+        let closed = match &closer {
+            Closer::Http { sessions, id } => sessions.closed(id),
+            Closer::Token(t) => t.clone(),
+        };
         let remote = remote.map(|a| a.to_string());
         let conn = gw.open_connection(
             ConnectionKind::Mcp,
@@ -117,7 +129,13 @@ impl Registration {
             session,
             conn,
             ended,
+            closed,
         }
+    }
+
+    /// Cancelled when the client closes the session.
+    pub fn closed(&self) -> &CancellationToken {
+        &self.closed
     }
 
     /// The session id (`s7`).

@@ -3,12 +3,15 @@
 //! `/ws`, WHEP, REST (snapshots, MJPEG, the operator API) and MCP call [`SessionManager`] and nothing behind it:
 //! it admits sessions into its [`table`] (counted against `[server] max_sessions`, kickable, listed), opens
 //! watches in one place ([`SessionManager::open_watch`]: screen → monitor connection → media subscription → peer →
-//! watch info), carries out input ([`SessionManager::act`]) under the policy table, and reaches the media engine
-//! and the monitor on the entry points' behalf. Entry points never see the engine or the monitor's write side.
+//! watch info), with every client choice of quality and size snapped to a fixed set of shared profiles
+//! ([`profiles`]), charges requests to their token's rate limits ([`SessionManager::charge`]), carries out input
+//! ([`SessionManager::act`]) under the policy table, and reaches the media engine and the monitor on the entry
+//! points' behalf. Entry points never see the engine or the monitor's write side.
 //!
 //! The table is plain data behind a mutex that is never held across an `.await` or any I/O. A [`Session`] removes
 //! itself from the table when it drops, so no exit path (error, panic, kick, socket dropped) leaves a stale row.
 
+pub mod profiles;
 mod screens;
 pub mod table;
 mod watch;
@@ -135,7 +138,7 @@ impl SessionManager {
             inner: Arc::new(Inner {
                 table: Mutex::new(Table::new(config.server.max_sessions)),
                 limits: crate::ratelimit::Limits::new(config.limits.clone()),
-                diagnostics: crate::diagnostics::Diagnostics::default(),
+                diagnostics: crate::diagnostics::Diagnostics::new(monitor.clone()),
                 config,
                 tokens,
                 engine,
@@ -161,6 +164,30 @@ impl SessionManager {
     /// The gateway-wide abuse counters.
     pub fn diagnostics(&self) -> &crate::diagnostics::Diagnostics {
         &self.inner.diagnostics
+    }
+
+    /// Takes one request of `class` from the shared budget of `token` (the bearer token itself: it never leaves
+    /// the limits' map). Over budget: counts the hit, strikes `ip` when known (counting the ban it may cause) and
+    /// returns how long until the request would pass. REST and MCP charge here; `/ws` sockets also keep their
+    /// own per-connection [`crate::ratelimit::Limiter`].
+    pub fn charge(
+        &self,
+        token: &str,
+        class: crate::ratelimit::Class,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), Duration> {
+        let now = Instant::now();
+        let Err(wait) = self.inner.limits.check_token(token, class, now) else {
+            return Ok(());
+        };
+        self.inner.diagnostics.rate_limited(class);
+        if let Some(ip) = ip
+            && let Some(ban) = self.inner.limits.strike(ip, now)
+        {
+            self.inner.diagnostics.banned();
+            tracing::info!(%ip, ban_s = ban.as_secs(), class = class.as_str(), "address banned after repeated rate-limit hits");
+        }
+        Err(wait)
     }
 
     /// Cancelled when the gateway shuts down.
@@ -246,7 +273,10 @@ impl SessionManager {
             .table
             .lock()
             .open(kind, role, remote.clone(), connection, now_ms())
-            .map_err(|e| Error::unavailable(e.to_string()))?;
+            .map_err(|e| {
+                self.inner.diagnostics.refused("max_sessions");
+                Error::unavailable(e.to_string())
+            })?;
         Ok(Session {
             manager: self.clone(),
             id: admitted.id,
@@ -263,8 +293,9 @@ impl SessionManager {
         self.inner.table.lock().at_capacity()
     }
 
-    /// The refusal of a full gateway.
+    /// The refusal of a full gateway (counted as a `max_sessions` refusal).
     pub fn capacity_error(&self) -> Error {
+        self.inner.diagnostics.refused("max_sessions");
         Error::unavailable(AtCapacity(self.inner.config.server.max_sessions).to_string())
     }
 
@@ -438,13 +469,31 @@ impl SessionManager {
     }
 
     /// Another JPEG subscription of a screen (the shared encoder of `profile`'s quality and width): how a `/ws`
-    /// JPEG watch moves along its quality ladder without reopening the watch.
+    /// JPEG watch moves along its quality ladder without reopening the watch. The profile is snapped
+    /// ([`profiles::snap_jpeg`]) like every other JPEG stream's, so a rung between two snapped steps subscribes to
+    /// the lower one's encoder.
     pub fn subscribe_jpeg(
         &self,
         screen: &str,
         profile: sightline_media::engine::JpegProfile,
     ) -> Result<sightline_media::engine::JpegSubscription, Error> {
+        let cached = self.inner.screens.lock().peek(screen);
+        let info = match cached {
+            Some(info) => info,
+            None => self.screen(screen)?,
+        };
+        let profile = self.snap_jpeg(&info, profile);
         Ok(self.inner.engine.subscribe_jpeg(screen, profile)?)
+    }
+
+    /// `wanted` snapped to the fixed JPEG profiles of `screen` ([`profiles::snap_jpeg`]): the profile a JPEG
+    /// stream of that request runs at.
+    pub fn snap_jpeg(
+        &self,
+        screen: &ScreenInfo,
+        wanted: sightline_media::engine::JpegProfile,
+    ) -> sightline_media::engine::JpegProfile {
+        profiles::snap_jpeg(&self.inner.config, screen, wanted)
     }
 
     // ---- input ----

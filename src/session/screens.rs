@@ -38,6 +38,11 @@ impl ScreenCache {
         Ok(self.screens.clone())
     }
 
+    /// The screen `id` as last read, however old, without reading the backend (`None` when it was not there).
+    pub fn peek(&self, id: &str) -> Option<ScreenInfo> {
+        self.screens.iter().find(|s| s.id == id).cloned()
+    }
+
     /// Makes the next [`Self::get`] read the backend, unless the list was read less than [`MIN_REREAD`] before
     /// `now`.
     pub fn invalidate(&mut self, now: Instant) {

@@ -28,10 +28,14 @@ pub enum SessionKind {
 }
 
 impl SessionKind {
-    /// Whether sessions of this kind count against `[server] max_sessions` (viewer sessions do; MCP sessions and
-    /// MJPEG streams are bounded by their own transports).
+    /// Whether sessions of this kind count against `[server] max_sessions`: every kind that can watch (a `/ws`
+    /// socket, watching or not; a WHEP player; an MJPEG stream). MCP sessions watch nothing continuous (their
+    /// pictures are one-shot) and are bounded by their own per-token quota and cap (`crate::mcp::sessions`).
     pub fn counted(self) -> bool {
-        matches!(self, Self::WebSocket | Self::Whep)
+        match self {
+            Self::WebSocket | Self::Whep | Self::Mjpeg => true,
+            Self::Mcp => false,
+        }
     }
 }
 
@@ -311,23 +315,37 @@ mod tests {
     }
 
     #[test]
-    fn capacity_counts_viewer_sessions_only() {
-        let mut t = Table::new(1);
+    fn capacity_counts_every_viewer_kind() {
+        let mut t = Table::new(2);
         let _a = t
             .open(SessionKind::WebSocket, Role::View, None, None, T0)
             .unwrap();
+        let j = t
+            .open(SessionKind::Mjpeg, Role::View, None, None, T0)
+            .unwrap();
         assert!(t.at_capacity());
-        assert!(
-            t.open(SessionKind::Whep, Role::View, None, None, T0)
-                .is_err()
-        );
+        for kind in [
+            SessionKind::WebSocket,
+            SessionKind::Whep,
+            SessionKind::Mjpeg,
+        ] {
+            assert!(
+                t.open(kind, Role::Admin, None, None, T0).is_err(),
+                "{kind:?}"
+            );
+        }
+        // MCP sessions have their own bound.
         let _m = t
             .open(SessionKind::Mcp, Role::Control, None, None, T0)
             .unwrap();
-        let _j = t
-            .open(SessionKind::Mjpeg, Role::View, None, None, T0)
-            .unwrap();
         assert_eq!(t.len(), 3);
+        // An ended MJPEG stream frees its place.
+        t.remove(&j.id);
+        assert!(!t.at_capacity());
+        assert!(
+            t.open(SessionKind::Whep, Role::View, None, None, T0)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use sightline_media::engine::{JpegProfile, JpegSubscription};
 use sightline_monitor::{Connection, ConnectionAttrs, ConnectionKind};
 use tokio::sync::mpsc;
 
-use super::{Session, SessionManager, WatchInfo, WatchKind};
+use super::{Session, SessionManager, WatchInfo, WatchKind, profiles};
 use crate::control::Error;
 use crate::peer::{Peer, PeerEvent};
 use crate::peer::{SubscriptionFeed, start_tier};
@@ -20,7 +20,7 @@ pub enum WatchRequest {
     Webrtc {
         /// Screen id.
         screen: String,
-        /// Downscale to at most this width.
+        /// Downscale to at most this width: snapped to the screen's tier widths ([`profiles::video_tiers`]).
         max_width: Option<u32>,
     },
     /// H.264 over WebRTC negotiated by WHEP: the player offered.
@@ -67,7 +67,8 @@ impl WatchRequest {
     }
 }
 
-/// A JPEG viewer's choices; `None` takes `[preview]`'s value.
+/// A JPEG viewer's choices; `None` takes `[preview]`'s value. Quality and width are snapped to the fixed set of
+/// [`profiles::snap_jpeg`]; `fps` only paces this viewer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JpegRequest {
     /// JPEG quality.
@@ -99,7 +100,7 @@ pub enum WatchMedia {
     Jpeg {
         /// The subscription.
         sub: JpegSubscription,
-        /// The viewer's profile (its `fps` paces the stream).
+        /// The viewer's profile, snapped (its `fps` paces the stream).
         profile: JpegProfile,
     },
 }
@@ -185,13 +186,16 @@ impl SessionManager {
         request: WatchRequest,
     ) -> Result<WatchMedia, Error> {
         let config = self.config();
+        // Every client choice goes through the snapping of `profiles`: the defaults too, so a request naming the
+        // default values shares the default's encoder.
         let jpeg = |r: JpegRequest| {
             let preview = config.preview_profile();
-            JpegProfile {
+            let wanted = JpegProfile {
                 quality: r.quality.unwrap_or(preview.quality),
                 max_width: r.max_width.or(preview.max_width),
                 fps: r.fps.unwrap_or(preview.fps),
-            }
+            };
+            profiles::snap_jpeg(config, screen, wanted)
         };
         let (max_width, offer) = match request {
             WatchRequest::Jpeg { jpeg: r, .. } | WatchRequest::Mjpeg { jpeg: r, .. } => {
@@ -202,7 +206,7 @@ impl SessionManager {
             WatchRequest::Webrtc { max_width, .. } => (max_width, None),
             WatchRequest::Whep { offer, .. } => (None, Some(offer)),
         };
-        let tiers = config.tiers(screen, max_width);
+        let tiers = profiles::video_tiers(config, screen, max_width);
         let peer_config = config.peer_settings();
         let congestion = peer_config.congestion;
         let tops: Vec<u32> = tiers.iter().map(|t| t.profile.bitrate_kbps).collect();
