@@ -21,7 +21,7 @@ pub struct CandidateInit {
 
 /// What [`classify`] decided about a remote candidate.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum RemoteCandidate {
+pub enum RemoteCandidate {
     /// The remote finished gathering. Nothing to add: webrtc-rs keeps checking what it has.
     EndOfCandidates,
     /// A `.local` (mDNS) host name. Browsers hide their host addresses this way; resolving it would send
@@ -33,7 +33,7 @@ pub(crate) enum RemoteCandidate {
 
 /// Sorts a candidate received from a client. Fails only on input no browser sends (oversized or without an
 /// address field), so a bad client gets a clear error and the peer is unaffected.
-pub(crate) fn classify(c: &CandidateInit) -> Result<RemoteCandidate, PeerError> {
+pub fn classify(c: &CandidateInit) -> Result<RemoteCandidate, PeerError> {
     if c.candidate.len() > MAX_CANDIDATE_LEN {
         return Err(PeerError::InvalidCandidate(None));
     }

@@ -14,7 +14,7 @@ use super::media::PLAYOUT_DELAY_URI;
 
 /// The H.264 formats we can send, with the feedback we answer (NACK via the responder, PLI/FIR via the
 /// forwarder) and an RTX format each for retransmissions.
-pub(crate) fn register_codecs(me: &mut MediaEngine) -> Result<(), PeerError> {
+pub fn register_codecs(me: &mut MediaEngine) -> Result<(), PeerError> {
     let feedback = vec![
         RTCPFeedback {
             typ: "nack".to_owned(),
@@ -81,7 +81,7 @@ pub(crate) fn register_codecs(me: &mut MediaEngine) -> Result<(), PeerError> {
     Ok(())
 }
 
-pub(crate) fn h264_codec(fmtp: &str, rtcp_feedback: Vec<RTCPFeedback>) -> RTCRtpCodec {
+pub fn h264_codec(fmtp: &str, rtcp_feedback: Vec<RTCPFeedback>) -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264.to_owned(),
         clock_rate: 90_000,

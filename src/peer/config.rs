@@ -10,9 +10,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::PeerError;
+use crate::turn::{GATEWAY_USER, TurnIssuer};
 
-/// One STUN or TURN server, in the shape browsers use (`RTCIceServer`). The configuration's `[[webrtc.ice_servers]]`
-/// entries are this type, so the peer, the `welcome` message and WHEP's `Link` headers all read one list.
+/// One STUN or TURN server, in the shape browsers use (`RTCIceServer`). The configuration's `[webrtc]` server lists
+/// are this type, and so are the entries `welcome` and WHEP's `Link` headers hand out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IceServer {
@@ -39,12 +40,17 @@ impl From<&IceServer> for sightline_signaling::IceServerInfo {
 /// What a peer needs from the gateway's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerConfig {
-    /// STUN/TURN servers; empty on a LAN or loopback, where host candidates suffice.
+    /// STUN/TURN servers with static credentials; empty on a LAN or loopback, where host candidates suffice.
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
+    /// A TURN relay with ephemeral credentials (`[turn]` with `server_side`): each peer gets a fresh credential
+    /// when it is built. Never serialized (it holds the shared secret).
+    #[serde(skip)]
+    pub turn: Option<TurnIssuer>,
     /// Local UDP addresses ICE binds to, one socket each (`ip:port`, port 0 = ephemeral). A wildcard
     /// (`0.0.0.0:0`) is expanded by webrtc-rs to every interface address *except* loopback and link-local, so
-    /// same-host viewers also need `127.0.0.1:0` listed explicitly.
+    /// same-host viewers also need `127.0.0.1:0` listed explicitly. The gateway derives them from its listen
+    /// address unless configured (`Config::ice_udp_addrs`).
     pub udp_addrs: Vec<String>,
     /// Rate outgoing RTP is paced at, bit/s; `0` disables pacing (packets leave as fast as they are written).
     /// See [`PACING_RATE_BPS`] for the default and why.
@@ -95,6 +101,7 @@ impl Default for PeerConfig {
     fn default() -> Self {
         Self {
             ice_servers: Vec::new(),
+            turn: None,
             udp_addrs: vec!["127.0.0.1:0".to_owned()],
             pacing_bps: default_pacing_bps(),
             congestion: CongestionSettings::default(),
@@ -123,6 +130,20 @@ impl PeerConfig {
                 "pacing_bps {} is below {MIN_PACING_BPS} (0 disables pacing)",
                 self.pacing_bps
             )));
+        }
+        if let Some(turn) = &self.turn {
+            if turn.urls().is_empty() {
+                return Err(PeerError::InvalidConfig(
+                    "the TURN relay has no urls".to_owned(),
+                ));
+            }
+            for url in turn.urls() {
+                if !(url.starts_with("turn:") || url.starts_with("turns:")) {
+                    return Err(PeerError::InvalidConfig(format!(
+                        "TURN relay URL {url:?} must start with turn: or turns:"
+                    )));
+                }
+            }
         }
         for server in &self.ice_servers {
             if server.urls.is_empty() {
@@ -154,14 +175,20 @@ impl PeerConfig {
         Ok(())
     }
 
-    /// The servers in webrtc-rs's shape.
-    pub(crate) fn rtc_ice_servers(&self) -> Vec<webrtc::peer_connection::RTCIceServer> {
+    /// The servers in webrtc-rs's shape, for a peer built at wall-clock time `now`: the static ones, then the TURN
+    /// relay with a credential valid from `now` for the relay's lifetime.
+    pub(crate) fn rtc_ice_servers(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Vec<webrtc::peer_connection::RTCIceServer> {
         self.ice_servers
             .iter()
+            .cloned()
+            .chain(self.turn.iter().map(|t| t.ice_server(GATEWAY_USER, now)))
             .map(|s| webrtc::peer_connection::RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone().unwrap_or_default(),
-                credential: s.credential.clone().unwrap_or_default(),
+                urls: s.urls,
+                username: s.username.unwrap_or_default(),
+                credential: s.credential.unwrap_or_default(),
             })
             .collect()
     }
@@ -321,9 +348,28 @@ mod tests {
             udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
             pacing_bps: 0,
             congestion: CongestionSettings::default(),
+            turn: Some(TurnIssuer::new(
+                vec!["turn:relay.example:3478".into()],
+                crate::turn::TurnSecret::new("0123456789abcdef"),
+                Duration::from_secs(600),
+            )),
         };
         ok.validate().unwrap();
-        assert_eq!(ok.rtc_ice_servers()[1].username, "u");
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1000);
+        let servers = ok.rtc_ice_servers(now);
+        assert_eq!(servers[1].username, "u");
+        assert_eq!(servers[2].urls, ["turn:relay.example:3478"]);
+        assert_eq!(servers[2].username, format!("1600:{GATEWAY_USER}"));
+        assert!(!servers[2].credential.is_empty());
+        let stun_relay = PeerConfig {
+            turn: Some(TurnIssuer::new(
+                vec!["stun:x:1".into()],
+                crate::turn::TurnSecret::new("0123456789abcdef"),
+                Duration::from_secs(600),
+            )),
+            ..Default::default()
+        };
+        assert!(stun_relay.validate().is_err());
     }
 
     #[test]

@@ -44,8 +44,12 @@
 //! feed is the encoder fan-out's bounded per-subscriber queue.
 
 mod adapt;
-mod candidate;
-mod codecs;
+// Public for the fuzz targets (fuzz/) only: candidates and SDP arrive from the network, and the codecs let a target
+// negotiate as a real peer does.
+#[doc(hidden)]
+pub mod candidate;
+#[doc(hidden)]
+pub mod codecs;
 mod config;
 mod congestion;
 mod counters;
@@ -59,7 +63,8 @@ mod media;
 mod queue;
 mod retransmit;
 mod runtime;
-mod sdp;
+#[doc(hidden)]
+pub mod sdp;
 mod stats;
 mod tier;
 
@@ -631,7 +636,7 @@ async fn build(
         .with_relay_acceptance_min_wait(Some(ICE_ACCEPTANCE_MIN_WAIT[3]))
         .build();
     let configuration = RTCConfigurationBuilder::new()
-        .with_ice_servers(cfg.rtc_ice_servers())
+        .with_ice_servers(cfg.rtc_ice_servers(std::time::SystemTime::now()))
         .build();
     let (handler_tx, handler_rx) = mpsc::channel(HANDLER_EVENT_CAPACITY);
     let pc = PeerConnectionBuilder::new()

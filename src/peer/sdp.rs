@@ -14,7 +14,7 @@ const ACCEPTED_PROFILES: [&str; 2] = ["42e0", "4200"];
 
 /// Checks that `sdp` (the remote `what`: "offer" or "answer") has a live video section in which the remote side
 /// receives H.264 that we can send: packetization-mode 1 and a baseline profile-level-id.
-pub(crate) fn check_h264_video(sdp: &str, what: &'static str) -> Result<(), PeerError> {
+pub fn check_h264_video(sdp: &str, what: &'static str) -> Result<(), PeerError> {
     if sdp.len() > MAX_SDP_LEN {
         return Err(PeerError::InvalidSdp("it is too large"));
     }

@@ -110,6 +110,10 @@ pub async fn create(
     };
     let (screen, conn, ticket, mut events) = (watch.screen, watch.conn, watch.ticket, p.events);
     let resource = generate_token();
+    // The client's ICE servers for the `Link` headers below, with a TURN credential for this session.
+    let ice_servers = manager
+        .config()
+        .client_ice_servers(session.id(), std::time::SystemTime::now());
     let peer = Arc::new(p.peer);
     session.set_whep(resource.clone(), peer.clone());
     let location = format!("/whep/{}/{}", screen.id, resource);
@@ -137,7 +141,7 @@ pub async fn create(
         header::LOCATION,
         HeaderValue::from_str(&location).map_err(|e| AppError::Internal(e.to_string()))?,
     );
-    for s in &manager.config().webrtc.ice_servers {
+    for s in &ice_servers {
         for url in &s.urls {
             let mut link = format!("<{url}>; rel=\"ice-server\"");
             if let (Some(u), Some(c)) = (&s.username, &s.credential) {
@@ -192,25 +196,70 @@ pub async fn patch(
     }
     let frag = std::str::from_utf8(&body)
         .map_err(|_| AppError::BadRequest("the fragment is not UTF-8".into()))?;
+    for init in sdpfrag_candidates(frag) {
+        peer.add_remote_candidate(init)
+            .await
+            .map_err(|e| AppError::BadRequest(format!("candidate refused: {e}")))?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The candidates of a `trickle-ice-sdpfrag` body (RFC 8840), in order, each labelled with the `a=mid` before it;
+/// `a=end-of-candidates` becomes an empty candidate. Other lines are ignored. At most one entry per line of the
+/// body, which [`MAX_OFFER_BYTES`] bounds.
+pub fn sdpfrag_candidates(frag: &str) -> Vec<CandidateInit> {
+    let mut out = Vec::new();
     let mut mid = None;
     let mut mline = None;
     for line in frag.lines().map(str::trim) {
         if let Some(m) = line.strip_prefix("a=mid:") {
             mid = Some(m.to_owned());
-            mline = Some(mline.map_or(0, |i: u16| i + 1));
+            mline = Some(mline.map_or(0, |i: u16| i.saturating_add(1)));
         } else if let Some(c) = line.strip_prefix("a=") {
             let end = c == "end-of-candidates";
             if c.starts_with("candidate:") || end {
-                let init = CandidateInit {
+                out.push(CandidateInit {
                     candidate: if end { String::new() } else { c.to_owned() },
                     sdp_mid: mid.clone(),
                     sdp_mline_index: mline,
-                };
-                peer.add_remote_candidate(init)
-                    .await
-                    .map_err(|e| AppError::BadRequest(format!("candidate refused: {e}")))?;
+                });
             }
         }
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdpfrag_candidates_follow_their_mid() {
+        let frag = "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef012345\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\n\
+                    a=mid:0\r\na=candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host\r\n\
+                    a=mid:1\r\na=candidate:2 1 udp 1686052607 198.51.100.7 9 typ srflx\r\na=end-of-candidates\r\n";
+        let c = sdpfrag_candidates(frag);
+        assert_eq!(c.len(), 3);
+        assert_eq!(
+            c[0].candidate,
+            "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host"
+        );
+        assert_eq!(
+            (c[0].sdp_mid.as_deref(), c[0].sdp_mline_index),
+            (Some("0"), Some(0))
+        );
+        assert_eq!(
+            (c[1].sdp_mid.as_deref(), c[1].sdp_mline_index),
+            (Some("1"), Some(1))
+        );
+        assert_eq!(c[2].candidate, "");
+        assert!(sdpfrag_candidates("a=mid:\na=ice-lite\nx").is_empty());
+    }
+
+    #[test]
+    fn sdpfrag_mid_count_saturates() {
+        let frag = "a=mid:x\n".repeat(usize::from(u16::MAX) + 2) + "a=end-of-candidates\n";
+        let c = sdpfrag_candidates(&frag);
+        assert_eq!(c[0].sdp_mline_index, Some(u16::MAX));
+    }
 }
