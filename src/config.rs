@@ -17,49 +17,18 @@ mod congestion;
 pub use congestion::{
     CongestionConfig, MAX_TIERS, MIN_TIER_SCALE, Prefer, TierConfig, default_tiers,
 };
+mod error;
 mod resources;
 mod tls;
 mod turn;
+mod webrtc;
+pub use error::ConfigError;
+use error::invalid;
 pub use resources::LimitsConfig;
-pub use tls::TlsConfig;
-pub use turn::TurnConfig;
 use sightline_monitor::MonitorConfig as MonitorSettings;
-
-/// A configuration error: the key and the reason.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or has an unknown key or a wrongly typed value.
-    #[error("config file {path}: {message}")]
-    Parse {
-        /// The path.
-        path: PathBuf,
-        /// What the TOML parser said (names the key and line).
-        message: String,
-    },
-    /// A value is out of range.
-    #[error("config key {key}: {why}")]
-    Invalid {
-        /// Dotted key, e.g. `video.bitrate_kbps`.
-        key: String,
-        /// Why it was refused.
-        why: String,
-    },
-}
-
-fn invalid(key: &str, why: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        why: why.into(),
-    }
-}
+pub use tls::{TlsConfig, TlsSource};
+pub use turn::TurnConfig;
+pub use webrtc::{WebrtcConfig, udp_addrs_for};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -213,29 +182,6 @@ impl Default for PreviewConfig {
 /// One ICE server (the peer's own type: one list serves the peer, `welcome` and WHEP).
 pub use crate::peer::IceServer;
 
-/// `[webrtc]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebrtcConfig {
-    /// STUN/TURN servers, given to the gateway's peers and to browsers.
-    pub ice_servers: Vec<IceServer>,
-    /// UDP addresses the gateway's ICE agent binds (`127.0.0.1:0` is needed for same-host viewers: a wildcard
-    /// address skips loopback).
-    pub udp_addrs: Vec<String>,
-    /// How long the viewer page waits for a WebRTC connection before falling back to JPEG, in ms.
-    pub fallback_timeout_ms: u64,
-}
-
-impl Default for WebrtcConfig {
-    fn default() -> Self {
-        Self {
-            ice_servers: Vec::new(),
-            udp_addrs: vec!["127.0.0.1:0".into(), "0.0.0.0:0".into()],
-            fallback_timeout_ms: 5000,
-        }
-    }
-}
-
 /// `[monitor]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -321,6 +267,7 @@ impl Config {
         };
         config.apply(overrides);
         config.validate()?;
+        config.turn.load_secret_file()?;
         Ok(config)
     }
 
@@ -418,61 +365,47 @@ impl Config {
         if !limits::MAX_WIDTH.contains(&self.preview.max_width) {
             return Err(invalid("preview.max_width", range(&limits::MAX_WIDTH)));
         }
-        for (i, s) in self.webrtc.ice_servers.iter().enumerate() {
-            let key = format!("webrtc.ice_servers[{i}].urls");
-            if s.urls.is_empty() {
-                return Err(invalid(&key, "needs at least one URL"));
-            }
-            for u in &s.urls {
-                let scheme = u.split(':').next().unwrap_or_default();
-                if !matches!(scheme, "stun" | "stuns" | "turn" | "turns") {
-                    return Err(invalid(
-                        &key,
-                        format!("{u:?} must start with stun:, stuns:, turn: or turns:"),
-                    ));
-                }
-                if scheme.starts_with("turn") && (s.username.is_none() || s.credential.is_none()) {
-                    return Err(invalid(
-                        &format!("webrtc.ice_servers[{i}]"),
-                        "TURN servers need username and credential",
-                    ));
-                }
-            }
-        }
-        if self.webrtc.udp_addrs.is_empty() {
-            return Err(invalid(
-                "webrtc.udp_addrs",
-                "needs at least one address (e.g. \"127.0.0.1:0\")",
-            ));
-        }
-        for a in &self.webrtc.udp_addrs {
-            a.parse::<SocketAddr>().map_err(|_| {
-                invalid(
-                    "webrtc.udp_addrs",
-                    format!("{a:?} is not an IP:port address"),
-                )
-            })?;
-        }
+        self.webrtc.validate()?;
         self.congestion.validate()?;
         self.tls.validate()?;
         self.turn.validate()?;
         self.limits.validate()?;
-        if !(500..=60_000).contains(&self.webrtc.fallback_timeout_ms) {
+        // Upper bounds keep the byte and second counts derived from them (`monitor_settings`) from overflowing.
+        if !(1..=1_048_576).contains(&self.monitor.log_max_mb) {
             return Err(invalid(
-                "webrtc.fallback_timeout_ms",
-                "must be from 500 to 60000",
+                "monitor.log_max_mb",
+                "must be from 1 to 1048576 (1 TiB)",
             ));
         }
-        if self.monitor.log_max_mb == 0 {
-            return Err(invalid("monitor.log_max_mb", "must be at least 1"));
-        }
-        if self.monitor.log_max_age_days == 0 {
-            return Err(invalid("monitor.log_max_age_days", "must be at least 1"));
+        if !(1..=36_500).contains(&self.monitor.log_max_age_days) {
+            return Err(invalid(
+                "monitor.log_max_age_days",
+                "must be from 1 to 36500",
+            ));
         }
         if !(100..=600_000).contains(&self.monitor.leak_grace_ms) {
             return Err(invalid(
                 "monitor.leak_grace_ms",
                 "must be from 100 to 600000",
+            ));
+        }
+        for o in &self.server.allowed_origins {
+            if crate::origin::AllowedOrigin::parse(o).is_none() {
+                return Err(invalid(
+                    "server.allowed_origins",
+                    format!("{o:?} must look like \"https://host[:port]\" (scheme, host, no path)"),
+                ));
+            }
+        }
+        if let Some(h) = self
+            .server
+            .allowed_hosts
+            .iter()
+            .find(|h| h.trim().is_empty())
+        {
+            return Err(invalid(
+                "server.allowed_hosts",
+                format!("{h:?} is not a host name"),
             ));
         }
         for o in &self.mcp.allowed_origins {
@@ -604,12 +537,31 @@ impl Config {
         }
     }
 
-    /// The WebRTC peer settings.
+    /// The UDP addresses ICE binds: `[webrtc] udp_addrs` when set, else [`udp_addrs_for`] `[server] listen`.
+    pub fn ice_udp_addrs(&self) -> Vec<String> {
+        // `validate` checked the listen address; the fallback only serves unvalidated configs built in code.
+        let listen = self
+            .listen_addr()
+            .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
+        self.webrtc.bind_addrs(listen)
+    }
+
+    /// The ICE servers a browser gets for session `session` at wall-clock time `now` (`welcome`, WHEP `Link`):
+    /// `[webrtc] ice_servers` and `client_ice_servers`, then the `[turn]` relay with a credential for this session
+    /// valid for `[turn] ttl_s`. Never the TURN secret.
+    pub fn client_ice_servers(&self, session: &str, now: std::time::SystemTime) -> Vec<IceServer> {
+        self.webrtc
+            .client_servers(self.turn.issuer().as_ref(), session, now)
+    }
+
+    /// The WebRTC peer settings: the server-side ICE servers, bind addresses that follow `[server] listen` unless
+    /// `[webrtc] udp_addrs` is set, and `[turn]` when `server_side`.
     pub fn peer_settings(&self) -> crate::peer::PeerConfig {
         let ladder = self.ladder();
         crate::peer::PeerConfig {
-            ice_servers: self.webrtc.ice_servers.clone(),
-            udp_addrs: self.webrtc.udp_addrs.clone(),
+            ice_servers: self.webrtc.server_servers(),
+            udp_addrs: self.ice_udp_addrs(),
+            turn: self.turn.issuer().filter(|_| self.turn.server_side),
             congestion: crate::peer::CongestionSettings {
                 enabled: self.congestion.enabled,
                 start_kbps: self.congestion.start_kbps,
@@ -702,6 +654,19 @@ mod tests {
     }
 
     #[test]
+    fn huge_log_limits_are_refused_not_overflowed() {
+        // Found by fuzz/config_toml: 2^44 MB overflowed `log_max_mb * 1024 * 1024` in `monitor_settings`.
+        assert_eq!(
+            key_of("[monitor]\nlog_max_mb = 17592186044416"),
+            "monitor.log_max_mb"
+        );
+        assert_eq!(
+            key_of("[monitor]\nlog_max_age_days = 213503982334602"),
+            "monitor.log_max_age_days"
+        );
+    }
+
+    #[test]
     fn validation_names_the_bad_key() {
         assert_eq!(key_of("[server]\nlisten = \"nope\""), "server.listen");
         assert_eq!(key_of("[capture]\nfps = 0"), "capture.fps");
@@ -735,6 +700,10 @@ mod tests {
             "webrtc.udp_addrs"
         );
         assert_eq!(
+            key_of("[server]\nallowed_origins = [\"example.com/x\"]"),
+            "server.allowed_origins"
+        );
+        assert_eq!(
             key_of("[mcp]\nallowed_origins = [\"example.com\"]"),
             "mcp.allowed_origins"
         );
@@ -762,5 +731,27 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:9");
         assert_eq!(c.capture.source, SourceSelection::Synthetic);
         assert_eq!(c.capture.fps, 15);
+    }
+
+    #[test]
+    fn peers_bind_where_http_listens_and_turn_goes_where_configured() {
+        let mut c = Config::default();
+        assert_eq!(c.peer_settings().udp_addrs, ["127.0.0.1:0"]);
+        c.server.listen = "0.0.0.0:8080".into();
+        assert_eq!(c.peer_settings().udp_addrs, ["127.0.0.1:0", "0.0.0.0:0"]);
+        c.webrtc.udp_addrs = vec!["10.0.0.1:0".into()];
+        assert_eq!(c.peer_settings().udp_addrs, ["10.0.0.1:0"]);
+
+        let mut c = Config::parse(
+            "[turn]\nurls = [\"turn:relay:3478\"]\nsecret = \"0123456789abcdef0123\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let now = std::time::SystemTime::now();
+        let client = c.client_ice_servers("s1", now);
+        assert_eq!(client, [c.turn.issuer().unwrap().ice_server("s1", now)]);
+        assert!(c.peer_settings().turn.is_none(), "server_side is off");
+        c.turn.server_side = true;
+        assert_eq!(c.peer_settings().turn, c.turn.issuer());
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! # Layers (imports point down only)
 //! 1. [`control`]: the rules every entry point shares, pure: the error vocabulary, the role policy, input intents.
-//!    [`config`] and [`auth`] (tokens and roles) sit beside it, and [`ratelimit`] and [`diagnostics`] (the
-//!    abuse budget and its counters).
+//!    [`config`] and [`auth`] (tokens and roles) sit beside it, [`origin`] (the `Host`/`Origin` allow-lists), and
+//!    [`ratelimit`] and [`diagnostics`] (the abuse budget and its counters).
 //! 2. [`peer`]: the WebRTC peer (webrtc-rs) that carries one viewer's H.264 stream and data channel.
 //! 3. [`session`]: the session manager, the single owner of sessions and viewers and the only way to the media
 //!    engine and the monitor.
 //! 4. Entry points, each only parsing, calling the manager and mapping the result: [`transport`] (the `/ws`
-//!    socket, WHEP, and the JPEG pacing `/ws` and MJPEG share), [`rest`], [`mcp`]; [`error`] is the HTTP edge of
-//!    errors, [`cors`] the one CORS policy writer, [`image`] and [`health`] pure helpers, [`assets`] the embedded `web/` pages.
-//! 5. [`http`]: `app(manager) -> Router`; [`server`]: start-up and shutdown; [`cli`]: the command line.
+//!    socket, WHEP, and the JPEG pacing `/ws` and MJPEG share), [`rest`] and [`diagnostics_rest`] (the abuse
+//!    report), [`mcp`]; [`error`] is the HTTP edge of errors, [`cors`] the one CORS policy writer, [`image`] and
+//!    [`health`] pure helpers, [`assets`] the embedded `web/` pages.
+//! 5. [`http`]: `app(manager) -> Router`; [`edge`]: the accept loop, connection limits and TLS in front of it;
+//!    [`server`]: start-up and shutdown; [`cli`]: the command line.
 //!
 //! Media (capture, encode, fan-out) lives in `sightline-media`, the wire messages in `sightline-signaling`, the
 //! lifecycle registry and metrics in `sightline-monitor`, the bounds on client-chosen values in `sightline-limits`.
@@ -23,11 +25,14 @@ pub mod config;
 pub mod control;
 pub mod cors;
 pub mod diagnostics;
+pub mod diagnostics_rest;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod image;
 pub mod mcp;
+pub mod origin;
 pub mod peer;
 pub mod ratelimit;
 pub mod rest;
@@ -35,3 +40,4 @@ pub mod server;
 pub mod session;
 pub mod telemetry;
 pub mod transport;
+pub mod turn;

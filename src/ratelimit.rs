@@ -48,6 +48,16 @@ pub struct Rate {
     pub burst: f64,
 }
 
+impl Rate {
+    /// This rate and burst times `factor`.
+    pub const fn scaled(self, factor: f64) -> Rate {
+        Rate {
+            per_second: self.per_second * factor,
+            burst: self.burst * factor,
+        }
+    }
+}
+
 impl Class {
     /// Every class, in a stable order (for counters).
     pub const ALL: [Class; 6] = [
@@ -104,16 +114,20 @@ impl Class {
 
     /// The shared per-token budget: several connections with one token get this many times one connection's.
     pub const fn token_rate(self) -> Rate {
-        let r = self.rate();
-        Rate {
-            per_second: r.per_second * TOKEN_FACTOR,
-            burst: r.burst * TOKEN_FACTOR,
+        match self {
+            Self::Expensive => self.rate().scaled(TOKEN_FACTOR_EXPENSIVE),
+            _ => self.rate().scaled(TOKEN_FACTOR),
         }
     }
 }
 
-/// A token's shared budget is this many connections' worth.
+/// A token's shared budget is this many connections' worth, for most classes. Refusals by the shared budget are not
+/// strikes (the token is busy, the client did nothing wrong); only a connection's own budget strikes.
 pub const TOKEN_FACTOR: f64 = 4.0;
+
+/// The shared budget of [`Class::Expensive`] is this many connections' worth: a view token shared by a class of
+/// students joining at once must not refuse their `watch`es, while one token's connections stay bounded together.
+pub const TOKEN_FACTOR_EXPENSIVE: f64 = 16.0;
 
 /// Most tokens and IP addresses tracked in [`Limits`]' maps each (see the module docs for what happens when full).
 pub const MAX_TRACKED: usize = 4096;
@@ -155,6 +169,8 @@ impl Bucket {
 #[derive(Debug)]
 pub struct Limiter {
     buckets: [Option<Bucket>; 6],
+    /// `[limits] rate_scale`.
+    scale: f64,
 }
 
 impl Default for Limiter {
@@ -164,16 +180,22 @@ impl Default for Limiter {
 }
 
 impl Limiter {
-    /// Full buckets.
+    /// Full buckets at the classes' own rates.
     pub fn new() -> Self {
+        Self::scaled(1.0)
+    }
+
+    /// Full buckets at the classes' rates times `scale`.
+    pub fn scaled(scale: f64) -> Self {
         Self {
             buckets: [None; 6],
+            scale,
         }
     }
 
     /// Takes one message of `class` from the budget, or says after how long it would pass.
     pub fn check(&mut self, class: Class, now: Instant) -> Result<(), Duration> {
-        let rate = class.rate();
+        let rate = class.rate().scaled(self.scale);
         let slot = &mut self.buckets[index(class)];
         slot.get_or_insert_with(|| Bucket::full(rate, now))
             .take(rate, now)
@@ -221,7 +243,7 @@ impl Limits {
     /// Takes one message of `class` from the shared budget of the token identified by `token_key` (any stable
     /// key: the token itself is fine, it never leaves this map), or says after how long it would pass.
     pub fn check_token(&self, token_key: &str, class: Class, now: Instant) -> Result<(), Duration> {
-        let rate = class.token_rate();
+        let rate = class.token_rate().scaled(self.config.rate_scale);
         let mut map = self.tokens.lock();
         let key = (token_key.to_owned(), class);
         if !map.contains_key(&key) && map.len() >= MAX_TRACKED {
@@ -233,6 +255,11 @@ impl Limits {
         map.entry(key)
             .or_insert_with(|| Bucket::full(rate, now))
             .take(rate, now)
+    }
+
+    /// A connection's own buckets, at `[limits] rate_scale`.
+    pub fn connection_limiter(&self) -> Limiter {
+        Limiter::scaled(self.config.rate_scale)
     }
 
     /// Records a strike (a rate-limit hit or a protocol violation) against `ip`. Returns the ban's length when
@@ -303,7 +330,7 @@ impl Limits {
 fn evict(map: &mut HashMap<IpAddr, Record>, now: Instant) {
     let victim = map
         .iter()
-        .filter(|(_, r)| !r.banned_until.is_some_and(|u| u > now))
+        .filter(|(_, r)| r.banned_until.is_none_or(|u| u <= now))
         .min_by_key(|(_, r)| r.seen)
         .or_else(|| map.iter().min_by_key(|(_, r)| r.banned_until))
         .map(|(ip, _)| *ip);

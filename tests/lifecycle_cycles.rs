@@ -114,7 +114,7 @@ async fn run_cycles(gw: &GatewayProcess, n: usize) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_viewers_come_and_go_without_leaks() {
     let gw = GatewayProcess::start_with(
-        &synthetic_config("synthetic_size = \"320x240\"\n[monitor]\nleak_grace_ms = 2000\n"),
+        &synthetic_config("synthetic_size = \"320x240\"\n[monitor]\nleak_grace_ms = 2000\n[limits]\n# Cycles far faster than a person: not what the rate limits are about.\nrate_scale = 100.0\n"),
         &[],
         &[("MALLOC_ARENA_MAX", "2")],
     );
@@ -190,7 +190,7 @@ async fn two_hundred_viewers_come_and_go_without_leaks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_watch_stop_cycles_on_one_socket_leave_nothing_behind() {
     let gw = GatewayProcess::start(&synthetic_config(
-        "synthetic_size = \"320x240\"\n[monitor]\nleak_grace_ms = 2000\n",
+        "synthetic_size = \"320x240\"\n[monitor]\nleak_grace_ms = 2000\n[limits]\n# Cycles far faster than a person: not what the rate limits are about.\nrate_scale = 100.0\n",
     ));
     let (mut ws, _) = WsClient::authed(&gw.ws_url(), VIEW_TOKEN).await;
     let mut peer = AiortcPeer::start().await;

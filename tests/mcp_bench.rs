@@ -185,7 +185,8 @@ async fn screenshot_round_trips_with_and_without_a_running_pipeline() {
     let _desktop = desktop(&xvfb);
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[auth]\nviewers = [\"{VIEW_TOKEN}\"]\ncontrollers = [\"{CONTROL_TOKEN}\"]\n\
-         admins = [\"{ADMIN_TOKEN}\"]\n[capture]\nsource = \"x11\"\ndisplay = \"{}\"\n",
+         admins = [\"{ADMIN_TOKEN}\"]\n[capture]\nsource = \"x11\"\ndisplay = \"{}\"\n\
+         # Back-to-back screenshots measure latency, not what the rate limits are about.\n[limits]\nrate_scale = 100.0\n",
         xvfb.display()
     );
     let gw = Arc::new(GatewayProcess::start(&config));

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sightline_limits as limits;
 
-use super::{ConfigError, invalid};
+use super::error::{ConfigError, invalid};
 
 fn range(r: &std::ops::RangeInclusive<u32>) -> String {
     format!("must be from {} to {}", r.start(), r.end())

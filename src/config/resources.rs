@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid};
+use super::error::{ConfigError, invalid};
 
 /// `[limits]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,9 @@ pub struct LimitsConfig {
     pub ban_ms: u64,
     /// Longest ban, in ms.
     pub max_ban_ms: u64,
+    /// Scales every rate limit and burst (`src/ratelimit.rs` lists them per message class): raise it for load
+    /// tests or a trusted automation driving the gateway from one address; `1.0` suits people and agents.
+    pub rate_scale: f64,
 }
 
 impl Default for LimitsConfig {
@@ -57,6 +60,7 @@ impl Default for LimitsConfig {
             ban_window_ms: 10_000,
             ban_ms: 30_000,
             max_ban_ms: 15 * 60_000,
+            rate_scale: 1.0,
         }
     }
 }
@@ -105,6 +109,9 @@ impl LimitsConfig {
                 "limits.idle_timeout_ms",
                 "must be longer than limits.heartbeat_ms",
             ));
+        }
+        if !(0.01..=1000.0).contains(&self.rate_scale) {
+            return Err(invalid("limits.rate_scale", "must be between 0.01 and 1000"));
         }
         if self.max_ban_ms < self.ban_ms {
             return Err(invalid("limits.max_ban_ms", "must be at least limits.ban_ms"));
