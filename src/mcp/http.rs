@@ -41,6 +41,7 @@ use super::sessions::{Refusal, TokenKey, TrackedSessions};
 use crate::auth::HasTokens;
 use crate::cors;
 use crate::error::AppError;
+use crate::origin::{AllowedHost, AllowedOrigin, Origin, host_of};
 use crate::session::SessionManager;
 
 /// What the guard needs.
@@ -76,7 +77,7 @@ pub fn service(gw: SessionManager) -> Router {
     ));
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(cfg.allowed_hosts.clone())
-        .with_allowed_origins(origins.iter().map(AllowedOrigin::to_rmcp))
+        .with_allowed_origins(origins.iter().map(to_rmcp))
         .enforce_origin_validation()
         .with_max_request_body_bytes(cfg.max_body_bytes)
         // Session-less (2026-07-28) requests with a single response are answered as plain JSON, not an SSE
@@ -302,124 +303,17 @@ fn preflight(origin: &HeaderValue, headers: &HeaderMap) -> Response {
     cors::preflight(origin.clone(), "GET, POST, DELETE", asked, EXPOSED)
 }
 
-/// The request's host and port: the `Host` header, or the URI's authority (HTTP/2).
-fn host_of(uri: &axum::http::Uri, headers: &HeaderMap) -> Option<(String, Option<u16>)> {
-    let authority = match headers.get(header::HOST) {
-        Some(h) => axum::http::uri::Authority::try_from(h.to_str().ok()?).ok()?,
-        None => uri.authority()?.clone(),
+/// An allowed origin in rmcp's syntax, with an explicit port (rmcp reads a port-less entry as "any port").
+fn to_rmcp(entry: &AllowedOrigin) -> String {
+    let o = entry.origin();
+    let host = if o.host().contains(':') {
+        format!("[{}]", o.host())
+    } else {
+        o.host().to_owned()
     };
-    Some((normalise_host(authority.host()), authority.port_u16()))
-}
-
-fn normalise_host(host: &str) -> String {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
-}
-
-/// An `[mcp] allowed_hosts` entry: a host, optionally with a port (then only that port matches).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowedHost {
-    host: String,
-    port: Option<u16>,
-}
-
-impl AllowedHost {
-    /// Parses `localhost`, `example.com:8080`, `::1`, `[::1]:8080`.
-    pub fn parse(entry: &str) -> Self {
-        let entry = entry.trim();
-        // A bare IPv6 address has several colons and no brackets; it cannot carry a port.
-        let bare_ipv6 = !entry.starts_with('[') && entry.matches(':').count() > 1;
-        match axum::http::uri::Authority::try_from(entry) {
-            Ok(a) if !bare_ipv6 => Self {
-                host: normalise_host(a.host()),
-                port: a.port_u16(),
-            },
-            _ => Self {
-                host: normalise_host(entry),
-                port: None,
-            },
-        }
-    }
-
-    /// Whether a request's host and port match.
-    pub fn matches(&self, host: &str, port: Option<u16>) -> bool {
-        self.host == host && self.port.is_none_or(|p| Some(p) == port)
-    }
-}
-
-/// A browser origin: scheme, host and port (the scheme's default when absent, RFC 6454).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
-    scheme: String,
-    host: String,
-    port: Option<u16>,
-}
-
-impl Origin {
-    /// Parses an `Origin` header value; `None` for `null` and anything that is not `scheme://host[:port]`.
-    pub fn parse(value: &str) -> Option<Self> {
-        let uri: axum::http::Uri = value.trim().parse().ok()?;
-        let scheme = uri.scheme_str()?.to_ascii_lowercase();
-        if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
-            return None;
-        }
-        let authority = uri.authority()?;
-        let port = authority.port_u16().or(match scheme.as_str() {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        });
-        Some(Self {
-            scheme,
-            host: normalise_host(authority.host()),
-            port,
-        })
-    }
-}
-
-/// An `[mcp] allowed_origins` entry: `https://host` (default port), `https://host:8443`, or `http://host:*` (any
-/// port).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowedOrigin {
-    origin: Origin,
-    any_port: bool,
-}
-
-impl AllowedOrigin {
-    /// Parses an entry; `None` when it is not an origin.
-    pub fn parse(entry: &str) -> Option<Self> {
-        let entry = entry.trim();
-        match entry.strip_suffix(":*") {
-            Some(base) => Some(Self {
-                origin: Origin::parse(base)?,
-                any_port: true,
-            }),
-            None => Some(Self {
-                origin: Origin::parse(entry)?,
-                any_port: false,
-            }),
-        }
-    }
-
-    /// Whether a request's origin matches.
-    pub fn matches(&self, o: &Origin) -> bool {
-        self.origin.scheme == o.scheme
-            && self.origin.host == o.host
-            && (self.any_port || self.origin.port == o.port)
-    }
-
-    /// The entry in rmcp's syntax, with an explicit port (rmcp reads a port-less entry as "any port").
-    fn to_rmcp(&self) -> String {
-        let host = if self.origin.host.contains(':') {
-            format!("[{}]", self.origin.host)
-        } else {
-            self.origin.host.clone()
-        };
-        match (self.any_port, self.origin.port) {
-            (false, Some(p)) => format!("{}://{host}:{p}", self.origin.scheme),
-            _ => format!("{}://{host}:*", self.origin.scheme),
-        }
+    match (entry.any_port(), o.port()) {
+        (false, Some(p)) => format!("{}://{host}:{p}", o.scheme()),
+        _ => format!("{}://{host}:*", o.scheme()),
     }
 }
 
@@ -428,41 +322,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_match_by_name_and_by_port_when_the_entry_has_one() {
-        let local = AllowedHost::parse("localhost");
-        assert!(local.matches("localhost", Some(8080)));
-        assert!(local.matches("localhost", None));
-        assert!(!local.matches("evil.example", Some(8080)));
-        let pinned = AllowedHost::parse("Example.com:8443");
-        assert!(pinned.matches("example.com", Some(8443)));
-        assert!(!pinned.matches("example.com", Some(8080)));
-        let v6 = AllowedHost::parse("::1");
-        assert!(v6.matches("::1", Some(8080)));
-        let v6_port = AllowedHost::parse("[::1]:9000");
-        assert!(v6_port.matches("::1", Some(9000)) && !v6_port.matches("::1", Some(1)));
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, "[::1]:8080".parse().unwrap());
-        assert_eq!(
-            host_of(&"/".parse().unwrap(), &h),
-            Some(("::1".into(), Some(8080)))
-        );
-    }
-
-    #[test]
-    fn origins_match_scheme_host_and_port() {
+    fn allowed_origins_are_given_to_rmcp_with_an_explicit_port() {
         let claude = AllowedOrigin::parse("https://claude.ai").unwrap();
-        assert!(claude.matches(&Origin::parse("https://claude.ai").unwrap()));
-        assert!(claude.matches(&Origin::parse("https://claude.ai:443").unwrap()));
-        assert!(!claude.matches(&Origin::parse("https://claude.ai:8443").unwrap()));
-        assert!(!claude.matches(&Origin::parse("http://claude.ai").unwrap()));
-        assert!(!claude.matches(&Origin::parse("https://evil.claude.ai.example").unwrap()));
         let dev = AllowedOrigin::parse("http://localhost:*").unwrap();
-        assert!(dev.matches(&Origin::parse("http://localhost:6274").unwrap()));
-        assert!(!dev.matches(&Origin::parse("https://localhost:6274").unwrap()));
-        assert_eq!(Origin::parse("null"), None);
-        assert_eq!(Origin::parse("https://a.example/path"), None);
-        assert_eq!(claude.to_rmcp(), "https://claude.ai:443");
-        assert_eq!(dev.to_rmcp(), "http://localhost:*");
+        let v6 = AllowedOrigin::parse("http://[::1]:6274").unwrap();
+        assert_eq!(to_rmcp(&claude), "https://claude.ai:443");
+        assert_eq!(to_rmcp(&dev), "http://localhost:*");
+        assert_eq!(to_rmcp(&v6), "http://[::1]:6274");
     }
 
     #[test]
