@@ -13,7 +13,6 @@
 
 use axum::http::{HeaderMap, Uri, header};
 
-
 /// The request's host and port: the `Host` header, or the URI's authority (HTTP/2). `None` when neither is there
 /// or the header is not a valid authority.
 pub fn host_of(uri: &Uri, headers: &HeaderMap) -> Option<(String, Option<u16>)> {

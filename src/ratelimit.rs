@@ -248,7 +248,11 @@ impl Limits {
         let key = (token_key.to_owned(), class);
         if !map.contains_key(&key) && map.len() >= MAX_TRACKED {
             // Drop the fullest-refilled (idle longest) bucket: it would be full again anyway.
-            if let Some(oldest) = map.iter().min_by_key(|(_, b)| b.last).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, b)| b.last)
+                .map(|(k, _)| k.clone())
+            {
                 map.remove(&oldest);
             }
         }
@@ -362,7 +366,10 @@ mod tests {
             assert!(l.check(Class::Expensive, t0).is_ok());
         }
         let wait = l.check(Class::Expensive, t0).unwrap_err();
-        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(400) && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
         // Other classes are untouched.
         assert!(l.check(Class::Motion, t0).is_ok());
         // After the wait one more passes, and only one.
@@ -416,7 +423,11 @@ mod tests {
         let limits = Limits::new(config());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for i in 0..10 {
-            assert_eq!(limits.strike(ip, t0 + Duration::from_millis(600 * i)), None, "strike {i}");
+            assert_eq!(
+                limits.strike(ip, t0 + Duration::from_millis(600 * i)),
+                None,
+                "strike {i}"
+            );
         }
     }
 
@@ -435,6 +446,10 @@ mod tests {
             limits.strike(ip, t0 + Duration::from_millis(1));
         }
         assert!(limits.addresses.lock().len() <= MAX_TRACKED);
-        assert!(limits.banned(banned, t0 + Duration::from_millis(2)).is_some());
+        assert!(
+            limits
+                .banned(banned, t0 + Duration::from_millis(2))
+                .is_some()
+        );
     }
 }

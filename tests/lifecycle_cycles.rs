@@ -114,7 +114,9 @@ async fn run_cycles(gw: &GatewayProcess, n: usize) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_viewers_come_and_go_without_leaks() {
     let gw = GatewayProcess::start_with(
-        &synthetic_config("synthetic_size = \"320x240\"\n[monitor]\nleak_grace_ms = 2000\n[limits]\n# Cycles far faster than a person: not what the rate limits are about.\nrate_scale = 100.0\n"),
+        &synthetic_config(
+            "synthetic_size = \"320x240\"\n[monitor]\nleak_grace_ms = 2000\n[limits]\n# Cycles far faster than a person: not what the rate limits are about.\nrate_scale = 100.0\n",
+        ),
         &[],
         &[("MALLOC_ARENA_MAX", "2")],
     );

@@ -111,10 +111,16 @@ impl LimitsConfig {
             ));
         }
         if !(0.01..=1000.0).contains(&self.rate_scale) {
-            return Err(invalid("limits.rate_scale", "must be between 0.01 and 1000"));
+            return Err(invalid(
+                "limits.rate_scale",
+                "must be between 0.01 and 1000",
+            ));
         }
         if self.max_ban_ms < self.ban_ms {
-            return Err(invalid("limits.max_ban_ms", "must be at least limits.ban_ms"));
+            return Err(invalid(
+                "limits.max_ban_ms",
+                "must be at least limits.ban_ms",
+            ));
         }
         Ok(())
     }

@@ -74,7 +74,9 @@ pub async fn upgrade(
     if let Err(refusal) = WsAccess::new(
         &manager.config().server.allowed_hosts,
         &manager.config().server.allowed_origins,
-    ).check(&uri, &headers) {
+    )
+    .check(&uri, &headers)
+    {
         diagnostics.refused(refusal.as_str());
         return AppError::Forbidden(refusal.message().into()).into_response();
     }
