@@ -11,8 +11,9 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 build_pkgs=(nasm cmake pkg-config gcc g++ make)
-# iproute2 (ip netns, tc) and nftables shape the network tests' links (tests/common/netns.rs).
-test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables)
+# iproute2 (ip netns, tc) and nftables shape the network tests' links (tests/common/netns.rs); coturn is the TURN
+# server tests/turn.rs starts.
+test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables coturn)
 
 sudo=""
 [ "$(id -u)" != 0 ] && sudo="sudo"
@@ -49,4 +50,16 @@ fi
 if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/@modelcontextprotocol/inspector-cli ]; then
   echo "install-deps: npm install in tests/e2e" >&2
   (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
+fi
+
+# Fuzzing (scripts/fuzz.sh): cargo-fuzz builds libFuzzer targets with sanitizers, which needs the nightly toolchain.
+# Where no other toolchain can be fetched, scripts/fuzz.sh uses the machine's own with RUSTC_BOOTSTRAP=1.
+if ! PATH="$HOME/.cargo/bin:$PATH" cargo +nightly --version >/dev/null 2>&1; then
+  echo "install-deps: installing the nightly Rust toolchain" >&2
+  PATH="$HOME/.cargo/bin:$PATH" rustup toolchain install nightly --profile minimal >&2 ||
+    echo "install-deps: no nightly toolchain (scripts/fuzz.sh will use RUSTC_BOOTSTRAP=1)" >&2
+fi
+if ! PATH="$HOME/.cargo/bin:$PATH" cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: installing cargo-fuzz" >&2
+  PATH="$HOME/.cargo/bin:$PATH" cargo install cargo-fuzz --locked >&2
 fi

@@ -38,3 +38,7 @@ bash scripts/check-openh264-asm.sh
 
 step "cargo test (unit, integration and end-to-end)"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${SIGHTLINE_TEST_THREADS:-2}"
+
+step "fuzz targets: a short run of each (scripts/fuzz.sh; FUZZ_SECONDS=${FUZZ_SECONDS:-15} s per target)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+bash scripts/fuzz.sh
