@@ -36,6 +36,8 @@ pub mod netrig;
 
 pub mod netview;
 
+pub mod flood;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -179,7 +181,7 @@ impl GatewayProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         let line = loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line.contains("ready: open http://") => break line,
+                Ok(line) if line.contains("ready: open http") => break line,
                 Ok(_) => {}
                 Err(_) if Instant::now() > deadline => {
                     let _ = child.kill();
@@ -212,7 +214,10 @@ impl GatewayProcess {
         } else {
             token
         };
-        let addr = base.trim_start_matches("http://").to_owned();
+        let addr = base
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_owned();
         Self {
             child,
             base,
@@ -223,9 +228,14 @@ impl GatewayProcess {
         }
     }
 
-    /// `ws://127.0.0.1:PORT/ws`.
+    /// `ws://127.0.0.1:PORT/ws` (`wss://` when the gateway serves TLS).
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.base.starts_with("https://") {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/ws", self.addr)
     }
 
     /// What the gateway printed on stderr so far.
