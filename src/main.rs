@@ -27,10 +27,12 @@ pub static malloc_conf: MallocConf =
     MallocConf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
 
 /// jemalloc's `const char *malloc_conf`: a pointer to a NUL-terminated string.
+#[cfg(target_os = "linux")]
 #[repr(transparent)]
 pub struct MallocConf(*const std::ffi::c_char);
 
 // SAFETY: the pointer is to a `'static` string literal, never written.
+#[cfg(target_os = "linux")]
 unsafe impl Sync for MallocConf {}
 
 fn main() -> std::process::ExitCode {

@@ -87,7 +87,7 @@ struct FloodReport {
     health: [HealthStats; 3],
     /// Before the first round, after the third.
     rss_mb: (f64, f64),
-    /// The most at the end of a round's "during" window.
+    /// The most while a round's flood ran.
     rss_during_mb: f64,
     fds: (usize, usize),
     fds_during: usize,
@@ -125,6 +125,7 @@ async fn bench_abuse() {
         let (mut rss_during, mut fds_during) = (0, 0);
         for round in 0..ROUNDS {
             let (tx, rx) = watch::channel(false);
+            let peaks = tokio::spawn(peak_usage(pid, rx.clone()));
             let task = tokio::spawn({
                 let (name, addr) = (name.to_owned(), addr.clone());
                 async move { flood_round(&name, addr, rx).await }
@@ -133,9 +134,11 @@ async fn bench_abuse() {
             let t = Instant::now();
             during.push(viewer.fps_over(WINDOW).await);
             h_during.push(probe.window(t));
-            rss_during = rss_during.max(flood::rss_kib(pid));
-            fds_during = fds_during.max(flood::open_fds(pid));
             let _ = tx.send(true);
+            if let Ok((rss, fds)) = peaks.await {
+                rss_during = rss_during.max(rss);
+                fds_during = fds_during.max(fds);
+            }
             let line = tokio::time::timeout(Duration::from_secs(60), task)
                 .await
                 .map(|r| r.unwrap_or_else(|e| format!("flood task failed: {e}")))
@@ -167,6 +170,19 @@ async fn bench_abuse() {
     print_summary(&reports, &per_viewer);
     probe.stop();
     let _ = viewer.stop().await;
+}
+
+/// The most RSS (KiB) and open fds of `pid`, sampled every 100 ms until `stop` flips.
+async fn peak_usage(pid: u32, mut stop: watch::Receiver<bool>) -> (u64, usize) {
+    let (mut rss, mut fds) = (0, 0);
+    loop {
+        rss = rss.max(flood::rss_kib(pid));
+        fds = fds.max(flood::open_fds(pid));
+        tokio::select! {
+            _ = stop.changed() => return (rss, fds),
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
 }
 
 /// The during-windows of all rounds as one: worst p50 and p99, summed counts.
@@ -599,10 +615,10 @@ async fn memory_per_viewer(gw: &GatewayProcess) -> PerViewer {
         };
         n
     ];
-    let before = flood::rss_kib(pid);
+    let before = steady_rss(pid).await;
     let held = flood::open_profiles(&addr, &ids, &set, 8).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let during = flood::rss_kib(pid);
+    let during = steady_rss(pid).await;
     let opened = held.len();
     println!(
         "\n== memory per viewer\n{opened} JPEG viewers (q50 w960, {} refused): RSS {:.1} -> {:.1} MB",
@@ -618,22 +634,24 @@ async fn memory_per_viewer(gw: &GatewayProcess) -> PerViewer {
     ));
 
     // The first WebRTC viewer starts the screen's H.264 encoder; the figure is what each further viewer adds.
+    // Viewers may move between tiers (each tier its own encoder), so the encoders running are printed beside it.
     let n: usize = env_or("SIGHTLINE_BENCH_WEBRTC_VIEWERS", "6")
         .parse()
         .expect("SIGHTLINE_BENCH_WEBRTC_VIEWERS");
     if n > 1 {
         tokio::time::sleep(SETTLE).await;
-        let before = flood::rss_kib(pid);
+        let before = steady_rss(pid).await;
         let mut peers = vec![webrtc_viewer(gw).await];
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let one = flood::rss_kib(pid);
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let (one, enc_one) = (steady_rss(pid).await, encoders(&addr).await);
         for _ in 1..n {
             peers.push(webrtc_viewer(gw).await);
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let all = flood::rss_kib(pid);
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let (all, enc_all) = (steady_rss(pid).await, encoders(&addr).await);
         println!(
-            "WebRTC viewers (aiortc, connected): RSS {:.1} MB, {:.1} MB with the first (its encoder included), {:.1} MB with {n}",
+            "WebRTC viewers (aiortc, connected): RSS {:.1} MB; {:.1} MB with the first (its encoder included, {enc_one} \
+             encoders running); {:.1} MB with {n} ({enc_all} encoders running)",
             before as f64 / 1024.0,
             one as f64 / 1024.0,
             all as f64 / 1024.0
@@ -649,6 +667,24 @@ async fn memory_per_viewer(gw: &GatewayProcess) -> PerViewer {
         ));
     }
     out
+}
+
+/// The median of five RSS readings 200 ms apart, KiB.
+async fn steady_rss(pid: u32) -> u64 {
+    let mut v = Vec::new();
+    for _ in 0..5 {
+        v.push(flood::rss_kib(pid));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    v.sort_unstable();
+    v[2]
+}
+
+/// Encoder pipelines running (the JPEG viewer's included), from the monitor.
+async fn encoders(addr: &str) -> usize {
+    flood::encoders(flood::source(4), addr, ADMIN_TOKEN)
+        .await
+        .unwrap_or(0)
 }
 
 /// A connected aiortc viewer of screen 0 (the bench's own token and address: not a flood).
