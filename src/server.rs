@@ -145,6 +145,7 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
 /// Runs the gateway until Ctrl-C / SIGTERM (or, in stdio mode, until stdin closes).
 pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     let running = start_with_mode(config, mode).await?;
+    let signalled = shutdown_signal();
     let url = format!("{}/", running.base_url());
     let line = match &running.generated_token {
         Some(t) => format!(
@@ -188,10 +189,11 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     tracing::info!(%url, "listening");
 
     let stop = running.shutdown.clone();
+    let signalled = std::pin::pin!(signalled);
     match mode {
         Mode::Http => {
             tokio::select! {
-                () = shutdown_signal() => tracing::info!("shutting down"),
+                () = signalled => tracing::info!("shutting down"),
                 () = stop.cancelled() => {}
             }
         }
@@ -203,7 +205,7 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
                         tracing::error!(error = %e, "stdio MCP server ended with an error");
                     }
                 }
-                () = shutdown_signal() => tracing::info!("shutting down"),
+                () = signalled => tracing::info!("shutting down"),
             }
         }
     }
@@ -220,24 +222,37 @@ fn display_addr(addr: SocketAddr) -> String {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the SIGTERM and SIGINT handlers at once, so a signal sent right after the ready line is not lost (an
+/// unregistered SIGTERM kills the process without a shutdown), and returns the wait for either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
