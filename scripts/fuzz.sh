@@ -37,7 +37,7 @@ fi
 # Longest input per target, bytes: a little above the largest real message of its kind.
 max_len() {
   case "$1" in
-    sdp | whep_body) echo 16384 ;;     # Chromium's offer is ~7 KB
+    sdp | whep_body | webrtc_negotiation) echo 16384 ;; # Chromium's offer is ~7 KB
     signaling_client) echo 16384 ;;    # a whole session: auth, watch, an answer with its SDP, commands
     config_toml) echo 8192 ;;          # sightline.example.toml is ~8 KB
     *) echo 4096 ;;                    # one command, one MCP call
@@ -46,7 +46,7 @@ max_len() {
 dict() {
   case "$1" in
     signaling_client | data_channel_command) echo fuzz/dict/messages.dict ;;
-    sdp | whep_body) echo fuzz/dict/sdp.dict ;;
+    sdp | whep_body | webrtc_negotiation) echo fuzz/dict/sdp.dict ;;
     mcp_jsonrpc | mcp_tool_args) echo fuzz/dict/mcp.dict ;;
     config_toml) echo fuzz/dict/toml.dict ;;
   esac
