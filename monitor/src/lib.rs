@@ -23,6 +23,8 @@
 //! - **Process** (`process.rs`): CPU and memory from `/proc` on Linux.
 //! - **Abuse** ([`AbuseCounters`], `abuse.rs`): gateway-wide refusals, protocol violations, rate-limited messages
 //!   and bans, keyed by the gateway's fixed names; per-connection figures are in each connection's [`Counters`].
+//! - **SFU** ([`SfuStats`], `sfu.rs`): the SFU instances viewers are routed to (up/down, viewers, health
+//!   failures) and every published stream (Janus mountpoint or WHIP egress) with its bytes, keyframes and PLIs.
 //! - **Exposition**: the snapshot types (`Summary` in `summary.rs`; `ConnectionSummary`, `ConnectionDetail`,
 //!   `OperationsSnapshot`, `TasksSnapshot` in `snapshot.rs`; `PipelineSnapshot`, `ProcessSnapshot`) are what
 //!   REST and MCP both return (serde, snake_case, `*_ms` epoch-millisecond times and millisecond durations);
@@ -51,6 +53,7 @@ mod pipeline;
 mod process;
 mod registry;
 mod series;
+mod sfu;
 mod snapshot;
 mod summary;
 mod task;
@@ -71,6 +74,10 @@ pub use pipeline::{
 pub use process::{CPU_MIN_WINDOW, ProcessSnapshot};
 pub use registry::{BACKGROUND_PERIOD, Monitor, MonitorConfig};
 pub use series::{SERIES_LEN, SERIES_PERIOD, SERIES_SLACK};
+pub use sfu::{
+    InstanceSnapshot, InstanceState, MAX_PUBLICATIONS, MAX_SFU_INSTANCES, PublicationHandle,
+    PublicationSnapshot, SfuSnapshot, SfuStats,
+};
 pub use snapshot::{
     ConnectionDetail, ConnectionSummary, DataChannelSnapshot, OperationKindStats, OperationResult,
     OperationSnapshot, OperationsSnapshot, Sample, StateChange, TaskCounts, TaskKind, TaskSnapshot,

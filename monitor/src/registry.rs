@@ -27,6 +27,7 @@ use crate::pipeline::{
     PipelineKey, PipelineShared, PipelineSnapshot, PipelineStatsHandle, PipelineTable,
 };
 use crate::process::{self, CpuSampler, ProcessSnapshot};
+use crate::sfu::SfuStats;
 use crate::snapshot::{
     ConnectionDetail, ConnectionSummary, OperationResult, OperationSnapshot, OperationsSnapshot,
     TaskKind, TaskState, TasksSnapshot,
@@ -85,12 +86,15 @@ impl std::fmt::Debug for Monitor {
     }
 }
 
+/// Number of connection kinds: the length of the per-kind count arrays.
+pub(crate) const KINDS: usize = ConnectionKind::ALL.len();
+
 pub(crate) struct ConnTable {
     pub(crate) live: HashMap<ConnectionId, Arc<ConnRecord>>,
     /// Recently closed, oldest first, at most [`RECENT_CLOSED_CONNECTIONS`].
     pub(crate) closed: VecDeque<Arc<ConnRecord>>,
-    pub(crate) opened_by_kind: [u64; 6],
-    pub(crate) closed_by_kind: [u64; 6],
+    pub(crate) opened_by_kind: [u64; KINDS],
+    pub(crate) closed_by_kind: [u64; KINDS],
 }
 
 pub(crate) struct Inner {
@@ -110,6 +114,8 @@ pub(crate) struct Inner {
     pub(crate) conn_drops: Mutex<BTreeMap<(ConnectionKind, &'static str), u64>>,
     /// Gateway-wide refusals, violations, rate limits and bans.
     pub(crate) abuse: AbuseCounters,
+    /// SFU instances and published streams.
+    pub(crate) sfu: SfuStats,
 }
 
 impl Inner {
@@ -273,16 +279,17 @@ impl Monitor {
                 max_age: cfg.log_max_age,
             })
         });
+        let clock = Clock::new();
         let inner = Arc::new(Inner {
-            clock: Clock::new(),
+            clock,
             next_conn: AtomicU64::new(0),
             next_op: AtomicU64::new(0),
             next_task: AtomicU64::new(0),
             conns: Mutex::new(ConnTable {
                 live: HashMap::new(),
                 closed: VecDeque::new(),
-                opened_by_kind: [0; 6],
-                closed_by_kind: [0; 6],
+                opened_by_kind: [0; KINDS],
+                closed_by_kind: [0; KINDS],
             }),
             ops: Mutex::new(OpTable::new(cfg.recent_operations)),
             tasks: Mutex::new(TaskTable::new()),
@@ -291,6 +298,7 @@ impl Monitor {
             log,
             conn_drops: Mutex::new(BTreeMap::new()),
             abuse: AbuseCounters::default(),
+            sfu: SfuStats::new(clock),
             cfg,
         });
         // First CPU sample, so the first process() call already has a window to measure over; the sampler
@@ -306,6 +314,11 @@ impl Monitor {
     /// The gateway-wide abuse counters (refusals, violations, rate limits, bans), which `/metrics` shows too.
     pub fn abuse(&self) -> &AbuseCounters {
         &self.inner.abuse
+    }
+
+    /// The SFU instances and published streams (Janus, WHIP), which `/metrics` and the summary show too.
+    pub fn sfu(&self) -> &SfuStats {
+        &self.inner.sfu
     }
 
     // ---- connections ----
@@ -521,6 +534,7 @@ impl Monitor {
             operations,
             tasks,
             pipelines: inner.pipelines.lock().len() as u64,
+            sfu: inner.sfu.snapshot(),
         }
     }
 

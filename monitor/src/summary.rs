@@ -1,11 +1,12 @@
 //! The summary snapshot: one small document answering "is the gateway healthy?" — connections by kind and state,
 //! operations by kind with success/failure counts and mean/p95 durations, tasks by state, the `leaked` count and
-//! process-lifetime totals.
+//! process-lifetime totals, and the SFU instances and publications when there are any.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sfu::SfuSnapshot;
 use crate::snapshot::{OperationKindStats, TaskCounts};
 
 /// Live connections counted several ways.
@@ -55,4 +56,7 @@ pub struct Summary {
     pub tasks: TaskCounts,
     pub pipelines: u64,
     pub totals: Totals,
+    /// SFU instances and published streams; left out when there are none (no `[sfu]`, nothing published).
+    #[serde(default, skip_serializing_if = "SfuSnapshot::is_empty")]
+    pub sfu: SfuSnapshot,
 }

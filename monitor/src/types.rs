@@ -146,17 +146,23 @@ pub enum ConnectionKind {
     Mcp,
     /// An MJPEG HTTP stream.
     Mjpeg,
+    /// A viewer brokered to an SFU (Janus): its media flows from the SFU, sightline relays the signaling.
+    Sfu,
+    /// A stream the gateway publishes: RTP to an SFU mountpoint, or a WHIP egress.
+    Publish,
 }
 
 impl ConnectionKind {
     /// Every kind, in a fixed order (Prometheus output lists each one, zero or not).
-    pub const ALL: [ConnectionKind; 6] = [
+    pub const ALL: [ConnectionKind; 8] = [
         ConnectionKind::Signaling,
         ConnectionKind::WebRtc,
         ConnectionKind::Jpeg,
         ConnectionKind::Whep,
         ConnectionKind::Mcp,
         ConnectionKind::Mjpeg,
+        ConnectionKind::Sfu,
+        ConnectionKind::Publish,
     ];
 
     /// The wire name (`"webrtc"`, `"jpeg"`, …).
@@ -168,6 +174,8 @@ impl ConnectionKind {
             ConnectionKind::Whep => "whep",
             ConnectionKind::Mcp => "mcp",
             ConnectionKind::Mjpeg => "mjpeg",
+            ConnectionKind::Sfu => "sfu",
+            ConnectionKind::Publish => "publish",
         }
     }
 

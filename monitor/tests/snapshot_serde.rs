@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sightline_monitor::{
-    ConnectionAttrs, ConnectionDetail, ConnectionKind, ConnectionSummary, Monitor, MonitorConfig,
-    OperationsSnapshot, Owner, PipelineKey, PipelineSnapshot, ProcessSnapshot, StateMachine,
-    Summary, TasksSnapshot,
+    ConnectionAttrs, ConnectionDetail, ConnectionKind, ConnectionSummary, InstanceState, Monitor,
+    MonitorConfig, OperationsSnapshot, Owner, PipelineKey, PipelineSnapshot, ProcessSnapshot,
+    SfuSnapshot, StateMachine, Summary, TasksSnapshot,
 };
 
 fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
@@ -78,10 +78,34 @@ fn snapshots_round_trip_through_json() {
     p.record_encode(4.0, 1234, true);
     p.record_drop("lag");
     std::thread::sleep(Duration::from_millis(5));
+    assert!(
+        serde_json::to_value(m.summary())
+            .unwrap()
+            .get("sfu")
+            .is_none(),
+        "no SFU section without SFUs"
+    );
+    m.sfu().set_instance(
+        "janus-1",
+        InstanceState {
+            url: "http://127.0.0.1:8088/janus".into(),
+            up: true,
+            last_error: Some("timed out".into()),
+            ..InstanceState::default()
+        },
+    );
+    let publication = m
+        .sfu()
+        .publication("janus", "janus-1", "0", "t0 1280w 2500k");
+    publication.set_mountpoint(7);
+    publication.add_sent(3, 3600);
 
     let summary = m.summary();
     let json = round_trip::<Summary>(&summary);
     assert!(json["leaked"].is_u64());
+    assert_eq!(json["sfu"]["instances"][0]["name"], "janus-1");
+    assert_eq!(json["sfu"]["publications"][0]["mountpoint"], 7);
+    keys_are_snake_case(&round_trip::<SfuSnapshot>(&m.sfu().snapshot()));
     assert!(json["totals"]["connections_opened"].is_u64());
     keys_are_snake_case(&json);
     let list = m.connections();

@@ -1,7 +1,8 @@
 // The monitor dashboard (issue 5): polls the gateway's admin REST endpoints and shows the live summary,
 // sessions (with a Kick button), each WebRTC/WHEP viewer's network over the last minutes (issue 10: estimate,
 // sent bitrate, RTT, loss, tier switches; struggling viewers first and highlighted), connections (click one for
-// its state history, timeline and network plots), pipelines, operations and tasks (leaked ones highlighted).
+// its state history, timeline and network plots), pipelines, the SFU instances and publications (issue 12,
+// monitor-sfu.js), operations and tasks (leaked ones highlighted).
 //
 // Shapes are those of docs/openapi.yaml (the monitor crate's snapshot types). Rendering is tolerant: a missing
 // field shows "—", unknown fields are ignored, and an endpoint this gateway does not have shows as unavailable in
@@ -10,6 +11,7 @@
 
 import * as fmt from './format.js';
 import { chartModel, networkChart, networkLegend, viewerHealth } from './netplot.js';
+import { renderSfuPanel } from './monitor-sfu.js';
 import { fragmentWithoutToken, parseFragment } from './options.js';
 
 /** Refresh period of the whole dashboard (and of an open connection's detail). */
@@ -24,6 +26,7 @@ const ENDPOINTS = {
   status: '/api/v1/status',
   sessions: '/api/v1/sessions',
   performance: '/api/v1/performance',
+  sfu: '/api/v1/sfu',
 };
 /** How long a Kick button waits for its confirming second click. */
 const KICK_CONFIRM_MS = 4000;
@@ -216,6 +219,8 @@ class Monitor {
     this.renderNetwork();
     this.renderConnections();
     this.renderPipelines();
+    const sfu = this.data.sfu || (this.data.summary && this.data.summary.sfu);
+    renderSfuPanel(sfu, this.errors.sfu, { h, pill, td, num, fillTable }, this.now());
     this.renderOperations();
     this.renderTasks();
     this.renderDrawer();

@@ -23,7 +23,7 @@ pub(super) fn gather(inner: &Inner) -> Exposition {
     // Connections.
     let (live, opened, closed) = {
         let t = inner.conns.lock();
-        let mut live = [[0u64; 4]; 6];
+        let mut live = [[0u64; 4]; ConnectionKind::ALL.len()];
         for c in t.live.values() {
             live[c.kind.index()][c.lifecycle() as usize] += 1;
         }
@@ -87,6 +87,9 @@ pub(super) fn gather(inner: &Inner) -> Exposition {
 
     // Refusals, violations, rate limits, bans.
     super::abuse::gather_abuse(inner, &mut x);
+
+    // SFU instances and published streams.
+    super::sfu::gather_sfu(inner, &mut x);
 
     // Operations.
     {

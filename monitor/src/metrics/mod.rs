@@ -12,6 +12,7 @@
 //! # Files
 //! - `gather.rs`: which families a scrape shows, read from the registry.
 //! - `abuse.rs`: the gateway-wide refusals, protocol violations, rate-limited messages and bans.
+//! - `sfu.rs`: the SFU instances (up, viewers, health failures) and the published streams' counters.
 //! - `viewers.rs`: the per-viewer families (estimate, tier, loss, RTT, NACKs, … of each open WebRTC/WHEP viewer).
 //! - `exposition.rs`: the families as plain data and their `prometheus-client` encoding.
 //! - `histogram.rs`: the lock-free histogram the operation and pipeline records update.
@@ -22,6 +23,7 @@ mod abuse;
 mod exposition;
 mod gather;
 pub(crate) mod histogram;
+mod sfu;
 #[cfg(test)]
 mod tests;
 mod text004;

@@ -444,3 +444,69 @@ fn viewer_families_cover_open_rtp_viewers_only() {
     assert!(text004.contains("# TYPE sightline_viewer_nacks_total counter\n"));
     assert!(text004.contains("# TYPE sightline_viewer_rtt_seconds gauge\n"));
 }
+
+#[test]
+fn sfu_instances_and_publications_are_scraped() {
+    let m = Monitor::new(MonitorConfig::default());
+    m.sfu().set_instance(
+        "janus-1",
+        crate::InstanceState {
+            url: "http://127.0.0.1:8088/janus".into(),
+            up: true,
+            viewers: 12,
+            publications: 1,
+            failures_total: 3,
+            last_error: None,
+        },
+    );
+    m.sfu()
+        .set_instance("janus-2", crate::InstanceState::default());
+    let p = m.sfu().publication("janus", "janus-1", "0", "t0");
+    p.add_sent(10, 12_000);
+    p.add_keyframe();
+    p.add_pli();
+    p.add_fir();
+    p.set_viewers(12);
+    // Two WHIP egresses with the same labels become one series (summed), not a repeated one.
+    let w1 = m.sfu().publication("whip", "https://ingest/x", "0", "t1");
+    let w2 = m.sfu().publication("whip", "https://ingest/x", "0", "t1");
+    w1.add_sent(1, 100);
+    w2.add_sent(2, 200);
+
+    let text = m.openmetrics_text();
+    let s = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(s["sightline_sfu_instance_up{instance=\"janus-1\"}"], 1.0);
+    assert_eq!(s["sightline_sfu_instance_up{instance=\"janus-2\"}"], 0.0);
+    assert_eq!(
+        s["sightline_sfu_instance_viewers{instance=\"janus-1\"}"],
+        12.0
+    );
+    assert_eq!(
+        s["sightline_sfu_instance_health_failures_total{instance=\"janus-1\"}"],
+        3.0
+    );
+    let l = "kind=\"janus\",screen=\"0\",target=\"janus-1\",tier=\"t0\"";
+    let at = |name: &str, labels: &str| s[&format!("{name}{{{labels}}}")];
+    assert_eq!(at("sightline_publication_bytes_total", l), 12_000.0);
+    assert_eq!(at("sightline_publication_packets_total", l), 10.0);
+    assert_eq!(at("sightline_publication_keyframes_total", l), 1.0);
+    assert_eq!(at("sightline_publication_plis_total", l), 1.0);
+    assert_eq!(at("sightline_publication_firs_total", l), 1.0);
+    assert_eq!(at("sightline_publication_viewers", l), 12.0);
+    let w = "kind=\"whip\",screen=\"0\",target=\"https://ingest/x\",tier=\"t1\"";
+    assert_eq!(at("sightline_publication_bytes_total", w), 300.0);
+    assert_eq!(s["sightline_connections_opened_total{kind=\"sfu\"}"], 0.0);
+    assert_eq!(
+        s["sightline_connections_opened_total{kind=\"publish\"}"],
+        0.0
+    );
+
+    drop((p, w1, w2));
+    let text = m.openmetrics_text();
+    let s = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(
+        !s.keys().any(|k| k.starts_with("sightline_publication_")),
+        "a dropped publication leaves the scrape"
+    );
+    assert_eq!(m.summary().sfu.instances.len(), 2);
+}
