@@ -12,8 +12,8 @@ want_test=0
 
 build_pkgs=(nasm cmake pkg-config gcc g++ make)
 # iproute2 (ip netns, tc) and nftables shape the network tests' links (tests/common/netns.rs); coturn is the TURN
-# server tests/turn.rs starts.
-test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables coturn)
+# server tests/turn.rs starts; janus is the SFU tests/sfu.rs starts.
+test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables coturn janus)
 
 sudo=""
 [ "$(id -u)" != 0 ] && sudo="sudo"

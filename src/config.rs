@@ -19,12 +19,14 @@ pub use congestion::{
 };
 mod error;
 mod resources;
+mod sfu;
 mod tls;
 mod turn;
 mod webrtc;
 pub use error::ConfigError;
 use error::invalid;
 pub use resources::LimitsConfig;
+pub use sfu::{JanusInstanceConfig, SfuConfig, SfuPolicy, WhipTargetConfig, check_url};
 use sightline_monitor::MonitorConfig as MonitorSettings;
 pub use tls::{TlsConfig, TlsSource};
 pub use turn::TurnConfig;
@@ -58,6 +60,10 @@ pub struct Config {
     pub turn: TurnConfig,
     /// `[limits]`.
     pub limits: LimitsConfig,
+    /// `[sfu]`.
+    pub sfu: SfuConfig,
+    /// `[[whip]]`.
+    pub whip: Vec<WhipTargetConfig>,
 }
 
 /// `[server]`.
@@ -370,6 +376,8 @@ impl Config {
         self.tls.validate()?;
         self.turn.validate()?;
         self.limits.validate()?;
+        self.sfu.validate()?;
+        sfu::validate_whip(&self.whip)?;
         // Upper bounds keep the byte and second counts derived from them (`monitor_settings`) from overflowing.
         if !(1..=1_048_576).contains(&self.monitor.log_max_mb) {
             return Err(invalid(

@@ -40,6 +40,8 @@ use crate::session::{
 };
 use crate::transport::pacer::Pacer;
 
+mod publish;
+
 /// Prefix of the monitor endpoints (the paths existing WebRTC-monitor clients call).
 pub const MONITOR_PREFIX: &str = "/api/v0/mcp/monitor/webrtc";
 
@@ -53,6 +55,7 @@ pub fn routes() -> Router<SessionManager> {
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/sessions/{id}", get(session).delete(kick))
         .route("/api/v1/performance", get(performance))
+        .route("/api/v1/sfu", get(sfu))
         .route(&format!("{MONITOR_PREFIX}/summary"), get(monitor_summary))
         .route(
             &format!("{MONITOR_PREFIX}/connections"),
@@ -73,6 +76,7 @@ pub fn routes() -> Router<SessionManager> {
             get(|| async { crate::assets::serve("monitor.html") }),
         )
         .route("/api/openapi.yaml", get(|| async { openapi() }))
+        .merge(publish::routes())
 }
 
 /// `GET /api/v1/screens` response.
@@ -459,6 +463,28 @@ async fn monitor_summary(
     _auth: Auth<Admin>,
 ) -> Json<Summary> {
     Json(manager.monitor_view().summary())
+}
+
+/// `GET /api/v1/sfu` response: the `[sfu]` policy, each Janus instance's health and viewers, and every stream
+/// published beyond the gateway (Janus mountpoints and WHIP egress) with its counters.
+#[derive(Debug, Serialize)]
+pub struct SfuResponse {
+    /// `off`, `always` or `overflow`.
+    pub policy: &'static str,
+    /// `overflow`: local WebRTC viewers of a screen before the next go to an SFU.
+    pub overflow_after: usize,
+    /// Instances and publications.
+    #[serde(flatten)]
+    pub state: sightline_monitor::SfuSnapshot,
+}
+
+async fn sfu(State(manager): State<SessionManager>, _auth: Auth<Admin>) -> Json<SfuResponse> {
+    let config = &manager.config().sfu;
+    Json(SfuResponse {
+        policy: config.policy.as_str(),
+        overflow_after: config.overflow_after,
+        state: manager.monitor_view().sfu(),
+    })
 }
 
 /// `GET …/connections` response.

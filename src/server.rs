@@ -113,6 +113,8 @@ pub async fn start_with_mode(config: Config, mode: Mode) -> anyhow::Result<Runni
 
     let gateway = SessionManager::new(config, tokens, engine, monitor.clone(), shutdown.clone());
     let app = crate::http::app(gateway.clone());
+    // `[[whip]]` targets: started in the background, retried with backoff; a failure never stops the gateway.
+    gateway.whip().start_configured();
     let server = {
         let gateway = gateway.clone();
         let shutdown = shutdown.clone();

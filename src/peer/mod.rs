@@ -2,11 +2,13 @@
 //!
 //! A [`Peer`] is one viewer's peer connection with its own H.264 track, fed by a [`VideoFeed`] — the viewer's
 //! subscription to the shared encoder, so a screen is encoded once however many viewers watch it — and a data
-//! channel named [`CONTROL_LABEL`] for input and acknowledgements. Two negotiation flows:
+//! channel named [`CONTROL_LABEL`] for input and acknowledgements. Three negotiation flows:
 //! - **offerer** ([`Peer::offer`], WebSocket `/ws`): we offer a sendonly video section and the control channel,
 //!   trickle our candidates as [`PeerEvent::LocalCandidate`], and apply the answer with [`Peer::set_answer`];
 //! - **answerer** ([`Peer::answer`], WHEP): the client offers (recvonly video), we answer with every host
-//!   candidate already inside the SDP.
+//!   candidate already inside the SDP;
+//! - **publisher** ([`Peer::publish`], WHIP egress, `publish.rs`): we offer the video only (no data channel) with
+//!   every candidate inside, and may restart ICE ([`Peer::restart_ice`]).
 //!
 //! # Tasks
 //! Every task is spawned through the monitor and owned by the viewer's monitor connection:
@@ -60,6 +62,7 @@ mod feed;
 mod handler;
 mod interceptor;
 mod media;
+mod publish;
 mod queue;
 mod retransmit;
 mod runtime;
@@ -105,6 +108,7 @@ pub use error::PeerError;
 pub use events::{CONTROL_LABEL, NetworkReport, PeerEvent, TierInfo, VideoFeed};
 use events::{Shared, TRACK_ID};
 pub use feed::{SubscriptionFeed, Tier};
+pub use publish::Published;
 
 use adapt::Adapter;
 use candidate::{RemoteCandidate, classify};
@@ -125,6 +129,8 @@ const STREAM_ID: &str = "sightline";
 enum Flow {
     Offerer,
     Answerer,
+    /// WHIP egress ([`Peer::publish`]): we offer video only, with every candidate inside.
+    Publisher,
 }
 
 /// One viewer's WebRTC peer connection. Dropping it tears the peer down in the background; [`Peer::close`]
@@ -289,7 +295,7 @@ impl Peer {
         Ok((peer, events, local.sdp))
     }
 
-    /// Applies the client's answer to our offer (offer flow only). The answer must accept our H.264 video.
+    /// Applies the client's answer to our offer (offer and publisher flows). The answer must accept our H.264 video.
     pub async fn set_answer(&self, sdp: &str) -> Result<(), PeerError> {
         let op = self
             .monitor
@@ -303,7 +309,7 @@ impl Peer {
     }
 
     async fn apply_answer(&self, sdp: &str) -> Result<(), PeerError> {
-        if self.flow != Flow::Offerer {
+        if self.flow == Flow::Answerer {
             return Err(PeerError::WrongState(
                 "this connection was not created by an offer from the server",
             ));
@@ -723,7 +729,7 @@ async fn add_media(
                 .await
                 .map_err(PeerError::Setup)?,
         ),
-        Flow::Answerer => None,
+        Flow::Answerer | Flow::Publisher => None,
     };
     Ok((track, sender, control))
 }

@@ -41,7 +41,7 @@ use crate::peer::Peer;
 use screens::ScreenCache;
 use table::Table;
 pub use table::{AtCapacity, SessionInfo, SessionKind, WatchInfo, WatchKind};
-pub use watch::{JpegRequest, PeerWatch, Watch, WatchMedia, WatchRequest, WatchTicket};
+pub use watch::{JpegRequest, PeerWatch, SfuWatch, Watch, WatchMedia, WatchRequest, WatchTicket};
 
 /// Agent activity events buffered per viewer. A viewer that falls further behind misses the oldest (they are
 /// cosmetic overlays, never worth blocking an agent for).
@@ -110,6 +110,10 @@ struct Inner {
     screens: Mutex<ScreenCache>,
     limits: crate::ratelimit::Limits,
     diagnostics: crate::diagnostics::Diagnostics,
+    /// The SFU router, when `[sfu]` routes viewers to Janus.
+    sfu: Option<crate::sfu::Sfu>,
+    /// The WHIP egress publications.
+    whip: crate::whip::WhipPublications,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -139,6 +143,18 @@ impl SessionManager {
                 table: Mutex::new(Table::new(config.server.max_sessions)),
                 limits: crate::ratelimit::Limits::new(config.limits.clone()),
                 diagnostics: crate::diagnostics::Diagnostics::new(monitor.clone()),
+                whip: crate::whip::WhipPublications::new(
+                    config.clone(),
+                    engine.clone(),
+                    monitor.clone(),
+                    shutdown.child_token(),
+                ),
+                sfu: crate::sfu::Sfu::start(
+                    &config.sfu,
+                    engine.clone(),
+                    &monitor,
+                    shutdown.clone(),
+                ),
                 config,
                 tokens,
                 engine,
@@ -156,9 +172,19 @@ impl SessionManager {
         &self.inner.config
     }
 
+    /// The SFU router, when `[sfu]` routes viewers to Janus.
+    pub fn sfu(&self) -> Option<&crate::sfu::Sfu> {
+        self.inner.sfu.as_ref()
+    }
+
     /// The shared rate limits, strikes and bans.
     pub fn limits(&self) -> &crate::ratelimit::Limits {
         &self.inner.limits
+    }
+
+    /// The WHIP egress publications (`[[whip]]` and the REST API).
+    pub fn whip(&self) -> &crate::whip::WhipPublications {
+        &self.inner.whip
     }
 
     /// The gateway-wide abuse counters.
@@ -368,6 +394,11 @@ impl SessionManager {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         while !self.inner.table.lock().is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Published streams end first, each where it goes: WHIP resources are deleted, Janus mountpoints destroyed.
+        self.inner.whip.stop_all().await;
+        if let Some(sfu) = &self.inner.sfu {
+            sfu.shut_down().await;
         }
         let engine = self.inner.engine.clone();
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
@@ -623,6 +654,11 @@ impl Drop for Session {
 pub struct MonitorView<'a>(&'a Monitor);
 
 impl MonitorView<'_> {
+    /// The SFU instances and published streams (`GET /api/v1/sfu`).
+    pub fn sfu(&self) -> sightline_monitor::SfuSnapshot {
+        self.0.sfu().snapshot()
+    }
+
     /// Counts of connections, operations, tasks and leaks.
     pub fn summary(&self) -> Summary {
         self.0.summary()

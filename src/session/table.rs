@@ -74,6 +74,9 @@ pub struct WatchInfo {
     pub transport: WatchKind,
     /// The monitor connection of the watch (peer or JPEG stream), for its counters.
     pub connection: Option<ConnectionId>,
+    /// The SFU instance serving the picture (`[sfu]`); absent when the gateway serves it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sfu: Option<String>,
 }
 
 /// One row of `GET /api/v1/sessions` and the MCP `list_sessions` tool.
@@ -191,6 +194,15 @@ impl Table {
         if let Some(e) = self.entries.get_mut(id) {
             e.watch = watch;
         }
+    }
+
+    /// WebRTC viewers of `/ws` the gateway itself serves on `screen` (the `[sfu] overflow` policy counts them).
+    pub fn local_webrtc_viewers(&self, screen: &str) -> usize {
+        self.entries
+            .values()
+            .filter_map(|e| e.watch.as_ref())
+            .filter(|w| w.transport == WatchKind::Webrtc && w.sfu.is_none() && w.screen == screen)
+            .count()
     }
 
     /// Gives a session a secret resource id (a WHEP session's URL).
@@ -397,12 +409,23 @@ mod tests {
             screen: "0".into(),
             transport,
             connection: None,
+            sfu: None,
         };
         t.set_watch(&a.id, Some(watch(WatchKind::Webrtc)));
         t.set_watch(&b.id, Some(watch(WatchKind::Jpeg)));
         let by = t.viewers_by_transport();
         assert_eq!(by.get("webrtc"), Some(&1));
         assert_eq!(by.get("jpeg"), Some(&1));
+        assert_eq!(t.local_webrtc_viewers("0"), 1);
+        t.set_watch(
+            &a.id,
+            Some(WatchInfo {
+                sfu: Some("janus-1".into()),
+                ..watch(WatchKind::Webrtc)
+            }),
+        );
+        assert_eq!(t.local_webrtc_viewers("0"), 0, "an SFU serves it");
+        assert_eq!(t.viewers_by_transport().get("webrtc"), Some(&1));
         t.set_watch(&b.id, None);
         assert_eq!(t.viewers_by_transport().get("jpeg"), None);
     }
@@ -419,6 +442,7 @@ mod tests {
                 screen: "0".into(),
                 transport: WatchKind::Whep,
                 connection: None,
+                sfu: None,
             }),
         );
         t.set_resource(&a.id, "secret".into());

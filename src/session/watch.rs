@@ -1,7 +1,8 @@
 //! Opening a watch, once for every transport: find the screen → open the watch's monitor connection (a child of
 //! the session's) → subscribe to the shared encoder → for WebRTC, build the peer → record what the session
 //! watches. Each transport then only moves the picture: the `/ws` socket and WHEP hold a peer, the `/ws` JPEG
-//! stream and MJPEG pace a JPEG subscription.
+//! stream and MJPEG pace a JPEG subscription. A `/ws` WebRTC watch the `[sfu]` policy routes to an SFU gets a
+//! brokered Janus session instead of a peer ([`SfuWatch`]); when the SFU cannot serve it, the gateway does.
 
 use sightline_media::ScreenInfo;
 use sightline_media::engine::{JpegProfile, JpegSubscription};
@@ -12,6 +13,7 @@ use super::{Session, SessionManager, WatchInfo, WatchKind, profiles};
 use crate::control::Error;
 use crate::peer::{Peer, PeerEvent};
 use crate::peer::{SubscriptionFeed, start_tier};
+use crate::sfu::SfuViewer;
 
 /// What a viewer asks to watch.
 #[derive(Clone, Debug)]
@@ -96,6 +98,8 @@ pub struct Watch {
 pub enum WatchMedia {
     /// A WebRTC peer carrying the shared H.264 stream.
     Peer(PeerWatch),
+    /// An SFU sends the picture; the gateway brokers the viewer's session with it.
+    Sfu(SfuWatch),
     /// The shared JPEG encoder's latest frames, at the profile's rate.
     Jpeg {
         /// The subscription.
@@ -112,6 +116,14 @@ pub struct PeerWatch {
     /// The peer's events (candidates, state, data-channel commands).
     pub events: mpsc::Receiver<PeerEvent>,
     /// The gateway's offer (`/ws`) or answer (WHEP).
+    pub sdp: String,
+}
+
+/// A WebRTC watch served by an SFU instance.
+pub struct SfuWatch {
+    /// The brokered Janus session.
+    pub viewer: SfuViewer,
+    /// Janus's offer, relayed to the viewer.
     pub sdp: String,
 }
 
@@ -141,6 +153,11 @@ impl SessionManager {
     ) -> Result<Watch, Error> {
         let kind = request.kind();
         let screen = self.screen(request.screen())?;
+        if let WatchRequest::Webrtc { max_width, .. } = &request
+            && let Some(watch) = self.open_sfu_watch(session, &screen, *max_width).await
+        {
+            return Ok(watch);
+        }
         let conn = self.open_connection(
             match kind {
                 WatchKind::Webrtc => ConnectionKind::WebRtc,
@@ -167,11 +184,61 @@ impl SessionManager {
             screen: screen.id.clone(),
             transport: kind,
             connection: Some(conn.id()),
+            sfu: None,
         }));
         Ok(Watch {
             screen,
             conn,
             media,
+            ticket: WatchTicket {
+                manager: self.clone(),
+                session: session.id.clone(),
+            },
+        })
+    }
+
+    /// A watch served by an SFU, when the `[sfu]` policy sends this viewer there and the SFU sets it up; `None`
+    /// means the gateway serves it (a failure is recorded on the instance's health and the watch's connection).
+    async fn open_sfu_watch(
+        &self,
+        session: &Session,
+        screen: &ScreenInfo,
+        max_width: Option<u32>,
+    ) -> Option<Watch> {
+        let sfu = self.inner.sfu.as_ref()?;
+        let local = self.inner.table.lock().local_webrtc_viewers(&screen.id);
+        let index = sfu.route(local)?;
+        let tiers = profiles::video_tiers(self.config(), screen, max_width);
+        let tier = tiers.first()?;
+        let conn = self.open_connection(
+            ConnectionKind::Sfu,
+            ConnectionAttrs {
+                session: Some(session.id.clone()),
+                screen: Some(screen.id.clone()),
+                role: Some(session.role.to_string()),
+                remote: session.remote.clone(),
+                parent: session.connection,
+            },
+        );
+        let (viewer, sdp) = match sfu.open_viewer(index, screen, tier, &conn).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, screen = %screen.id, "SFU unavailable; the gateway serves the viewer");
+                conn.close(&format!("{e}; served by the gateway instead"));
+                return None;
+            }
+        };
+        conn.set_lifecycle(sightline_monitor::Lifecycle::Connecting);
+        session.set_watch(Some(WatchInfo {
+            screen: screen.id.clone(),
+            transport: WatchKind::Webrtc,
+            connection: Some(conn.id()),
+            sfu: Some(viewer.instance().to_owned()),
+        }));
+        Some(Watch {
+            screen: screen.clone(),
+            conn,
+            media: WatchMedia::Sfu(SfuWatch { viewer, sdp }),
             ticket: WatchTicket {
                 manager: self.clone(),
                 session: session.id.clone(),

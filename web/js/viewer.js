@@ -419,12 +419,12 @@ class Viewer {
       if (this.watch !== w) return;
       this.marks.iceConnected = performance.now();
       this.webrtcFailures = 0;
-      this.setStatus('ok', 'Live · WebRTC');
+      this.setStatus('ok', liveStatus(w));
     });
     w.addEventListener('state', (e) => {
       if (this.watch !== w || !w.everConnected) return;
       if (e.detail.connection === 'disconnected') this.setStatus('warn', 'Connection unstable…');
-      else if (e.detail.connection === 'connected') this.setStatus('ok', 'Live · WebRTC');
+      else if (e.detail.connection === 'connected') this.setStatus('ok', liveStatus(w));
     });
     w.addEventListener('failed', (e) => {
       if (this.watch !== w) return;
@@ -435,6 +435,12 @@ class Viewer {
         this.setStatus('warn', 'Reconnecting WebRTC…');
         this.startWebrtc();
       }
+    });
+    w.addEventListener('moved', (e) => {
+      if (this.watch !== w) return;
+      const { path, sfu, reason } = e.detail;
+      const to = path === 'sfu' ? `SFU ${sfu || ''}`.trim() : 'the gateway';
+      this.toast(`Reconnecting the picture through ${to}${reason ? `: ${reason}` : ''}`);
     });
     w.addEventListener('control', (e) => {
       if (e.detail && e.detail.type === 'error') this.onError(e.detail);
@@ -534,7 +540,7 @@ class Viewer {
     if (!(this.watch instanceof WebRtcWatch)) return;
     this.picture = true;
     this.marks.firstFrame = f.presentedAt;
-    if (this.watch.everConnected) this.setStatus('ok', 'Live · WebRTC');
+    if (this.watch.everConnected) this.setStatus('ok', liveStatus(this.watch));
     this.layoutChanged();
   }
 
@@ -844,3 +850,8 @@ function profileOf(fmtp) {
 const viewer = new Viewer();
 Object.defineProperty(window, 'sightline', { value: viewer.diagnostics(), configurable: false });
 viewer.boot();
+
+/** The status line of a connected WebRTC watch: which path sends the picture (docs/SFU.md). */
+function liveStatus(w) {
+  return w.path && w.path.path === 'sfu' ? `Live · WebRTC via SFU ${w.path.sfu || ''}`.trim() : 'Live · WebRTC';
+}

@@ -1,9 +1,11 @@
-// One WebRTC watch: the server offers (H.264 video + data channel "control"), the page answers.
+// One WebRTC watch: the server offers (H.264 video + data channel "control"; video only when an SFU sends the
+// picture, then commands go over the WebSocket), the page answers.
 //
 // The watch owns its RTCPeerConnection and a watchdog. It reports, as CustomEvents:
 //   `track` (the MediaStream to show), `connected`, `state` {ice, connection}, `control` (a reply on the data
-//   channel), `failed` {reason, fallback}. `fallback: true` means WebRTC never connected and the viewer should
-//   switch to JPEG; `false` means an established connection broke and a new WebRTC watch is worth trying.
+//   channel), `moved` {path, sfu, reason} (a new offer replaced the connection), `failed` {reason, fallback}.
+//   `fallback: true` means WebRTC never connected and the viewer should switch to JPEG; `false` means an
+//   established connection broke and a new WebRTC watch is worth trying.
 // Lowest playout delay: the receiver gets `jitterBufferTarget = 0` and Chromium's `playoutDelayHint = 0`,
 // which lets frames go to the screen as soon as they are decoded instead of through a smoothing buffer.
 
@@ -38,6 +40,7 @@ export class WebRtcWatch extends EventTarget {
     this.watchdog = null;
     this.startedAt = 0;
     this.marks = {};
+    this.path = { path: 'local', sfu: null };
   }
 
   start() {
@@ -54,7 +57,16 @@ export class WebRtcWatch extends EventTarget {
   handle(msg) {
     if (this.closed) return false;
     if (msg.type === 'offer') {
-      this.onOffer(msg.sdp).catch((e) => this.fail(`the offer could not be answered: ${e.message || e}`, true));
+      // Who sends the picture: the gateway (`local`) or an SFU it publishes to (`sfu`, named by `msg.sfu`).
+      this.path = { path: msg.path || 'local', sfu: msg.sfu || null };
+      if (this.pc) {
+        // A second offer replaces the connection: the gateway moved this watch to another path (an SFU stopped
+        // answering, say). The old connection goes; the new one is answered like the first.
+        this.replacePeer();
+        this.dispatchEvent(new CustomEvent('moved', { detail: { ...this.path, reason: msg.reason || null } }));
+      }
+      const failed = (e) => this.fail(`the offer could not be answered: ${e.message || e}`, !this.everConnected);
+      this.onOffer(msg.sdp).catch(failed);
       return true;
     }
     if (msg.type === 'candidate') {
@@ -114,14 +126,25 @@ export class WebRtcWatch extends EventTarget {
     pc.oniceconnectionstatechange = onState;
 
     await pc.setRemoteDescription({ type: 'offer', sdp });
-    if (this.closed) return;
+    if (this.closed || this.pc !== pc) return; // closed, or replaced by a newer offer
     for (const c of this.remoteCandidates.splice(0)) this.addCandidate(c);
     const answer = await pc.createAnswer();
-    if (this.closed) return;
+    if (this.closed || this.pc !== pc) return; // closed, or replaced by a newer offer
     await pc.setLocalDescription(answer);
-    if (this.closed) return;
+    if (this.closed || this.pc !== pc) return; // closed, or replaced by a newer offer
     this.send({ type: 'answer', sdp: pc.localDescription.sdp });
     this.marks.answer = performance.now();
+  }
+
+  /** Drops the current peer connection (its handlers first, so its end reports nothing) before a new offer. */
+  replacePeer() {
+    const old = this.pc;
+    this.pc = null;
+    this.dc = null;
+    this.remoteCandidates = [];
+    old.ontrack = old.ondatachannel = old.onicecandidate = null;
+    old.onconnectionstatechange = old.oniceconnectionstatechange = null;
+    old.close();
   }
 
   addCandidate(msg) {

@@ -55,10 +55,20 @@ pub enum ServerMessage {
         /// Gateway version.
         version: String,
     },
-    /// The server's SDP offer.
+    /// The server's SDP offer. A new offer during a watch replaces its peer connection (the viewer moved to
+    /// another path: an SFU stopped answering, say); the page answers it like the first.
     Offer {
         /// SDP.
         sdp: String,
+        /// Who sends the picture: `local` (the gateway itself) or `sfu` (an SFU the gateway publishes to).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        path: Option<String>,
+        /// The SFU instance's name when `path` is `sfu`.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        sfu: Option<String>,
+        /// Why the path changed, for people (only on an offer that replaces another).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reason: Option<String>,
     },
     /// A trickled server candidate; empty `candidate` = end of candidates.
     Candidate {

@@ -34,6 +34,7 @@ use crate::session::{
     AgentActivity, JpegRequest, Session, SessionKind, SessionManager, WatchMedia, WatchRequest,
     WatchTicket,
 };
+use crate::sfu::{SfuEvent, SfuViewer};
 
 /// HQ frames being prepared at once per socket; more requests get `busy`.
 pub const MAX_HQ_IN_FLIGHT: usize = 2;
@@ -44,6 +45,13 @@ enum ActiveWatch {
         screen: String,
         peer: Peer,
         events: mpsc::Receiver<PeerEvent>,
+        _ticket: WatchTicket,
+    },
+    /// An SFU sends the picture; this socket brokers the viewer's Janus session.
+    Sfu {
+        screen: String,
+        max_width: Option<u32>,
+        viewer: SfuViewer,
         _ticket: WatchTicket,
     },
     Jpeg {
@@ -59,6 +67,8 @@ enum ActiveWatch {
 pub enum ViewerEvent {
     /// The watch's peer reported (`None`: its event channel closed).
     Peer(Option<PeerEvent>),
+    /// The watch's SFU session reported.
+    Sfu(SfuEvent),
     /// An agent acted.
     Agent(AgentActivity),
 }
@@ -265,8 +275,10 @@ impl Viewer {
             }
             Step::ApplyAnswer(sdp) => self.apply_answer(&sdp).await,
             Step::AddCandidate(c) => {
-                if let Some(ActiveWatch::Webrtc { peer, .. }) = &self.watch {
-                    add_candidate(peer, c).await;
+                match &self.watch {
+                    Some(ActiveWatch::Webrtc { peer, .. }) => add_candidate(peer, c).await,
+                    Some(ActiveWatch::Sfu { viewer, .. }) => trickle(viewer, c).await,
+                    _ => {}
                 }
                 Vec::new()
             }
@@ -294,6 +306,23 @@ impl Viewer {
     }
 
     async fn apply_answer(&mut self, sdp: &str) -> Replies {
+        if let Some(ActiveWatch::Sfu { viewer, .. }) = &self.watch {
+            return match viewer.set_answer(sdp).await {
+                Ok(()) => {
+                    for c in self.state.answer_applied() {
+                        trickle(viewer, c).await;
+                    }
+                    Vec::new()
+                }
+                Err(e) => vec![
+                    ProtocolError::new(
+                        ErrorCode::BadValue,
+                        format!("the SFU refused the answer: {e}"),
+                    )
+                    .to_message(),
+                ],
+            };
+        }
         let Some(ActiveWatch::Webrtc { peer, .. }) = &self.watch else {
             return vec![
                 ProtocolError::new(ErrorCode::NotWatching, "no offer to answer").to_message(),
@@ -341,9 +370,15 @@ impl Viewer {
     /// `keyframe` and `quality`: about this viewer's own WebRTC stream.
     fn stream_command(&self, command: &Command) -> Result<(), ProtocolError> {
         let Some(ActiveWatch::Webrtc { peer, .. }) = &self.watch else {
+            let why = match &self.watch {
+                Some(ActiveWatch::Sfu { .. }) => {
+                    "a WebRTC watch the gateway serves (an SFU serves this one)"
+                }
+                _ => "a WebRTC watch",
+            };
             return Err(ProtocolError::new(
                 ErrorCode::NotWatching,
-                format!("{} needs a WebRTC watch", command.kind()),
+                format!("{} needs {why}", command.kind()),
             ));
         };
         match command {
@@ -397,7 +432,27 @@ impl Viewer {
                     events: p.events,
                     _ticket: watch.ticket,
                 });
-                vec![ServerMessage::Offer { sdp: p.sdp }]
+                vec![ServerMessage::Offer {
+                    sdp: p.sdp,
+                    path: Some("local".into()),
+                    sfu: None,
+                    reason: None,
+                }]
+            }
+            WatchMedia::Sfu(s) => {
+                let sfu = Some(s.viewer.instance().to_owned());
+                self.watch = Some(ActiveWatch::Sfu {
+                    screen,
+                    max_width: w.max_width,
+                    viewer: s.viewer,
+                    _ticket: watch.ticket,
+                });
+                vec![ServerMessage::Offer {
+                    sdp: s.sdp,
+                    path: Some("sfu".into()),
+                    sfu,
+                    reason: None,
+                }]
             }
             WatchMedia::Jpeg { sub, profile } => {
                 self.watches += 1;
@@ -428,6 +483,10 @@ impl Viewer {
                 peer.close().await;
                 screen
             }
+            ActiveWatch::Sfu { viewer, screen, .. } => {
+                viewer.close().await;
+                screen
+            }
             ActiveWatch::Jpeg { stream, screen, .. } => {
                 stream.stop().await;
                 screen
@@ -453,7 +512,10 @@ impl Viewer {
     pub async fn next_event(&mut self) -> ViewerEvent {
         let peer = async {
             match &mut self.watch {
-                Some(ActiveWatch::Webrtc { events, .. }) => events.recv().await,
+                Some(ActiveWatch::Webrtc { events, .. }) => ViewerEvent::Peer(events.recv().await),
+                Some(ActiveWatch::Sfu { viewer, .. }) => {
+                    ViewerEvent::Sfu(viewer.next_event().await)
+                }
                 _ => std::future::pending().await,
             }
         };
@@ -472,7 +534,7 @@ impl Viewer {
             }
         };
         tokio::select! {
-            ev = peer => ViewerEvent::Peer(ev),
+            ev = peer => ev,
             a = agent => ViewerEvent::Agent(a),
         }
     }
@@ -481,6 +543,7 @@ impl Viewer {
     pub async fn on_event(&mut self, event: ViewerEvent) -> Result<Replies, End> {
         Ok(match event {
             ViewerEvent::Peer(ev) => self.on_peer_event(ev).await?,
+            ViewerEvent::Sfu(ev) => self.on_sfu_event(ev).await,
             ViewerEvent::Agent(a) => self.agent_message(a).into_iter().collect(),
         })
     }
@@ -558,6 +621,54 @@ impl Viewer {
                 Vec::new()
             }
         })
+    }
+
+    /// An event of the watch's SFU session: Janus's candidates go to the page; a lost SFU moves the watch to
+    /// wherever the policy routes it now (another instance, or the gateway), announced by a new `offer`.
+    async fn on_sfu_event(&mut self, ev: SfuEvent) -> Replies {
+        match ev {
+            SfuEvent::Candidate(c) => vec![ServerMessage::Candidate {
+                candidate: c.as_ref().map(|c| c.candidate.clone()).unwrap_or_default(),
+                sdp_mid: c.as_ref().and_then(|c| c.sdp_mid.clone()),
+                sdp_mline_index: c.as_ref().and_then(|c| c.sdp_mline_index),
+            }],
+            SfuEvent::Up => {
+                self.conn
+                    .event("the SFU reports the viewer's connection up");
+                Vec::new()
+            }
+            SfuEvent::Lost(reason) => {
+                let Some(ActiveWatch::Sfu {
+                    screen, max_width, ..
+                }) = &self.watch
+                else {
+                    return Vec::new();
+                };
+                let (screen, max_width) = (screen.clone(), *max_width);
+                tracing::warn!(%reason, %screen, "moving an SFU viewer");
+                self.conn.event(format!("moving the watch: {reason}"));
+                let again = WatchMessage {
+                    screen: screen.clone(),
+                    transport: Transport::Webrtc,
+                    fps: None,
+                    quality: None,
+                    max_width,
+                    id: None,
+                };
+                let mut replies = self.start_watch(again).await;
+                let mut offered = false;
+                for m in &mut replies {
+                    if let ServerMessage::Offer { reason: r, .. } = m {
+                        *r = Some(reason.clone());
+                        offered = true;
+                    }
+                }
+                if !offered {
+                    replies.push(ServerMessage::Stopped { screen, reason });
+                }
+                replies
+            }
+        }
     }
 
     async fn watch_failed(&mut self, reason: &str) -> Replies {
@@ -658,6 +769,20 @@ impl Viewer {
 /// Now on tokio's clock (paused in tests), as the limits and the state machine take it.
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// Hands one of the page's candidates to the SFU (an empty one ends them).
+async fn trickle(viewer: &SfuViewer, c: RemoteCandidate) {
+    // An empty candidate ends the page's candidates: `None` tells Janus "completed".
+    let init = CandidateInit {
+        candidate: c.candidate,
+        sdp_mid: c.sdp_mid,
+        sdp_mline_index: c.sdp_mline_index,
+    };
+    let init = (!init.candidate.is_empty()).then_some(init);
+    if let Err(e) = viewer.add_candidate(init).await {
+        tracing::debug!(error = %e, "candidate not trickled to the SFU");
+    }
 }
 
 async fn add_candidate(peer: &Peer, c: RemoteCandidate) {
