@@ -565,6 +565,66 @@ test('signaling: closes retry with backoff; 4401 and 4403 are final', async () =
   sig.stop();
 });
 
+/** A scripted stand-in for RTCPeerConnection: records what the watch does with it. */
+class FakePeerConnection {
+  static made = [];
+  constructor(config) {
+    this.config = config;
+    this.closed = false;
+    this.remoteDescription = null;
+    this.localDescription = null;
+    this.connectionState = 'new';
+    this.iceConnectionState = 'new';
+    FakePeerConnection.made.push(this);
+  }
+  async setRemoteDescription(d) {
+    this.remoteDescription = d;
+  }
+  async createAnswer() {
+    return { type: 'answer', sdp: `answer to ${this.remoteDescription.sdp}` };
+  }
+  async setLocalDescription(d) {
+    this.localDescription = d;
+  }
+  addIceCandidate() {
+    return Promise.resolve();
+  }
+  close() {
+    this.closed = true;
+  }
+}
+
+test('webrtc: a second offer replaces the peer connection, says why, and is answered (an SFU was lost)', async () => {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  try {
+    const { WebRtcWatch } = await load('webrtc.js');
+    const sent = [];
+    const w = new WebRtcWatch({ send: (m) => sent.push(m), screen: '0', iceServers: [], timeoutMs: 1000 });
+    const moves = [];
+    w.addEventListener('moved', (e) => moves.push(e.detail));
+    const settle = () => new Promise((r) => setTimeout(r, 10));
+    assert.ok(w.handle({ type: 'offer', sdp: 'janus offer', path: 'sfu', sfu: 'janus-1' }));
+    await settle();
+    assert.deepEqual(w.path, { path: 'sfu', sfu: 'janus-1' });
+    assert.equal(moves.length, 0, 'the first offer is no move');
+    w.handle({ type: 'offer', sdp: 'gateway offer', path: 'local', reason: 'SFU janus-1 stopped answering' });
+    await settle();
+    const [first, second] = FakePeerConnection.made;
+    assert.equal(FakePeerConnection.made.length, 2);
+    assert.ok(first.closed && !second.closed, 'the old connection is closed, the new one kept');
+    assert.equal(first.onconnectionstatechange, null, 'the old connection reports nothing any more');
+    assert.deepEqual(moves, [{ path: 'local', sfu: null, reason: 'SFU janus-1 stopped answering' }]);
+    assert.deepEqual(
+      sent.filter((m) => m.type === 'answer').map((m) => m.sdp),
+      ['answer to janus offer', 'answer to gateway offer'],
+    );
+    w.close();
+    assert.ok(second.closed);
+  } finally {
+    delete globalThis.RTCPeerConnection;
+  }
+});
+
 // --- run -------------------------------------------------------------------------------------------------------
 
 const failed = [];
