@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use sightline_media::ScreenInfo;
-use sightline_media::engine::{Engine, VideoProfile};
+use sightline_media::engine::{Engine, VideoControl, VideoProfile};
 use sightline_monitor::{
     Connection, ConnectionAttrs, ConnectionKind, Monitor, Owner, PublicationHandle,
 };
@@ -57,6 +57,8 @@ struct Live {
     conn: Connection,
     api: janus::JanusApi,
     stats: PublicationHandle,
+    /// Keyframe requests to the tier's encoder.
+    control: VideoControl,
 }
 
 struct Slot {
@@ -86,6 +88,16 @@ pub struct Lease {
     registry: Arc<Publications>,
     /// The Janus mountpoint id.
     pub mountpoint: u64,
+    control: VideoControl,
+}
+
+impl Lease {
+    /// Asks the published tier's encoder for an IDR (coalesced with every other request). A viewer whose
+    /// connection to the SFU just came up needs one: the keyframe Janus asked for when the viewer sent `start`
+    /// went out before the viewer could receive it.
+    pub fn request_keyframe(&self) {
+        self.control.request_keyframe();
+    }
 }
 
 impl Drop for Lease {
@@ -138,15 +150,18 @@ impl Publications {
             })
         }));
         let mut live = slot.live.lock().await;
-        if live.is_none() {
-            *live = Some(self.start(instance, screen, tier).await?);
-        }
-        let mountpoint = live.as_ref().map_or(0, |l| l.mountpoint.id);
+        let l = match live.take() {
+            Some(l) => l,
+            None => self.start(instance, screen, tier).await?,
+        };
+        let (mountpoint, control) = (l.mountpoint.id, l.control.clone());
+        *live = Some(l);
         slot.viewers.fetch_add(1, Ordering::AcqRel);
         Ok(Lease {
             slot: Arc::clone(&slot),
             registry: Arc::clone(self),
             mountpoint,
+            control,
         })
     }
 
@@ -189,6 +204,7 @@ impl Publications {
             .subscribe_video(&screen.id, tier.profile)
             .map_err(PublishError::from)
             .and_then(|sub| {
+                let control = sub.control();
                 RtpPublisher::start(
                     sub,
                     cfg.rtp_host,
@@ -198,10 +214,11 @@ impl Publications {
                     &self.monitor,
                     Owner::Connection(conn.id()),
                 )
+                .map(|publisher| (publisher, control))
                 .map_err(PublishError::from)
             });
         match started {
-            Ok(publisher) => {
+            Ok((publisher, control)) => {
                 conn.set_lifecycle(sightline_monitor::Lifecycle::Connected);
                 Ok(Live {
                     mountpoint,
@@ -209,6 +226,7 @@ impl Publications {
                     conn,
                     api: instance.api.clone(),
                     stats,
+                    control,
                 })
             }
             Err(e) => {

@@ -37,6 +37,11 @@ pub const SR_PERIOD: Duration = Duration::from_secs(1);
 /// real second request.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Packets of one access unit sent back to back before the publisher pauses for [`PACE_GAP`]: most P-frames fit
+/// in one burst; a keyframe is spread over a few milliseconds so the SFU's socket buffer never overflows.
+pub const PACE_BURST: usize = 32;
+/// The pause between two bursts of one access unit.
+pub const PACE_GAP: Duration = Duration::from_millis(1);
 /// RTP payload type of the mountpoint (JANUS-FACTS §1: `pt 96`, H.264).
 pub const PAYLOAD_TYPE: u8 = 96;
 
@@ -331,7 +336,12 @@ async fn send_unit(
     packets.clear();
     packetizer.packetize(&au.data, ts, packets);
     let (mut sent, mut bytes) = (0u64, 0u64);
-    for p in packets.iter() {
+    for (i, p) in packets.iter().enumerate() {
+        if i > 0 && i % PACE_BURST == 0 {
+            // A keyframe is a hundred packets or more; sent back to back they overflow the SFU's receive buffer
+            // (Linux's default holds ~90 of them) while it is still relaying the first ones to every viewer.
+            tokio::time::sleep(PACE_GAP).await;
+        }
         match ctx.socket.send_to(p, ctx.rtp).await {
             Ok(_) => {
                 sent += 1;

@@ -33,7 +33,7 @@ pub struct SfuViewer {
     health: watch::Receiver<bool>,
     instance: Arc<Instance>,
     lost: bool,
-    _lease: Lease,
+    lease: Lease,
     _count: ViewerCount,
 }
 
@@ -53,7 +53,7 @@ impl SfuViewer {
             _count: instance.count_viewer(),
             instance,
             lost: false,
-            _lease: lease,
+            lease,
         }
     }
 
@@ -64,7 +64,7 @@ impl SfuViewer {
 
     /// The Janus mountpoint watched.
     pub fn mountpoint(&self) -> u64 {
-        self._lease.mountpoint
+        self.lease.mountpoint
     }
 
     /// The next event; after [`SfuEvent::Lost`] it never returns again.
@@ -79,6 +79,7 @@ impl SfuViewer {
                 Some(BrokerEvent::Candidate(c)) => SfuEvent::Candidate(c),
                 Some(BrokerEvent::Up) => {
                     self.conn.set_lifecycle(Lifecycle::Connected);
+                    self.lease.request_keyframe();
                     SfuEvent::Up
                 }
                 Some(BrokerEvent::Lost(why)) => SfuEvent::Lost(format!("SFU {name}: {why}")),
