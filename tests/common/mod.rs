@@ -34,6 +34,9 @@ pub mod noise;
 #[cfg(target_os = "linux")]
 pub mod netrig;
 
+#[cfg(target_os = "linux")]
+pub mod janus;
+
 pub mod netview;
 
 pub mod flood;
