@@ -353,6 +353,10 @@ fn assert_offered_through_janus(r: &Value) {
         .unwrap_or_else(|| panic!("no offer seen: {r}"));
     assert_eq!(last["path"], "sfu", "the offer's path: {r}");
     assert_eq!(last["sfu"], INSTANCE, "the offer's SFU: {r}");
+    assert_eq!(
+        last["playoutDelay"], true,
+        "Janus's offer negotiates the playout-delay extension: {r}"
+    );
 }
 
 /// Prints the UDP datagrams dropped on full receive buffers in the gateway namespace (Janus's RTP sockets, the

@@ -164,6 +164,19 @@ impl Brokered {
             .await?;
         self.conn
             .event(format!("janus session {}: answer sent", self.session));
+        // No playout delay (min = max = 0, in 10 ms units), which Janus sends in the playout-delay extension: the
+        // browser then shows each frame as soon as it is decoded. A Janus that refuses only costs latency.
+        let configure = json!({"request": "configure", "min_delay": 0, "max_delay": 0});
+        if let Err(e) = self
+            .api
+            .message(self.session, self.handle, configure, None)
+            .await
+        {
+            self.conn.event(format!(
+                "janus session {}: no playout delay: {e}",
+                self.session
+            ));
+        }
         Ok(())
     }
 

@@ -344,6 +344,9 @@ fn create_request(admin_key: &str, id: u64, name: &str, secret: &str, rtp_host: 
         "secret": secret,
         "is_private": true,
         "permanent": false,
+        // Viewers negotiate the playout-delay RTP extension, so the broker can ask for no playout delay (as the
+        // gateway's own peers do): without it the browser buffers frames for smoothness.
+        "playoutdelay_ext": true,
         "media": [{
             "type": "video", "mid": "v", "label": "screen",
             "port": 0, "rtcpport": 0,

@@ -39,7 +39,7 @@ pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Packets of one access unit sent back to back before the publisher pauses for [`PACE_GAP`]: most P-frames fit
 /// in one burst; a keyframe is spread over a few milliseconds so the SFU's socket buffer never overflows.
-pub const PACE_BURST: usize = 32;
+pub const PACE_BURST: usize = 16;
 /// The pause between two bursts of one access unit.
 pub const PACE_GAP: Duration = Duration::from_millis(1);
 /// RTP payload type of the mountpoint (JANUS-FACTS §1: `pt 96`, H.264).

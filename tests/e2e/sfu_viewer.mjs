@@ -116,7 +116,14 @@ async function open(name) {
       try {
         const m = JSON.parse(f.payload);
         if (m.type === 'offer' && v.offers.length < MAX_OFFERS) {
-          v.offers.push({ at: Date.now(), path: m.path ?? null, sfu: m.sfu ?? null, reason: m.reason ?? null });
+          v.offers.push({
+            at: Date.now(),
+            path: m.path ?? null,
+            sfu: m.sfu ?? null,
+            reason: m.reason ?? null,
+            // Whether the offer negotiates the playout-delay extension (the broker then asks for no delay).
+            playoutDelay: typeof m.sdp === 'string' && m.sdp.includes('rtp-hdrext/playout-delay'),
+          });
         }
       } catch {
         // not JSON: not ours to read
