@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SFU benchmark (issue 12; not part of CI): gateway CPU and Janus CPU with 1, 10 and 30 light WebRTC receivers of a
 # changing 1280×720 synthetic screen, served directly by the gateway and through Janus (`[sfu] policy = "always"`),
-# plus glass-to-glass latency of one Chromium viewer page on each path; prints the issue's targets (gateway CPU
+# plus glass-to-glass latency of two Chromium viewer pages watching side by side, one on each path; prints the issue's targets (gateway CPU
 # growth 1 → 30 through Janus ≤ 5 %, direct cost per extra receiver ≤ 1.25× Janus's, latency through Janus ≤ direct
 # + 5 ms p50). The harness is tests/sfu_bench.rs (+ tests/common/janus.rs, tests/e2e/light_viewers.py,
 # tests/e2e/network_viewer.mjs); results are also written to target/bench-sfu/<time>.json.
 #
-#   scripts/bench-sfu.sh                 everything (~5 min with a release build)
+#   scripts/bench-sfu.sh                 everything (~5 min with a release build; latency: two pages side by side)
 #   scripts/bench-sfu.sh --quick         smoke test: 1 and 3 receivers, 4 s windows, 5 s latency
 #   options: --seconds N (CPU window per step, default 10)  --viewers 1,10,30  --modes direct,janus
 #            --latency-seconds N (0 = no latency probe)  --debug (debug build: quicker to build, gateway figures

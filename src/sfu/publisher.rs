@@ -37,8 +37,12 @@ pub const SR_PERIOD: Duration = Duration::from_secs(1);
 /// real second request.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Packets of one access unit sent back to back before the publisher pauses for [`PACE_GAP`]: most P-frames fit
-/// in one burst; a keyframe is spread over a few milliseconds so the SFU's socket buffer never overflows.
+/// Access units of at most this many packets go out back to back: P-frames, which must not wait.
+pub const PACE_FREE: usize = 48;
+/// Larger units (keyframes: a hundred packets or more at 720p) go out in bursts of this many packets,
+/// [`PACE_GAP`] apart: sent back to back they overflow the SFU's receive buffer (Linux's default holds about 90)
+/// whenever its relay thread is descheduled for a few milliseconds, and a keyframe the SFU drops cannot be
+/// repaired (Janus does not NACK its RTP source).
 pub const PACE_BURST: usize = 16;
 /// The pause between two bursts of one access unit.
 pub const PACE_GAP: Duration = Duration::from_millis(1);
@@ -336,10 +340,9 @@ async fn send_unit(
     packets.clear();
     packetizer.packetize(&au.data, ts, packets);
     let (mut sent, mut bytes) = (0u64, 0u64);
+    let paced = packets.len() > PACE_FREE;
     for (i, p) in packets.iter().enumerate() {
-        if i > 0 && i % PACE_BURST == 0 {
-            // A keyframe is a hundred packets or more; sent back to back they overflow the SFU's receive buffer
-            // (Linux's default holds ~90 of them) while it is still relaying the first ones to every viewer.
+        if paced && i > 0 && i % PACE_BURST == 0 {
             tokio::time::sleep(PACE_GAP).await;
         }
         match ctx.socket.send_to(p, ctx.rtp).await {

@@ -545,6 +545,11 @@ impl SfuRig {
         self.get("/api/v1/sfu")
     }
 
+    /// `GET /api/v1/sessions`: each session's `watch` says `sfu` when an SFU serves it.
+    pub fn sessions(&self) -> Value {
+        self.get("/api/v1/sessions")
+    }
+
     /// The gateway's publication to this rig's Janus instance, if any.
     pub fn janus_publication(&self) -> Option<Value> {
         self.sfu_status()["publications"]

@@ -99,6 +99,8 @@ export function receiverSample(viewer, rtp, latency, extra = {}) {
     pliCount: n(rtp && rtp.pliCount),
     firCount: n(rtp && rtp.firCount),
     freezeCount: n(rtp && rtp.freezeCount),
+    jitterBufferDelay: n(rtp && rtp.jitterBufferDelay),
+    jitterBufferEmittedCount: n(rtp && rtp.jitterBufferEmittedCount),
     totalFreezesDuration: n(rtp && rtp.totalFreezesDuration),
     frameWidth: n(rtp && rtp.frameWidth),
     frameHeight: n(rtp && rtp.frameHeight),
