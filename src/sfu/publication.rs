@@ -265,13 +265,7 @@ impl Publications {
     /// mountpoints are destroyed if Janus still answers, in the background unless `wait`. Viewers holding leases
     /// learn it from their own watch.
     pub async fn stop_instance(&self, instance: usize, why: &str, wait: bool) {
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .values()
-            .filter(|s| s.key.instance == instance)
-            .cloned()
-            .collect();
+        let slots = self.slots_of(instance);
         for slot in slots {
             let taken = slot.live.lock().await.take();
             if let Some(l) = taken {
@@ -297,13 +291,7 @@ impl Publications {
     /// Asks Janus how many viewers each live publication of `instance` has (its own count, which the monitor
     /// shows) and returns how many publications are live.
     pub async fn refresh_viewers(&self, instance: usize) -> usize {
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .values()
-            .filter(|s| s.key.instance == instance)
-            .cloned()
-            .collect();
+        let slots = self.slots_of(instance);
         let mut live = Vec::new();
         for slot in slots {
             if let Some(l) = slot.live.lock().await.as_ref() {
@@ -317,6 +305,16 @@ impl Publications {
             }
         }
         live.len()
+    }
+
+    /// The slots of `instance`'s publications.
+    fn slots_of(&self, instance: usize) -> Vec<Arc<Slot>> {
+        self.slots
+            .lock()
+            .values()
+            .filter(|s| s.key.instance == instance)
+            .cloned()
+            .collect()
     }
 
     async fn teardown(&self, key: &Key, live: Live, why: &str, wait: bool) {

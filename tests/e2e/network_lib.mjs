@@ -12,7 +12,8 @@
 import { createInterface } from 'node:readline';
 import { launch } from './chromium.mjs';
 
-const BASE_ARGS = [
+/** Chromium's flags for every namespace-launched test browser. */
+export const BASE_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',

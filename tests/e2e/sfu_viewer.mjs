@@ -34,23 +34,9 @@
 
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+import { BASE_ARGS } from './network_lib.mjs';
 
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-features=Translate,MediaRouter,WebRtcHideLocalIpsWithMdns',
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-  // The viewer page's e2e hook makes one getUserMedia call; the fake device answers it.
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-];
+const ARGS = BASE_ARGS;
 /** A viewer page gets a picture in about a second; a namespace-launched browser on a busy machine needs more. */
 const PICTURE_TIMEOUT_MS = 30000;
 /** Janus answers its long poll within 30 s by itself; the offer of a `watch` comes within milliseconds. */
