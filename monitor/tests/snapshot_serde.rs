@@ -97,7 +97,7 @@ fn snapshots_round_trip_through_json() {
     let publication = m
         .sfu()
         .publication("janus", "janus-1", "0", "t0 1280w 2500k");
-    publication.set_mountpoint(7);
+    publication.set_mountpoint(7, "mp-secret");
     publication.add_sent(3, 3600);
 
     let summary = m.summary();
@@ -105,6 +105,10 @@ fn snapshots_round_trip_through_json() {
     assert!(json["leaked"].is_u64());
     assert_eq!(json["sfu"]["instances"][0]["name"], "janus-1");
     assert_eq!(json["sfu"]["publications"][0]["mountpoint"], 7);
+    assert_eq!(
+        json["sfu"]["publications"][0]["mountpoint_secret"],
+        "mp-secret"
+    );
     keys_are_snake_case(&round_trip::<SfuSnapshot>(&m.sfu().snapshot()));
     assert!(json["totals"]["connections_opened"].is_u64());
     keys_are_snake_case(&json);
