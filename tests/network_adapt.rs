@@ -68,17 +68,8 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Polls `f` once a second until it returns `Some`; panics with `what` and the last state after `timeout`.
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(state) if Instant::now() > deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last state: {state}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_secs(1)),
-        }
-    }
+fn poll<T>(what: &str, timeout: Duration, f: impl FnMut() -> Result<T, String>) -> T {
+    common::poll_every(what, timeout, Duration::from_secs(1), f)
 }
 
 /// Viewer `name`'s session id (the monitor's key for its connection).

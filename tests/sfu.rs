@@ -232,17 +232,8 @@ impl Drop for Ffmpeg {
 }
 
 /// Polls `f` every 200 ms until it returns `Ok`; panics with `what` and the last state after `timeout`.
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(state) if Instant::now() > deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last state: {state}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
+fn poll<T>(what: &str, timeout: Duration, f: impl FnMut() -> Result<T, String>) -> T {
+    common::poll_every(what, timeout, Duration::from_millis(200), f)
 }
 
 #[test]

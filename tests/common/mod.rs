@@ -491,3 +491,22 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
+
+/// Calls `f` every `every` until it returns `Ok`; panics with `what` and the last state after `timeout`.
+pub fn poll_every<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(state) if Instant::now() > deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}; last state: {state}")
+            }
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}

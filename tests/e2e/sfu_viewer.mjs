@@ -34,7 +34,8 @@
 
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
-import { BASE_ARGS } from './network_lib.mjs';
+import { waitFor as pollUntil, sleep } from './chromium.mjs';
+import { BASE_ARGS, emit } from './network_lib.mjs';
 
 const ARGS = BASE_ARGS;
 /** A viewer page gets a picture in about a second; a namespace-launched browser on a busy machine needs more. */
@@ -56,26 +57,9 @@ function parseArgs() {
 }
 
 const a = parseArgs();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
-async function waitFor(what, fn, timeoutMs, everyMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      const detail = last instanceof Error ? `: ${last.message}` : last !== undefined ? ` (last: ${JSON.stringify(last)})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
-    }
-    await sleep(everyMs);
-  }
-}
+/** chromium.mjs's poll with this script's positional timeouts. */
+const waitFor = (what, fn, timeoutMs, everyMs = 50) => pollUntil(what, fn, { timeoutMs, everyMs });
 
 /** Inbound video RTP stats and the codec's mime type and fmtp, from a getStats() array. */
 function inbound(stats) {
