@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sightline_limits as limits;
-use sightline_media::SourceSelection;
+use sightline_media::{CursorMode, SourceSelection};
 use sightline_media::engine::{EngineConfig, JpegProfile, VideoProfile};
 
+mod clipboard;
+pub use clipboard::{ClipboardConfig, MAX_CLIPBOARD_BYTES};
 mod congestion;
 pub use congestion::{
     CongestionConfig, MAX_TIERS, MIN_TIER_SCALE, Prefer, TierConfig, default_tiers,
@@ -62,6 +64,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[sfu]`.
     pub sfu: SfuConfig,
+    /// `[clipboard]`.
+    pub clipboard: ClipboardConfig,
     /// `[[whip]]`.
     pub whip: Vec<WhipTargetConfig>,
 }
@@ -117,6 +121,9 @@ pub struct CaptureConfig {
     pub fps: u32,
     /// Size of the synthetic screen, `WIDTHxHEIGHT`.
     pub synthetic_size: String,
+    /// `overlay`: the cursor goes to viewers as an image and positions, drawn by the page (pointer motion costs
+    /// no encoded frames); `video`: painted into the frames (WHIP and SFU-only recipients see it).
+    pub cursor: CursorMode,
 }
 
 impl Default for CaptureConfig {
@@ -126,6 +133,7 @@ impl Default for CaptureConfig {
             display: String::new(),
             fps: 30,
             synthetic_size: "1280x720".into(),
+            cursor: CursorMode::Overlay,
         }
     }
 }
@@ -377,6 +385,7 @@ impl Config {
         self.turn.validate()?;
         self.limits.validate()?;
         self.sfu.validate()?;
+        self.clipboard.validate()?;
         sfu::validate_whip(&self.whip)?;
         // Upper bounds keep the byte and second counts derived from them (`monitor_settings`) from overflowing.
         if !(1..=1_048_576).contains(&self.monitor.log_max_mb) {

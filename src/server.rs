@@ -264,6 +264,7 @@ pub fn open_desktop(config: &Config) -> anyhow::Result<Arc<dyn Desktop>> {
         source: config.capture.source,
         display: config.display(),
         synthetic_size: config.synthetic_size()?,
+        cursor: config.capture.cursor,
     };
     Ok(sightline_media::open_desktop(&opts)?)
 }

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Frame, InputEvent, MediaError};
+use std::sync::Arc;
+
+use crate::{Clipboard, CursorMode, CursorState, Frame, InputEvent, MediaError};
 
 /// Which backend produced a screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,6 +77,8 @@ pub struct CaptureOptions {
     pub display: Option<String>,
     /// Size of the synthetic screen.
     pub synthetic_size: (u32, u32),
+    /// Whether the cursor is reported beside the frames or painted into them.
+    pub cursor: CursorMode,
 }
 
 /// A screen backend. Implementations are cheap to share (`Arc<dyn Desktop>`) and safe to call from any thread;
@@ -99,6 +103,11 @@ pub trait Desktop: Send + Sync + 'static {
     fn show_agent(&self, screen: &str, mark: &AgentMark) {
         let _ = (screen, mark);
     }
+
+    /// The desktop's clipboard, when the backend has one.
+    fn clipboard(&self) -> Option<Arc<dyn Clipboard>> {
+        None
+    }
 }
 
 /// An agent's action as a backend may draw it.
@@ -120,4 +129,10 @@ pub trait FrameSource: Send {
     /// Captures the screen if it changed since the last returned frame, or unconditionally when `force` is set.
     /// `Ok(None)` means unchanged: the caller neither converts nor encodes anything.
     fn capture(&mut self, force: bool) -> Result<Option<Frame>, MediaError>;
+
+    /// The pointer as the last [`FrameSource::capture`] saw it, for [`CursorMode::Overlay`]; `None` when the
+    /// backend does not report one (its frames carry whatever pointer the screen shows).
+    fn cursor(&self) -> Option<CursorState> {
+        None
+    }
 }

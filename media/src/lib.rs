@@ -16,7 +16,9 @@
 //! All of it runs on plain threads; async code talks to it through bounded tokio channels and watches.
 
 pub mod barcode;
+pub mod clipboard;
 pub mod convert;
+pub mod cursor;
 pub mod desktop;
 pub mod engine;
 pub mod error;
@@ -35,6 +37,8 @@ pub mod x11;
 #[cfg(any(target_os = "macos", target_os = "windows"))]
 pub mod xcap_backend;
 
+pub use clipboard::{Clipboard, ClipboardData, ClipboardKind, ClipboardSerials, Selection};
+pub use cursor::{CursorMode, CursorShape, CursorState};
 pub use desktop::{
     AgentMark, CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection,
 };

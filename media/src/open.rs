@@ -73,6 +73,7 @@ mod tests {
             source,
             display: display.map(str::to_owned),
             synthetic_size: (320, 240),
+            cursor: crate::CursorMode::Overlay,
         }
     }
 

@@ -19,7 +19,7 @@ mod role;
 pub mod state;
 
 pub use messages::{
-    ClientMessage, Command, ErrorCode, IceServerInfo, KeyAction, PointerAction, ProtocolError,
+    ClientMessage, ClipboardPayload, ClipboardSelection, Command, ErrorCode, IceServerInfo, KeyAction, PointerAction, ProtocolError,
     ScreenDescription, ServerMessage, Transport, Watch, parse_client, parse_command,
 };
 pub use role::Role;

@@ -52,7 +52,7 @@ use sightline_monitor::{Monitor, Owner};
 pub use capture::MAX_CAPTURE_FAILURES;
 pub use input::INPUT_QUEUE;
 pub use profile::{EngineConfig, JpegProfile, MAX_JPEG_FPS, MIN_MAX_WIDTH, VideoProfile};
-pub use subscription::{FrameSubscription, JpegSubscription, VideoControl, VideoSubscription};
+pub use subscription::{CursorSubscription, FrameSubscription, JpegSubscription, VideoControl, VideoSubscription};
 pub use target::{MIN_RETARGET_PERCENT, encoder_target, worth_retargeting};
 pub use video::MAX_ENCODE_FAILURES;
 
@@ -144,6 +144,23 @@ impl Engine {
         self.shared.subscribe(screen, Want::Frames, |joined| {
             FrameSubscription::join(shared, joined)
         })
+    }
+
+    /// Subscribes to the pointer of `screen` as its capture sees it each tick ([`crate::CursorMode::Overlay`]);
+    /// keeps the capture running while held, like a frame subscription.
+    pub fn subscribe_cursor(&self, screen: &str) -> Result<CursorSubscription, MediaError> {
+        // SCAFFOLD: replaced by the real subscription.
+        Err(MediaError::Unavailable(format!("cursor of {screen}: not built yet")))
+    }
+
+    /// Like [`Engine::snapshot`], with the pointer as the same capture saw it (`None` when the backend reports no
+    /// cursor), for screenshots that include the cursor ([`crate::cursor::composite`]).
+    pub async fn snapshot_with_cursor(
+        &self,
+        screen: &str,
+    ) -> Result<(Arc<Frame>, Option<crate::CursorState>), MediaError> {
+        // SCAFFOLD: replaced by the real capture.
+        Ok((self.snapshot(screen).await?, None))
     }
 
     /// The latest frame of `screen`: the running capture's if any, otherwise one capture on a blocking thread.

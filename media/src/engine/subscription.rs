@@ -322,3 +322,23 @@ async fn next_value<T: Clone>(rx: &mut watch::Receiver<Option<T>>) -> Option<T> 
         }
     }
 }
+
+/// The pointer of one screen (latest wins). Keeps the capture running while held.
+#[derive(Debug)]
+pub struct CursorSubscription {
+    // SCAFFOLD: replaced by the real subscription.
+    cursor: watch::Receiver<Option<crate::CursorState>>,
+}
+
+impl CursorSubscription {
+    /// The next pointer state not yet returned (latest wins); `None` when the capture ended.
+    pub async fn changed(&mut self) -> Option<crate::CursorState> {
+        self.cursor.changed().await.ok()?;
+        self.cursor.borrow_and_update().clone()
+    }
+
+    /// The latest pointer state, if the capture reported one.
+    pub fn latest(&self) -> Option<crate::CursorState> {
+        self.cursor.borrow().clone()
+    }
+}

@@ -47,6 +47,36 @@ pub enum Button {
     Right,
 }
 
+/// Which clipboard of the remote desktop (`"clipboard"` when absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipboardSelection {
+    /// The clipboard of Ctrl+C / Ctrl+V.
+    #[default]
+    Clipboard,
+    /// X11's PRIMARY selection: the last text selected, pasted with a middle click.
+    Primary,
+}
+
+/// Content for the remote clipboard, decoded from a `clipboard` command.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClipboardPayload {
+    /// UTF-8 text (`"text"`).
+    Text(String),
+    /// A PNG image (`"mime":"image/png"`, `"data"` in base64).
+    Png(Vec<u8>),
+}
+
+impl std::fmt::Debug for ClipboardPayload {
+    // Clipboards carry passwords: logs get the kind and size only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            Self::Png(p) => write!(f, "Png({} bytes)", p.len()),
+        }
+    }
+}
+
 /// A command: the same JSON on the data channel `control` and on the WebSocket. Roles control and admin only.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -79,6 +109,22 @@ pub enum Command {
         /// The text.
         text: String,
     },
+    /// `{"type":"clipboard","text":"…"}` or `{"type":"clipboard","mime":"image/png","data":"<base64>"}`, with an
+    /// optional `"selection":"clipboard|primary"`: sets the remote clipboard (a paste in the page).
+    ClipboardSet {
+        /// Which selection.
+        selection: ClipboardSelection,
+        /// The content.
+        payload: ClipboardPayload,
+    },
+    /// `{"type":"clipboard_get","selection":"clipboard|primary","mime":"text/plain|image/png"}`: the gateway
+    /// answers with a `clipboard` message holding the remote clipboard now.
+    ClipboardGet {
+        /// Which selection.
+        selection: ClipboardSelection,
+        /// `true` for an image (`image/png`), `false` for text (the default).
+        image: bool,
+    },
     /// `{"type":"keyframe"}`: ask for an IDR now.
     Keyframe,
     /// `{"type":"quality","bitrate_kbps":N}`: change the video bitrate.
@@ -96,6 +142,8 @@ impl Command {
             Self::Wheel { .. } => "wheel",
             Self::Key { .. } => "key",
             Self::Text { .. } => "text",
+            Self::ClipboardSet { .. } => "clipboard",
+            Self::ClipboardGet { .. } => "clipboard_get",
             Self::Keyframe => "keyframe",
             Self::Quality { .. } => "quality",
         }

@@ -18,7 +18,9 @@ mod parse;
 mod server;
 
 pub use client::{ClientMessage, DEFAULT_HQ_QUALITY, Transport, Watch};
-pub use command::{Button, Command, KeyAction, PointerAction};
+pub use command::{
+    Button, ClipboardPayload, ClipboardSelection, Command, KeyAction, PointerAction,
+};
 pub use error::{ErrorCode, ProtocolError};
 pub use parse::{parse_client, parse_command};
 pub use server::{IceServerInfo, ScreenDescription, ServerMessage};

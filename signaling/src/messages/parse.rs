@@ -10,7 +10,11 @@ use sightline_limits::{
 };
 
 use super::client::{ClientMessage, DEFAULT_HQ_QUALITY, Transport, Watch};
-use super::command::{Button, Command, KeyAction, PointerAction};
+use base64::Engine as _;
+
+use super::command::{
+    Button, ClipboardPayload, ClipboardSelection, Command, KeyAction, PointerAction,
+};
 use super::error::{ErrorCode, ProtocolError};
 
 /// Parses one client message from text.
@@ -147,6 +151,42 @@ fn parse_command_fields(kind: &str, f: &Fields<'_>) -> Result<Command, ProtocolE
             }
             Command::Text { text }
         }
+        "clipboard" => {
+            let selection = f.selection()?;
+            let payload = match f.opt_string("mime", 64)?.as_deref() {
+                None | Some("text/plain") => ClipboardPayload::Text(f.string("text", MAX_MESSAGE_BYTES)?),
+                Some("image/png") => {
+                    let data = f.string("data", MAX_MESSAGE_BYTES)?;
+                    let png = base64::engine::general_purpose::STANDARD
+                        .decode(data.as_bytes())
+                        .map_err(|e| f.bad(format!("data must be base64: {e}")))?;
+                    if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+                        return Err(f.bad("data must be a PNG image"));
+                    }
+                    ClipboardPayload::Png(png)
+                }
+                Some(other) => {
+                    return Err(f.bad(format!(
+                        "mime must be \"text/plain\" or \"image/png\", not {:?}",
+                        truncate(other, 64)
+                    )));
+                }
+            };
+            Command::ClipboardSet { selection, payload }
+        }
+        "clipboard_get" => Command::ClipboardGet {
+            selection: f.selection()?,
+            image: match f.opt_string("mime", 64)?.as_deref() {
+                None | Some("text/plain") => false,
+                Some("image/png") => true,
+                Some(other) => {
+                    return Err(f.bad(format!(
+                        "mime must be \"text/plain\" or \"image/png\", not {:?}",
+                        truncate(other, 64)
+                    )));
+                }
+            },
+        },
         "keyframe" => Command::Keyframe,
         "quality" => Command::Quality {
             bitrate_kbps: f
@@ -224,6 +264,16 @@ impl Fields<'_> {
                 Err(self.bad(format!("{name} must be at most {max_len} bytes")))
             }
             Some(_) => Err(self.bad(format!("{name} must be a string"))),
+        }
+    }
+
+    fn selection(&self) -> Result<ClipboardSelection, ProtocolError> {
+        match self.opt_string("selection", 16)?.as_deref() {
+            None | Some("clipboard") => Ok(ClipboardSelection::Clipboard),
+            Some("primary") => Ok(ClipboardSelection::Primary),
+            Some(other) => Err(self.bad(format!(
+                "selection must be \"clipboard\" or \"primary\", not {other:?}"
+            ))),
         }
     }
 

@@ -166,6 +166,67 @@ pub enum ServerMessage {
         /// Why, for people.
         reason: String,
     },
+    /// The remote cursor's shape, sent when it changes and when a watch (or its data channel) starts. The page
+    /// draws it above the video with its hot spot at the pointer: `width`×`height` screen pixels, scaled like the
+    /// picture (`screen_width`×`screen_height` is the watched screen's size).
+    CursorImage {
+        /// The watched screen.
+        screen: String,
+        /// Changes with every new shape; `cursor` messages name the shape they go with.
+        serial: u32,
+        /// Image width in screen pixels.
+        width: u32,
+        /// Image height in screen pixels.
+        height: u32,
+        /// Hot spot column in the image.
+        hot_x: u32,
+        /// Hot spot row in the image.
+        hot_y: u32,
+        /// Width of the screen in pixels.
+        screen_width: u32,
+        /// Height of the screen in pixels.
+        screen_height: u32,
+        /// The image as a `data:image/png;base64,…` URL.
+        image: String,
+    },
+    /// The remote pointer's position, coalesced to at most one per captured tick: `x`, `y` normalised like
+    /// commands (a pixel's centre); `visible` is false while the pointer is on another screen.
+    Cursor {
+        /// The watched screen.
+        screen: String,
+        /// Normalised column.
+        x: f64,
+        /// Normalised row.
+        y: f64,
+        /// Whether the pointer is on this screen.
+        visible: bool,
+        /// The shape in force (the last `cursor_image`'s serial); 0 when there is none.
+        serial: u32,
+    },
+    /// The remote clipboard: sent when it changes (to sessions the `[clipboard]` policy lets read it) and in
+    /// answer to `clipboard_get`. Text in `text`; an image as base64 PNG in `data`. Content over the size limit
+    /// comes without either, with `too_large` and its size in `bytes`; an empty clipboard has neither and
+    /// `bytes: 0`.
+    Clipboard {
+        /// `clipboard` or `primary`.
+        selection: String,
+        /// `text/plain` or `image/png`.
+        mime: String,
+        /// The text, for `text/plain`.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        text: Option<String>,
+        /// The image in base64, for `image/png`.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        data: Option<String>,
+        /// Size of the content in bytes.
+        bytes: u64,
+        /// The content is over `[clipboard] max_bytes` and was not sent.
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        too_large: bool,
+        /// The `id` of the `clipboard_get` answered.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        id: Option<Value>,
+    },
     /// An AI agent acted on a screen (drawn by the viewer page as an overlay).
     Agent {
         /// Screen id.
