@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sightline_limits as limits;
-use sightline_media::{CursorMode, SourceSelection};
 use sightline_media::engine::{EngineConfig, JpegProfile, VideoProfile};
+use sightline_media::{CursorMode, SourceSelection};
 
 mod clipboard;
 pub use clipboard::{ClipboardConfig, MAX_CLIPBOARD_BYTES};

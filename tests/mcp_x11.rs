@@ -108,6 +108,7 @@ fn screenshots_show_the_screen_as_viewers_see_it() {
         json!([
             "click",
             "drag",
+            "get_clipboard",
             "list_screens",
             "list_sessions",
             "monitor_summary",
@@ -115,6 +116,7 @@ fn screenshots_show_the_screen_as_viewers_see_it() {
             "press_keys",
             "screenshot",
             "scroll",
+            "set_clipboard",
             "type_text",
             "wait_for_change",
             "wait_until_stable"

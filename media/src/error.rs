@@ -32,6 +32,16 @@ pub enum MediaError {
         /// Why it was refused.
         why: String,
     },
+    /// Content over a size limit (a clipboard larger than the caller accepts); nothing of it was kept.
+    #[error("{what} of {size} bytes is over the limit of {max} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size in bytes, as announced or measured.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// A bounded queue is full (the input thread is behind); the caller may retry shortly.
     #[error("{0}")]
     Busy(String),

@@ -19,8 +19,9 @@ mod role;
 pub mod state;
 
 pub use messages::{
-    ClientMessage, ClipboardPayload, ClipboardSelection, Command, ErrorCode, IceServerInfo, KeyAction, PointerAction, ProtocolError,
-    ScreenDescription, ServerMessage, Transport, Watch, parse_client, parse_command,
+    ClientMessage, ClipboardPayload, ClipboardSelection, Command, ErrorCode, IceServerInfo,
+    KeyAction, PointerAction, ProtocolError, ScreenDescription, ServerMessage, Transport, Watch,
+    parse_client, parse_command,
 };
 pub use role::Role;
 pub use state::{Action, SocketState};

@@ -71,7 +71,8 @@ mod tests {
         let e = too_big.validate().unwrap_err().to_string();
         assert!(e.contains("clipboard.max_bytes"), "{e}");
         let cfg: ClipboardConfig =
-            toml::from_str("read_role = \"view\"\nwrite_role = \"admin\"\nmax_bytes = 1000").unwrap();
+            toml::from_str("read_role = \"view\"\nwrite_role = \"admin\"\nmax_bytes = 1000")
+                .unwrap();
         assert_eq!(cfg.read_role, Role::View);
         assert_eq!(cfg.write_role, Role::Admin);
         assert!(toml::from_str::<ClipboardConfig>("read_role = \"root\"").is_err());

@@ -119,7 +119,7 @@ impl Error {
 impl From<MediaError> for Error {
     fn from(e: MediaError) -> Self {
         let kind = match &e {
-            MediaError::Invalid { .. } => ErrorKind::Invalid,
+            MediaError::Invalid { .. } | MediaError::TooLarge { .. } => ErrorKind::Invalid,
             MediaError::Busy(_) => ErrorKind::Busy,
             MediaError::Unavailable(_) => ErrorKind::Unavailable,
             MediaError::Stopped => {

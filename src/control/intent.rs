@@ -100,7 +100,8 @@ pub enum Intent {
 }
 
 impl Intent {
-    /// The intent of a wire command; `keyframe` and `quality` are about a viewer's own stream, not input.
+    /// The intent of a wire command; `keyframe` and `quality` are about a viewer's own stream and the clipboard
+    /// commands about the desktop's clipboard, not input.
     pub fn from_command(command: &Command) -> Option<Self> {
         Some(match command {
             Command::Pointer {
@@ -122,7 +123,10 @@ impl Intent {
                 code: code.clone(),
             },
             Command::Text { text } => Self::Text { text: text.clone() },
-            Command::Keyframe | Command::Quality { .. } => return None,
+            Command::Keyframe
+            | Command::Quality { .. }
+            | Command::ClipboardSet { .. }
+            | Command::ClipboardGet { .. } => return None,
         })
     }
 

@@ -8,6 +8,7 @@
 //! | [`Action::Watch`] | view | list screens, watch (WebRTC, JPEG, WHEP, MJPEG), snapshots, HQ frames, MCP `screenshot` and the waits |
 //! | [`Action::Inspect`] | view | MCP `list_sessions` and `monitor_summary`: read-only views an agent uses to see who else is there |
 //! | [`Action::StreamControl`] | control | `keyframe` and `quality` on one's own WebRTC stream (they cost every viewer of the encoder) |
+//! | [`Action::Clipboard`] | view | `clipboard` and `clipboard_get` commands, MCP `get_clipboard`/`set_clipboard`: `[clipboard] read_role` and `write_role` (control by default) decide further |
 //! | [`Action::Input`] | control | pointer, wheel, key and text input, from a viewer or an MCP input tool |
 //! | [`Action::Operate`] | admin | the operator API: `/api/v1/status`, `sessions`, `performance`, the monitor endpoints, `/metrics`, ending sessions |
 
@@ -24,6 +25,8 @@ pub enum Action {
     StreamControl,
     /// Send input to a screen.
     Input,
+    /// Read or set the desktop's clipboard, within `[clipboard]`'s roles.
+    Clipboard,
     /// Operate the gateway.
     Operate,
 }
@@ -32,7 +35,7 @@ impl Action {
     /// The lowest role allowed to do this.
     pub const fn required_role(self) -> Role {
         match self {
-            Self::Watch | Self::Inspect => Role::View,
+            Self::Watch | Self::Inspect | Self::Clipboard => Role::View,
             Self::StreamControl | Self::Input => Role::Control,
             Self::Operate => Role::Admin,
         }
@@ -45,16 +48,18 @@ impl Action {
             Self::Inspect => "inspect the gateway",
             Self::StreamControl => "change the video stream",
             Self::Input => "send input",
+            Self::Clipboard => "use the clipboard",
             Self::Operate => "operate the gateway",
         }
     }
 }
 
-/// What a `/ws` or data-channel command does: `keyframe` and `quality` change the viewer's stream, the rest is
-/// input.
+/// What a `/ws` or data-channel command does: `keyframe` and `quality` change the viewer's stream, the clipboard
+/// commands use the clipboard, the rest is input.
 pub fn command_action(command: &Command) -> Action {
     match command {
         Command::Keyframe | Command::Quality { .. } => Action::StreamControl,
+        Command::ClipboardSet { .. } | Command::ClipboardGet { .. } => Action::Clipboard,
         Command::Pointer { .. }
         | Command::Wheel { .. }
         | Command::Key { .. }

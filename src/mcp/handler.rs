@@ -251,6 +251,38 @@ impl SightlineMcp {
     }
 
     #[tool(
+        description = "Read the remote desktop's clipboard: its text (or, with image=true, its PNG image), or that \
+                       it is empty. selection=primary reads X11's PRIMARY selection (the last text selected). \
+                       Needs the role [clipboard] read_role names (control by default).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_clipboard(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<super::clipboard::GetClipboardArgs>,
+    ) -> CallToolResult {
+        result_of(super::clipboard::get_clipboard(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
+        description = "Put text (or a base64 PNG image) on the remote desktop's clipboard, ready to paste with \
+                       press_keys [\"ControlLeft\",\"KeyV\"]; faster and more exact than type_text for long text. \
+                       Needs the role [clipboard] write_role names (control by default).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn set_clipboard(
+        &self,
+        Extension(call): Extension<CallCtx>,
+        Parameters(args): Parameters<super::clipboard::SetClipboardArgs>,
+    ) -> CallToolResult {
+        result_of(super::clipboard::set_clipboard(self.gw(), &call.actor, args).await)
+    }
+
+    #[tool(
         description = "Wait until the screen (or a region of it) changes, driven by the capture pipeline's change \
                        detection; returns as soon as it changes, or reports that it did not within timeout_ms. \
                        The baseline is the screen as it is when the call starts.",
@@ -534,7 +566,7 @@ mod tests {
     fn every_tool_has_a_role_and_a_described_schema() {
         let router = SightlineMcp::tool_router();
         let tools = router.list_all();
-        assert_eq!(tools.len(), 12);
+        assert_eq!(tools.len(), 14);
         for t in &tools {
             assert!(
                 tools::required_role(&t.name).is_some(),

@@ -27,6 +27,7 @@
 
 pub mod audit;
 pub mod change;
+pub mod clipboard;
 pub mod error;
 pub mod geometry;
 pub mod handler;

@@ -43,6 +43,7 @@ pub fn action(tool: &str) -> Option<Action> {
             Some(Action::Watch)
         }
         "list_sessions" | "monitor_summary" => Some(Action::Inspect),
+        "get_clipboard" | "set_clipboard" => Some(Action::Clipboard),
         "click" | "move_pointer" | "drag" | "scroll" | "type_text" | "press_keys" => {
             Some(Action::Input)
         }
@@ -77,6 +78,15 @@ impl Output {
     fn json(value: Value) -> Self {
         Self {
             text: value.to_string(),
+            structured: Some(value),
+            image: None,
+        }
+    }
+
+    /// A text for the model with the same facts as structured content.
+    pub(crate) fn json_text(text: impl Into<String>, value: Value) -> Self {
+        Self {
+            text: text.into(),
             structured: Some(value),
             image: None,
         }
@@ -127,6 +137,12 @@ pub struct ScreenshotArgs {
     pub max_width: Option<u32>,
     /// Part of the screen to capture, in screen pixels. Default: the whole screen.
     pub region: Option<Region>,
+    /// Whether to draw the pointer; see the schema description.
+    #[schemars(
+        description = "Draw the mouse pointer into the picture where it is. Default false: the picture shows the \
+                       screen without the pointer (with [capture] cursor = \"video\" it is always in it)."
+    )]
+    pub include_cursor: Option<bool>,
 }
 
 /// Arguments of `click`.
@@ -276,7 +292,11 @@ pub async fn screenshot(gw: &SessionManager, args: ScreenshotArgs) -> Result<Out
     )
     .map_err(ToolError::Invalid)?;
     let info = screen(gw, args.screen).await?;
-    let frame = gw.snapshot(&info.id).await?;
+    let frame = if args.include_cursor.unwrap_or(false) {
+        gw.snapshot_with_cursor(&info.id).await?
+    } else {
+        gw.snapshot(&info.id).await?
+    };
     // The frame is the truth: a screen resized since the list was read is cropped by its real size.
     let region = args
         .region

@@ -11,6 +11,8 @@
 //! The table is plain data behind a mutex that is never held across an `.await` or any I/O. A [`Session`] removes
 //! itself from the table when it drops, so no exit path (error, panic, kick, socket dropped) leaves a stale row.
 
+pub mod clipboard;
+pub mod cursor;
 pub mod profiles;
 mod screens;
 pub mod table;
@@ -114,6 +116,10 @@ struct Inner {
     sfu: Option<crate::sfu::Sfu>,
     /// The WHIP egress publications.
     whip: crate::whip::WhipPublications,
+    /// The desktop's clipboard under `[clipboard]`.
+    clipboard: clipboard::ClipboardHub,
+    /// Cursor shapes encoded for viewers.
+    cursor_shapes: Arc<cursor::ShapeCache>,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -155,6 +161,13 @@ impl SessionManager {
                     &monitor,
                     shutdown.clone(),
                 ),
+                clipboard: clipboard::ClipboardHub::start(
+                    config.clipboard.clone(),
+                    engine.desktop().clipboard(),
+                    &monitor,
+                    shutdown.child_token(),
+                ),
+                cursor_shapes: Arc::default(),
                 config,
                 tokens,
                 engine,
@@ -464,6 +477,21 @@ impl SessionManager {
         Ok(self.inner.engine.snapshot(screen).await?)
     }
 
+    /// Like [`SessionManager::snapshot`], with the pointer drawn in where the capture saw it (a copy of the frame,
+    /// which viewers share); unchanged when the backend reports no cursor (its frames carry their own).
+    pub async fn snapshot_with_cursor(&self, screen: &str) -> Result<Arc<Frame>, Error> {
+        let (frame, cursor) = self.inner.engine.snapshot_with_cursor(screen).await?;
+        Ok(match cursor {
+            Some(c) if c.visible && c.shape.is_some() => {
+                self.blocking("cursor-composite", move || {
+                    Arc::new(sightline_media::cursor::composite(&frame, &c))
+                })
+                .await?
+            }
+            _ => frame,
+        })
+    }
+
     /// Encodes a frame as JPEG on the blocking pool.
     pub async fn encode_jpeg(
         &self,
@@ -586,6 +614,30 @@ impl SessionManager {
             y: position.map(|p| p.1),
             detail: Some(o.detail),
         });
+    }
+
+    /// The desktop's clipboard under `[clipboard]`'s policy.
+    pub fn clipboard(&self) -> &clipboard::ClipboardHub {
+        &self.inner.clipboard
+    }
+
+    /// The pointer messages of `screen` for one viewer; `None` when `[capture] cursor = "video"` (the frames
+    /// carry the cursor) or the backend reports no cursor.
+    pub fn cursor_feed(&self, screen: &ScreenInfo) -> Option<cursor::CursorFeed> {
+        if self.inner.config.capture.cursor != sightline_media::CursorMode::Overlay {
+            return None;
+        }
+        match self.inner.engine.subscribe_cursor(&screen.id) {
+            Ok(sub) => Some(cursor::CursorFeed::new(
+                sub,
+                screen.clone(),
+                Arc::clone(&self.inner.cursor_shapes),
+            )),
+            Err(e) => {
+                tracing::debug!(screen = %screen.id, error = %e, "no cursor feed");
+                None
+            }
+        }
     }
 
     /// Receives what agents do, for viewers' overlays.

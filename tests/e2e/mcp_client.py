@@ -211,6 +211,23 @@ async def scenario_wait(args):
             p.wait()
 
 
+async def scenario_clipboard(args):
+    """set_clipboard, read back by xclip; an X copy by xclip, read by get_clipboard; an empty PRIMARY."""
+    env = {**os.environ, "DISPLAY": args.display}
+    async with connect(args, args.token) as c:
+        r = {"set": await c.tool("set_clipboard", {"text": "agent ✓ wrote this"})}
+        if not r["set"]["is_error"]:
+            out = subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=env,
+                                 capture_output=True, timeout=10)
+            r["xclip_after_set"] = out.stdout.decode()
+            subprocess.run(["xclip", "-selection", "clipboard", "-i"], env=env, input="X wrote ✓ this".encode(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        r["get"] = await c.tool("get_clipboard")
+        r["get_primary"] = await c.tool("get_clipboard", {"selection": "primary"})
+        r["bad"] = await c.tool("set_clipboard", {"png_base64": "bm90IGEgcG5n"})
+        return r
+
+
 async def scenario_smoke(args):
     async with connect(args, args.token) as c:
         return {
@@ -237,6 +254,7 @@ SCENARIOS = {
     "input": scenario_input,
     "forbidden": scenario_forbidden,
     "wait": scenario_wait,
+    "clipboard": scenario_clipboard,
     "sessions": scenario_sessions,
     "smoke": scenario_smoke,
 }

@@ -154,7 +154,9 @@ fn parse_command_fields(kind: &str, f: &Fields<'_>) -> Result<Command, ProtocolE
         "clipboard" => {
             let selection = f.selection()?;
             let payload = match f.opt_string("mime", 64)?.as_deref() {
-                None | Some("text/plain") => ClipboardPayload::Text(f.string("text", MAX_MESSAGE_BYTES)?),
+                None | Some("text/plain") => {
+                    ClipboardPayload::Text(f.string("text", MAX_MESSAGE_BYTES)?)
+                }
                 Some("image/png") => {
                     let data = f.string("data", MAX_MESSAGE_BYTES)?;
                     let png = base64::engine::general_purpose::STANDARD
@@ -462,6 +464,51 @@ mod tests {
             "\u{0}",
         ] {
             let _ = parse_client(text);
+        }
+    }
+
+    #[test]
+    fn clipboard_commands_carry_text_or_a_png_and_name_bad_fields() {
+        let (id, c) = parse_command(r#"{"type":"clipboard","text":"héllo","id":1}"#).unwrap();
+        assert_eq!(id, Some(json!(1)));
+        assert_eq!(
+            c,
+            Command::ClipboardSet {
+                selection: ClipboardSelection::Clipboard,
+                payload: ClipboardPayload::Text("héllo".into()),
+            }
+        );
+        // A 1×1 PNG's signature and header, base64.
+        let (_, c) = parse_command(
+            r#"{"type":"clipboard","mime":"image/png","selection":"primary","data":"iVBORw0KGgoAAAANSUhEUg=="}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            c,
+            Command::ClipboardSet {
+                selection: ClipboardSelection::Primary,
+                payload: ClipboardPayload::Png(ref p),
+            } if p.starts_with(b"\x89PNG")
+        ));
+        let (_, c) = parse_command(r#"{"type":"clipboard_get","mime":"image/png"}"#).unwrap();
+        assert_eq!(
+            c,
+            Command::ClipboardGet {
+                selection: ClipboardSelection::Clipboard,
+                image: true,
+            }
+        );
+        for (text, field) in [
+            (r#"{"type":"clipboard"}"#, "text is required"),
+            (r#"{"type":"clipboard","text":5}"#, "text must be a string"),
+            (r#"{"type":"clipboard","mime":"image/png","data":"%%%"}"#, "data must be base64"),
+            (r#"{"type":"clipboard","mime":"image/png","data":"aGVsbG8="}"#, "data must be a PNG"),
+            (r#"{"type":"clipboard","mime":"text/html","text":"x"}"#, "mime must be"),
+            (r#"{"type":"clipboard_get","selection":"secondary"}"#, "selection must be"),
+        ] {
+            let e = parse_command(text).expect_err(text);
+            assert_eq!(e.code, ErrorCode::BadValue, "{text}");
+            assert!(e.message.contains(field), "{text}: {}", e.message);
         }
     }
 }

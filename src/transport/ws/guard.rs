@@ -53,7 +53,10 @@ pub fn command_class(command: &Command) -> Class {
         }
         | Command::Wheel { .. } => Class::Motion,
         Command::Pointer { .. } | Command::Key { .. } | Command::Text { .. } => Class::Input,
-        Command::Keyframe | Command::Quality { .. } => Class::Expensive,
+        Command::Keyframe
+        | Command::Quality { .. }
+        | Command::ClipboardSet { .. }
+        | Command::ClipboardGet { .. } => Class::Expensive,
     }
 }
 

@@ -13,7 +13,9 @@
 
 pub mod adapt;
 pub mod end;
+pub mod feed;
 pub mod guard;
+pub mod hq;
 pub mod jpeg;
 pub mod outbox;
 pub mod socket;
@@ -37,9 +39,9 @@ use crate::error::AppError;
 use crate::origin::WsAccess;
 use crate::session::SessionManager;
 pub use end::{End, Violation};
+pub use hq::MAX_HQ_IN_FLIGHT;
 pub use outbox::{OUTBOX_CAPACITY, Outbound};
 pub use socket::{CLOSE_TIMEOUT, Handshake, WRITE_TIMEOUT, WsIn, WsOut, run};
-pub use viewer::MAX_HQ_IN_FLIGHT;
 
 /// Largest WebSocket frame a client may send. tungstenite reads a frame's header, compares the declared length
 /// with this limit and refuses the frame there, before reserving or reading any of its payload, so a client

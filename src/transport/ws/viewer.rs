@@ -10,34 +10,32 @@
 //! ([`super::socket`]) writes them, so a client that stops reading is the socket task's concern alone.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sightline_monitor::{Connection, Lifecycle, Owner};
+use sightline_monitor::{Connection, Lifecycle};
 use sightline_signaling::state::RemoteCandidate;
 use sightline_signaling::{
     Action as Step, Command, ErrorCode, ProtocolError, Role, ScreenDescription, ServerMessage,
     SocketState, Transport, Watch as WatchMessage, parse_client, parse_command,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::end::{End, Violation};
+use super::feed::{Feed, FeedEvent, agent_message, clipboard_command, clipboard_message};
 use super::guard::{Admission, Guard, class_of, command_class, message_id, parse_violation};
-use super::jpeg::{JpegStream, epoch_ms};
+use super::hq::HqRequest;
+use super::jpeg::JpegStream;
 use super::outbox::Outbound;
 use crate::auth::HasTokens;
 use crate::control::{Intent, policy};
 use crate::peer::{CandidateInit, Peer, PeerEvent};
 use crate::session::{
-    AgentActivity, JpegRequest, Session, SessionKind, SessionManager, WatchMedia, WatchRequest,
-    WatchTicket,
+    JpegRequest, Session, SessionKind, SessionManager, WatchMedia, WatchRequest, WatchTicket,
 };
 use crate::sfu::{SfuEvent, SfuViewer};
-
-/// HQ frames being prepared at once per socket; more requests get `busy`.
-pub const MAX_HQ_IN_FLIGHT: usize = 2;
 
 /// The socket's watch.
 enum ActiveWatch {
@@ -69,8 +67,8 @@ pub enum ViewerEvent {
     Peer(Option<PeerEvent>),
     /// The watch's SFU session reported.
     Sfu(SfuEvent),
-    /// An agent acted.
-    Agent(AgentActivity),
+    /// An agent acted, the clipboard changed or the pointer moved.
+    Feed(FeedEvent),
 }
 
 /// What the viewer's methods hand back: messages to write, in order.
@@ -86,7 +84,10 @@ pub struct Viewer {
     watch: Option<ActiveWatch>,
     outbox: mpsc::Sender<Outbound>,
     hq_in_flight: Arc<AtomicUsize>,
-    agent_events: Option<broadcast::Receiver<AgentActivity>>,
+    /// Agents' activity, the clipboard and the pointer.
+    feed: Feed,
+    /// The WebRTC watch's data channel is open: pointer messages go there.
+    control_open: bool,
     /// The session's kick token once authenticated (a never-cancelled one before).
     kicked: CancellationToken,
     /// Numbers the socket's watches, so a JPEG stream's report of its end is matched to its own watch.
@@ -116,7 +117,8 @@ impl Viewer {
             watch: None,
             outbox,
             hq_in_flight: Arc::default(),
-            agent_events: None,
+            feed: Feed::default(),
+            control_open: false,
             kicked: CancellationToken::new(),
             watches: 0,
             guard,
@@ -194,7 +196,7 @@ impl Viewer {
         let id = session.id().to_owned();
         self.kicked = session.kicked().clone();
         self.session = Some(session);
-        self.agent_events = Some(self.manager.agent_events());
+        self.feed.authenticated(&self.manager, role);
         let screens = self
             .manager
             .list_screens()
@@ -292,15 +294,24 @@ impl Viewer {
                 id,
                 screen,
                 quality,
-            } => self.hq_frame(id, screen, quality).await,
+            } => {
+                let request = HqRequest {
+                    id,
+                    screen,
+                    quality,
+                };
+                request
+                    .start(&self.manager, &self.conn, &self.outbox, &self.hq_in_flight)
+                    .await
+            }
             Step::Command {
                 id,
                 screen,
                 command,
-            } => match (self.command(screen.as_deref(), &command).await, id) {
-                (Ok(()), Some(id)) => vec![ServerMessage::Ack { id }],
-                (Ok(()), None) => Vec::new(),
-                (Err(e), id) => vec![e.with_id(id).to_message()],
+            } => match self.command(screen.as_deref(), &command, id.clone()).await {
+                Ok(Some(reply)) => vec![reply],
+                Ok(None) => id.map(|id| ServerMessage::Ack { id }).into_iter().collect(),
+                Err(e) => vec![e.with_id(id).to_message()],
             },
         })
     }
@@ -342,14 +353,22 @@ impl Viewer {
         }
     }
 
-    /// Carries out one command (from the WebSocket or the data channel).
+    /// Carries out one command (from the WebSocket or the data channel); `Some` is the reply that stands in for
+    /// the `ack` (a `clipboard_get`'s answer).
     async fn command(
         &mut self,
         screen: Option<&str>,
         command: &Command,
-    ) -> Result<(), ProtocolError> {
+        id: Option<Value>,
+    ) -> Result<Option<ServerMessage>, ProtocolError> {
         let Some(intent) = Intent::from_command(command) else {
-            return self.stream_command(command);
+            return match command {
+                Command::ClipboardSet { .. } | Command::ClipboardGet { .. } => {
+                    let hub = self.manager.clipboard();
+                    clipboard_command(hub, self.role(), self.conn.id(), command, id).await
+                }
+                _ => self.stream_command(command).map(|()| None),
+            };
         };
         let actor = match &self.session {
             Some(s) => s.actor(false),
@@ -363,7 +382,7 @@ impl Viewer {
         self.manager
             .act(&actor, screen, &[intent], None)
             .await
-            .map(drop)
+            .map(|_| None)
             .map_err(|e| e.to_protocol())
     }
 
@@ -423,6 +442,9 @@ impl Viewer {
             Err(e) => return vec![e.to_protocol().with_id(id).to_message()],
         };
         self.state.watch_started(&w);
+        self.feed
+            .set_cursor(self.manager.cursor_feed(&watch.screen));
+        self.control_open = false;
         let screen = watch.screen.id.clone();
         match watch.media {
             WatchMedia::Peer(p) => {
@@ -493,6 +515,8 @@ impl Viewer {
             }
         };
         self.state.watch_ended();
+        self.feed.set_cursor(None);
+        self.control_open = false;
         Some(screen)
     }
 
@@ -519,23 +543,9 @@ impl Viewer {
                 _ => std::future::pending().await,
             }
         };
-        let agent = async {
-            match &mut self.agent_events {
-                Some(rx) => loop {
-                    match rx.recv().await {
-                        Ok(a) => return a,
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => {
-                            return std::future::pending().await;
-                        }
-                    }
-                },
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             ev = peer => ev,
-            a = agent => ViewerEvent::Agent(a),
+            f = self.feed.next() => ViewerEvent::Feed(f),
         }
     }
 
@@ -544,22 +554,30 @@ impl Viewer {
         Ok(match event {
             ViewerEvent::Peer(ev) => self.on_peer_event(ev).await?,
             ViewerEvent::Sfu(ev) => self.on_sfu_event(ev).await,
-            ViewerEvent::Agent(a) => self.agent_message(a).into_iter().collect(),
+            ViewerEvent::Feed(f) => self.on_feed(f).await,
         })
     }
 
-    /// The overlay message for an agent's activity, when it is on the watched screen.
-    fn agent_message(&self, a: AgentActivity) -> Option<ServerMessage> {
-        if self.watched_screen() != Some(a.screen.as_str()) {
-            return None;
+    /// Agents' activity and the clipboard go on the socket; the pointer on the data channel once it is open (in
+    /// step with the picture), on the socket otherwise (JPEG, SFU, before the channel opens).
+    async fn on_feed(&mut self, event: FeedEvent) -> Replies {
+        match event {
+            FeedEvent::Agent(a) => agent_message(self.watched_screen(), a)
+                .into_iter()
+                .collect(),
+            FeedEvent::Clipboard(c) => vec![clipboard_message(&c, None)],
+            FeedEvent::Cursor(messages) => match &self.watch {
+                Some(ActiveWatch::Webrtc { peer, .. }) if self.control_open => {
+                    for m in messages {
+                        if let Err(e) = peer.send_control(m.to_json()).await {
+                            tracing::debug!(error = %e, "pointer message not sent");
+                        }
+                    }
+                    Vec::new()
+                }
+                _ => messages,
+            },
         }
-        Some(ServerMessage::Agent {
-            screen: a.screen,
-            action: a.action,
-            x: a.x,
-            y: a.y,
-            detail: a.detail,
-        })
     }
 
     /// An event of the watch's peer (`None`: its channel closed).
@@ -617,9 +635,19 @@ impl Viewer {
                 }],
                 None => Vec::new(),
             },
-            PeerEvent::Connected | PeerEvent::ControlOpen | PeerEvent::KeyframeRequested => {
+            PeerEvent::ControlOpen => {
+                // From now on the pointer goes on the channel; the page gets the shape and position there too.
+                self.control_open = true;
+                if let Some(ActiveWatch::Webrtc { peer, .. }) = &self.watch {
+                    for m in self.feed.resend_cursor() {
+                        if let Err(e) = peer.send_control(m.to_json()).await {
+                            tracing::debug!(error = %e, "pointer message not sent");
+                        }
+                    }
+                }
                 Vec::new()
             }
+            PeerEvent::Connected | PeerEvent::KeyframeRequested => Vec::new(),
         })
     }
 
@@ -709,60 +737,13 @@ impl Viewer {
             return Ok(Some(e.with_id(id).to_message()));
         }
         let screen = screen.or_else(|| self.watched_screen().map(str::to_owned));
-        Ok(match self.command(screen.as_deref(), &command).await {
-            Ok(()) => id.map(|id| ServerMessage::Ack { id }),
-            Err(e) => Some(e.with_id(id).to_message()),
-        })
-    }
-
-    /// Starts preparing an HQ frame; it arrives through the outbox. Refused with `busy` when
-    /// [`MAX_HQ_IN_FLIGHT`] are already being prepared.
-    async fn hq_frame(
-        &mut self,
-        id: Option<Value>,
-        screen: Option<String>,
-        quality: u8,
-    ) -> Replies {
-        let screen = match self.manager.find_screen(screen).await {
-            Ok(s) => s.id,
-            Err(e) => return vec![e.to_protocol().with_id(id).to_message()],
-        };
-        if self.hq_in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_HQ_IN_FLIGHT {
-            self.hq_in_flight.fetch_sub(1, Ordering::AcqRel);
-            return vec![
-                ProtocolError::new(ErrorCode::Busy, "an HQ frame is already being prepared")
-                    .with_id(id)
-                    .to_message(),
-            ];
-        }
-        let manager = self.manager.clone();
-        let outbox = self.outbox.clone();
-        let in_flight = self.hq_in_flight.clone();
-        let (conn_id, closed) = (self.conn.id(), self.conn.closed_token());
-        self.manager
-            .spawn("hq-frame", Owner::Connection(conn_id), async move {
-                let msg = match manager.hq_frame(&screen, quality, conn_id).await {
-                    Ok(jpeg) => Outbound::Frame(
-                        ServerMessage::Frame {
-                            screen,
-                            seq: jpeg.seq,
-                            width: jpeg.width,
-                            height: jpeg.height,
-                            captured_at_ms: epoch_ms(jpeg.captured_at),
-                            hq: true,
-                            id: id.clone(),
-                        },
-                        jpeg.data,
-                    ),
-                    Err(e) => Outbound::Message(e.to_protocol().with_id(id).to_message()),
-                };
-                tokio::select! {
-                    _ = outbox.send(msg) => {}
-                    () = closed.cancelled() => {}
-                }
-                in_flight.fetch_sub(1, Ordering::AcqRel);
-            });
-        Vec::new()
+        Ok(
+            match self.command(screen.as_deref(), &command, id.clone()).await {
+                Ok(Some(reply)) => Some(reply),
+                Ok(None) => id.map(|id| ServerMessage::Ack { id }),
+                Err(e) => Some(e.with_id(id).to_message()),
+            },
+        )
     }
 }
 
