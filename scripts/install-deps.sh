@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything sightline needs to build, run and test on Debian 12, idempotently.
 #   scripts/install-deps.sh          system packages for building and running
-#   scripts/install-deps.sh --test   also test tools: Xvfb, xdotool, ffmpeg, Chromium, a Python venv with aiortc,
-#                                    PyAV and the MCP SDK, and npm packages (playwright-core, MCP Inspector CLI)
+#   scripts/install-deps.sh --test   also test tools: Xvfb, xdotool, xclip, ffmpeg, Chromium, WebKitGTK's WebDriver,
+#                                    a Python venv with aiortc, PyAV and the MCP SDK, and npm packages (playwright-core,
+#                                    MCP Inspector CLI)
 # Each step checks first and does nothing when already done, so calling it before every run costs ~1 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +13,12 @@ want_test=0
 
 build_pkgs=(nasm cmake pkg-config gcc g++ make)
 # iproute2 (ip netns, tc) and nftables shape the network tests' links (tests/common/netns.rs); coturn is the TURN
-# server tests/turn.rs starts; janus is the SFU tests/sfu.rs starts.
-test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables coturn janus)
+# server tests/turn.rs starts; janus is the SFU tests/sfu.rs starts; xclip reads and sets the X clipboard in the
+# clipboard tests; webkit2gtk-driver is WebKitWebDriver plus WebKitGTK's MiniBrowser, the WebKit engine
+# tests/webkit.rs drives (Debian builds it without WebRTC, so it plays the JPEG fallback, which needs no extra
+# GStreamer plugins: docs/VIEWER.md).
+test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables coturn janus
+  xclip webkit2gtk-driver)
 
 sudo=""
 [ "$(id -u)" != 0 ] && sudo="sudo"

@@ -158,10 +158,21 @@ fn xclip_in(xvfb: &Xvfb, selection: &str, text: &str) {
         .write_all(text.as_bytes())
         .unwrap();
     child.wait().expect("xclip forks and exits");
+    // The forked xclip takes the selection a moment after its parent exits.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while xclip_out(xvfb, selection) != text {
+        assert!(Instant::now() < deadline, "xclip never took the {selection} selection");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn xclip_out(xvfb: &Xvfb, selection: &str) -> String {
-    xvfb.run(0, "xclip", &["-o", "-selection", selection])
+    let out = Command::new("xclip")
+        .args(["-o", "-selection", selection])
+        .env("DISPLAY", xvfb.display())
+        .output()
+        .expect("xclip -o runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Waits for a `clipboard` message (skipping others) within `within`; `None` when none came.
@@ -205,10 +216,16 @@ async fn the_clipboard_goes_both_ways_under_the_policy() {
     control
         .send(json!({"type":"clipboard_get","selection":"primary","id":"p"}))
         .await;
-    let got = control.expect_type("clipboard").await;
+    // (The socket also gets the broadcast of its own paste above: skip to the answer.)
+    let got = loop {
+        let m = control.expect_type("clipboard").await;
+        if m.get("id").is_some() {
+            break m;
+        }
+    };
     assert_eq!(got["id"], "p");
     assert_eq!(got["selection"], "primary");
-    assert_eq!(got["text"], "selected words");
+    assert_eq!(got["text"], "selected words", "{got}");
 
     // The policy: view may not set; over max_bytes is refused with the size named.
     view.send(json!({"type":"clipboard","text":"nope","id":2}))

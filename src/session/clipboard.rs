@@ -279,3 +279,151 @@ impl Watcher {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use parking_lot::Mutex;
+    use sightline_monitor::MonitorConfig;
+
+    use super::*;
+
+    /// A clipboard in memory that counts its reads.
+    struct Fake {
+        text: Mutex<Option<String>>,
+        serials: watch::Sender<ClipboardSerials>,
+        reads: Mutex<usize>,
+    }
+
+    impl Fake {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                text: Mutex::new(None),
+                serials: watch::channel(ClipboardSerials::default()).0,
+                reads: Mutex::new(0),
+            })
+        }
+
+        /// Another application copies `text`.
+        fn copy(&self, text: &str) {
+            *self.text.lock() = Some(text.to_owned());
+            self.serials.send_modify(|s| s.clipboard += 1);
+        }
+    }
+
+    impl Clipboard for Fake {
+        fn get(
+            &self,
+            _: Selection,
+            kind: ClipboardKind,
+            max_bytes: usize,
+        ) -> Result<Option<ClipboardData>, MediaError> {
+            *self.reads.lock() += 1;
+            match (&*self.text.lock(), kind) {
+                (Some(t), ClipboardKind::Text) if t.len() > max_bytes => Err(MediaError::TooLarge {
+                    what: "clipboard content",
+                    size: t.len() as u64,
+                    max: max_bytes as u64,
+                }),
+                (Some(t), ClipboardKind::Text) => Ok(Some(ClipboardData::Text(t.clone()))),
+                _ => Ok(None),
+            }
+        }
+
+        fn set(&self, _: Selection, data: ClipboardData) -> Result<(), MediaError> {
+            if let ClipboardData::Text(t) = data {
+                self.copy(&t);
+            }
+            Ok(())
+        }
+
+        fn changes(&self) -> watch::Receiver<ClipboardSerials> {
+            self.serials.subscribe()
+        }
+    }
+
+    fn hub(config: ClipboardConfig, fake: &Arc<Fake>) -> ClipboardHub {
+        let backend: Arc<dyn Clipboard> = Arc::clone(fake) as Arc<dyn Clipboard>;
+        ClipboardHub::start(
+            config,
+            Some(backend),
+            &Monitor::new(MonitorConfig::default()),
+            CancellationToken::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn roles_limits_and_the_switch_decide() {
+        let fake = Fake::new();
+        let h = hub(
+            ClipboardConfig {
+                max_bytes: 8,
+                ..Default::default()
+            },
+            &fake,
+        );
+        let text = |t: &str| ClipboardPayload::Text(t.into());
+        let e = h.set(Role::View, None, Selection::Clipboard, text("x")).await;
+        assert_eq!(e.unwrap_err().kind, crate::control::ErrorKind::Forbidden);
+        assert!(h.subscribe(Role::View).is_none());
+        assert!(h.subscribe(Role::Control).is_some());
+        let e = h
+            .set(Role::Admin, None, Selection::Clipboard, text("123456789"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, crate::control::ErrorKind::Invalid);
+        assert!(e.message.contains("max_bytes"), "{e}");
+        h.set(Role::Control, None, Selection::Clipboard, text("ok"))
+            .await
+            .unwrap();
+        let got = h
+            .get(Role::Control, None, Selection::Clipboard, ClipboardKind::Text)
+            .await
+            .unwrap();
+        assert_eq!(got, ClipboardContent::Data(Arc::new(ClipboardData::Text("ok".into()))));
+        fake.copy("far too long");
+        let got = h
+            .get(Role::Control, None, Selection::Clipboard, ClipboardKind::Text)
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            ClipboardContent::TooLarge {
+                kind: ClipboardKind::Text,
+                bytes: 12
+            }
+        );
+
+        let off = hub(
+            ClipboardConfig {
+                enabled: false,
+                ..Default::default()
+            },
+            &fake,
+        );
+        let e = off
+            .get(Role::Admin, None, Selection::Clipboard, ClipboardKind::Text)
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("disabled"), "{e}");
+        assert!(off.subscribe(Role::Admin).is_none());
+    }
+
+    #[tokio::test]
+    async fn changes_are_read_once_and_broadcast_only_while_someone_listens() {
+        let fake = Fake::new();
+        let h = hub(ClipboardConfig::default(), &fake);
+        fake.copy("nobody listens");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(*fake.reads.lock(), 0, "no subscriber, no read");
+        let mut a = h.subscribe(Role::Control).unwrap();
+        let mut b = h.subscribe(Role::Admin).unwrap();
+        fake.copy("copied");
+        let want = ClipboardEvent {
+            selection: Selection::Clipboard,
+            content: ClipboardContent::Data(Arc::new(ClipboardData::Text("copied".into()))),
+        };
+        assert_eq!(a.recv().await.unwrap(), want);
+        assert_eq!(b.recv().await.unwrap(), want);
+        assert_eq!(*fake.reads.lock(), 1, "one read for every viewer");
+    }
+}

@@ -222,6 +222,13 @@ async def scenario_clipboard(args):
             r["xclip_after_set"] = out.stdout.decode()
             subprocess.run(["xclip", "-selection", "clipboard", "-i"], env=env, input="X wrote ✓ this".encode(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+            # The forked xclip takes the selection a moment after its parent exits.
+            for _ in range(250):
+                out = subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=env,
+                                     capture_output=True, timeout=10)
+                if out.stdout.decode() == "X wrote ✓ this":
+                    break
+                time.sleep(0.02)
         r["get"] = await c.tool("get_clipboard")
         r["get_primary"] = await c.tool("get_clipboard", {"selection": "primary"})
         r["bad"] = await c.tool("set_clipboard", {"png_base64": "bm90IGEgcG5n"})
