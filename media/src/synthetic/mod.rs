@@ -25,8 +25,10 @@
 //!
 //! # Parts
 //! `echo` (the input state and the US layout), `scene` (colours, layout and the pre-rendered pictures), `source`
-//! (the frame source and its buffer pool); this file holds the [`Desktop`].
+//! (the frame source and its buffer pool), `clipboard` (both selections in memory, one per desktop); this file
+//! holds the [`Desktop`].
 
+mod clipboard;
 mod echo;
 mod scene;
 mod source;
@@ -35,11 +37,14 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+pub use clipboard::SyntheticClipboard;
 pub use echo::{CLICKS_SHOWN, InputEcho, TYPED_MAX, us_char};
 pub use source::{POOL_SIZE, SyntheticSource};
 
 use crate::barcode::Echo;
-use crate::{AgentMark, Desktop, FrameSource, InputEvent, MediaError, ScreenInfo, SourceKind};
+use crate::{
+    AgentMark, Clipboard, Desktop, FrameSource, InputEvent, MediaError, ScreenInfo, SourceKind,
+};
 
 /// Smallest synthetic screen (the barcodes need 64 cells and three bar rows).
 pub const MIN_SIZE: (u32, u32) = (64, 64);
@@ -50,6 +55,7 @@ pub const MAX_SIZE: (u32, u32) = (3840, 2160);
 pub struct SyntheticDesktop {
     info: ScreenInfo,
     input: Arc<Mutex<InputEcho>>,
+    clipboard: Arc<SyntheticClipboard>,
 }
 
 impl std::fmt::Debug for SyntheticDesktop {
@@ -84,6 +90,7 @@ impl SyntheticDesktop {
                 primary: true,
             },
             input: Arc::default(),
+            clipboard: Arc::default(),
         }
     }
 
@@ -126,6 +133,10 @@ impl Desktop for SyntheticDesktop {
             .lock()
             .apply(event, self.info.width, self.info.height);
         Ok(())
+    }
+
+    fn clipboard(&self) -> Option<Arc<dyn Clipboard>> {
+        Some(Arc::clone(&self.clipboard) as Arc<dyn Clipboard>)
     }
 
     fn show_agent(&self, screen: &str, mark: &AgentMark) {
