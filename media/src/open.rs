@@ -12,11 +12,11 @@ use crate::{CaptureOptions, Desktop, MediaError, SourceSelection};
 pub fn open_desktop(opts: &CaptureOptions) -> Result<Arc<dyn Desktop>, MediaError> {
     match opts.source {
         SourceSelection::Synthetic => Ok(synthetic(opts)),
-        SourceSelection::X11 => open_x11(opts.display.as_deref()),
+        SourceSelection::X11 => open_x11(opts),
         SourceSelection::Xcap => open_xcap(),
         SourceSelection::Auto => {
             let native = if cfg!(target_os = "linux") {
-                open_x11(opts.display.as_deref())
+                open_x11(opts)
             } else {
                 open_xcap()
             };
@@ -39,13 +39,15 @@ fn synthetic(opts: &CaptureOptions) -> Arc<dyn Desktop> {
     Arc::new(SyntheticDesktop::new(w, h))
 }
 
+/// The X11 desktop of `opts.display` (or `$DISPLAY`), its captures handling the cursor as `opts.cursor` says.
 #[cfg(target_os = "linux")]
-fn open_x11(display: Option<&str>) -> Result<Arc<dyn Desktop>, MediaError> {
-    Ok(Arc::new(crate::x11::X11Desktop::open(display)?))
+fn open_x11(opts: &CaptureOptions) -> Result<Arc<dyn Desktop>, MediaError> {
+    let desktop = crate::x11::X11Desktop::open(opts.display.as_deref())?;
+    Ok(Arc::new(desktop.with_cursor_mode(opts.cursor)))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_x11(_display: Option<&str>) -> Result<Arc<dyn Desktop>, MediaError> {
+fn open_x11(_opts: &CaptureOptions) -> Result<Arc<dyn Desktop>, MediaError> {
     Err(MediaError::Unavailable(
         "the X11 backend is only built on Linux; use source = \"xcap\" or \"synthetic\"".into(),
     ))

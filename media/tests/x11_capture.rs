@@ -298,7 +298,10 @@ fn the_cursor_is_drawn_into_frames_and_its_moves_are_changes() {
     let xvfb = Xvfb::start();
     let painter = Painter::connect(&xvfb.display());
     paint_known_content(&painter);
-    let desktop = X11Desktop::open(Some(&xvfb.display())).expect("display opens");
+    // Video mode paints the cursor; the overlay mode (the default) is covered by x11_cursor.rs.
+    let desktop = X11Desktop::open(Some(&xvfb.display()))
+        .expect("display opens")
+        .with_cursor_mode(sightline_media::CursorMode::Video);
     park_pointer(&desktop);
     let mut s0 = desktop.open("0").expect("screen 0 opens");
     let without = frame(&mut s0, false).expect("first frame");

@@ -2,7 +2,9 @@
 //!
 //! The thread paces at `EngineConfig::fps` ([`Pacer`]), asks the [`FrameSource`](crate::FrameSource) for a
 //! changed frame, publishes the `Arc<Frame>` to a `watch` (frame subscriptions, snapshots, late joiners) and
-//! posts it to every consumer's [`Mailbox`] (latest wins). After [`MAX_CAPTURE_FAILURES`] failures in a row the
+//! posts it to every consumer's [`Mailbox`] (latest wins). After every tick it publishes the source's pointer
+//! ([`FrameSource::cursor`](crate::FrameSource::cursor)) to a second `watch`, only when it changed, so a pointer
+//! that only moves wakes cursor subscribers at most once per tick and nobody else. After [`MAX_CAPTURE_FAILURES`] failures in a row the
 //! screen counts as gone: the capture marks itself ended, closes every consumer's mailbox and drops its `watch`.
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use tokio::sync::watch;
 
 use super::mailbox::Mailbox;
 use crate::pacer::Pacer;
-use crate::{Desktop, Frame, MediaError, ScreenInfo};
+use crate::{CursorState, Desktop, Frame, MediaError, ScreenInfo};
 
 /// Consecutive capture failures after which a screen counts as gone and its pipelines end. A display that
 /// refuses ten captures in a row (a third of a second at 30 fps) has lost the screen; a single failure is noise.
@@ -27,6 +29,8 @@ struct Shared {
     control: Mailbox,
     consumers: Mutex<Vec<Arc<Mailbox>>>,
     latest: watch::Receiver<Option<Arc<Frame>>>,
+    /// The pointer as the latest tick saw it (`None` while the source reports none).
+    cursor: watch::Receiver<Option<CursorState>>,
     ended: AtomicBool,
 }
 
@@ -48,10 +52,12 @@ impl Capture {
         fps: u32,
     ) -> Result<Self, MediaError> {
         let (tx, rx) = watch::channel(None);
+        let (cursor_tx, cursor_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             control: Mailbox::default(),
             consumers: Mutex::new(Vec::new()),
             latest: rx,
+            cursor: cursor_rx,
             ended: AtomicBool::new(false),
         });
         let stats = monitor.pipeline(key(&info.id));
@@ -61,6 +67,7 @@ impl Capture {
             fps,
             shared: Arc::clone(&shared),
             latest: tx,
+            cursor: cursor_tx,
             stats: stats.clone(),
         };
         let thread = monitor
@@ -102,6 +109,21 @@ impl Capture {
             return None;
         }
         self.shared.latest.borrow().clone()
+    }
+
+    /// The pointer, for cursor subscriptions: marked changed when there is one, so the first `changed()` returns
+    /// it.
+    pub(super) fn cursor(&self) -> watch::Receiver<Option<CursorState>> {
+        let mut cursor = self.shared.cursor.clone();
+        if cursor.borrow().is_some() {
+            cursor.mark_changed();
+        }
+        cursor
+    }
+
+    /// The pointer as the latest tick saw it.
+    pub(super) fn latest_cursor(&self) -> Option<CursorState> {
+        self.shared.cursor.borrow().clone()
     }
 
     /// Publishes how many pipes and frame subscriptions the capture feeds.
@@ -160,6 +182,7 @@ struct Ctx {
     fps: u32,
     shared: Arc<Shared>,
     latest: watch::Sender<Option<Arc<Frame>>>,
+    cursor: watch::Sender<Option<CursorState>>,
     stats: PipelineStatsHandle,
 }
 
@@ -177,7 +200,7 @@ fn run(ctx: Ctx) {
             consumer.update(|m| m.closed = true);
         }
     }
-    // Dropping `ctx.latest` here ends every frame subscription's `changed()`.
+    // Dropping `ctx.latest` and `ctx.cursor` here ends every frame and cursor subscription's `changed()`.
 }
 
 fn capture_loop(ctx: &Ctx) -> Result<(), MediaError> {
@@ -225,5 +248,105 @@ fn capture_loop(ctx: &Ctx) -> Result<(), MediaError> {
                 }
             }
         }
+        publish_cursor(&ctx.cursor, source.cursor());
+    }
+}
+
+/// Hands `now` to cursor subscribers if it differs from what they have; returns whether it did.
+fn publish_cursor(tx: &watch::Sender<Option<CursorState>>, now: Option<CursorState>) -> bool {
+    tx.send_if_modified(|held| {
+        let changed = cursor_changed(held.as_ref(), now.as_ref());
+        if changed {
+            *held = now;
+        }
+        changed
+    })
+}
+
+/// The change rule: a new position, visibility or shape (by serial) is a change; the same shape fetched again
+/// under the same serial is not. Shapes are compared by pointer first, so an unchanged cursor costs no memcmp.
+fn cursor_changed(old: Option<&CursorState>, new: Option<&CursorState>) -> bool {
+    match (old, new) {
+        (None, None) => false,
+        (Some(a), Some(b)) => {
+            let same_shape = match (&a.shape, &b.shape) {
+                (None, None) => true,
+                (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x.serial == y.serial,
+                _ => false,
+            };
+            (a.x, a.y, a.visible) != (b.x, b.y, b.visible) || !same_shape
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CursorShape;
+
+    fn shape(serial: u32) -> Arc<CursorShape> {
+        Arc::new(CursorShape {
+            serial,
+            width: 1,
+            height: 1,
+            hot_x: 0,
+            hot_y: 0,
+            rgba: vec![0xff; 4],
+        })
+    }
+
+    fn state(
+        x: u32,
+        y: u32,
+        visible: bool,
+        shape: Option<Arc<CursorShape>>,
+    ) -> Option<CursorState> {
+        Some(CursorState {
+            x,
+            y,
+            visible,
+            shape,
+        })
+    }
+
+    #[test]
+    fn the_cursor_change_rule() {
+        let s1 = shape(1);
+        let base = state(10, 20, true, Some(Arc::clone(&s1)));
+        let changed = |a: &Option<CursorState>, b: &Option<CursorState>| {
+            cursor_changed(a.as_ref(), b.as_ref())
+        };
+        assert!(!changed(&None, &None));
+        assert!(changed(&None, &base));
+        assert!(changed(&base, &None));
+        assert!(!changed(&base, &base.clone()));
+        // The same serial fetched again (a reconnect) is the same shape.
+        assert!(!changed(&base, &state(10, 20, true, Some(shape(1)))));
+        assert!(changed(&base, &state(11, 20, true, Some(Arc::clone(&s1)))));
+        assert!(changed(&base, &state(10, 21, true, Some(Arc::clone(&s1)))));
+        assert!(changed(&base, &state(10, 20, false, Some(Arc::clone(&s1)))));
+        assert!(changed(&base, &state(10, 20, true, Some(shape(2)))));
+        assert!(changed(&base, &state(10, 20, true, None)));
+    }
+
+    #[tokio::test]
+    async fn only_changes_wake_cursor_subscribers() {
+        let (tx, mut rx) = watch::channel(None);
+        let s = shape(3);
+        assert!(!publish_cursor(&tx, None));
+        assert!(!rx.has_changed().expect("sender alive"));
+        assert!(publish_cursor(&tx, state(1, 1, true, Some(Arc::clone(&s)))));
+        // Ticks that see the same pointer wake nobody.
+        for _ in 0..5 {
+            assert!(!publish_cursor(
+                &tx,
+                state(1, 1, true, Some(Arc::clone(&s)))
+            ));
+        }
+        assert_eq!(rx.borrow_and_update().as_ref().map(|c| c.x), Some(1));
+        assert!(!rx.has_changed().expect("sender alive"));
+        assert!(publish_cursor(&tx, state(2, 1, true, Some(s))));
+        assert!(rx.has_changed().expect("sender alive"));
     }
 }

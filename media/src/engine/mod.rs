@@ -52,7 +52,9 @@ use sightline_monitor::{Monitor, Owner};
 pub use capture::MAX_CAPTURE_FAILURES;
 pub use input::INPUT_QUEUE;
 pub use profile::{EngineConfig, JpegProfile, MAX_JPEG_FPS, MIN_MAX_WIDTH, VideoProfile};
-pub use subscription::{CursorSubscription, FrameSubscription, JpegSubscription, VideoControl, VideoSubscription};
+pub use subscription::{
+    CursorSubscription, FrameSubscription, JpegSubscription, VideoControl, VideoSubscription,
+};
 pub use target::{MIN_RETARGET_PERCENT, encoder_target, worth_retargeting};
 pub use video::MAX_ENCODE_FAILURES;
 
@@ -148,9 +150,13 @@ impl Engine {
 
     /// Subscribes to the pointer of `screen` as its capture sees it each tick ([`crate::CursorMode::Overlay`]);
     /// keeps the capture running while held, like a frame subscription.
+    /// The first [`CursorSubscription::changed`] returns the latest state if there is one. Registered like a frame
+    /// subscriber (it needs nothing but the capture), so it counts among the capture's consumers.
     pub fn subscribe_cursor(&self, screen: &str) -> Result<CursorSubscription, MediaError> {
-        // SCAFFOLD: replaced by the real subscription.
-        Err(MediaError::Unavailable(format!("cursor of {screen}: not built yet")))
+        let shared = Arc::clone(&self.shared);
+        self.shared.subscribe(screen, Want::Frames, |joined| {
+            CursorSubscription::join(shared, joined)
+        })
     }
 
     /// Like [`Engine::snapshot`], with the pointer as the same capture saw it (`None` when the backend reports no
@@ -159,8 +165,33 @@ impl Engine {
         &self,
         screen: &str,
     ) -> Result<(Arc<Frame>, Option<crate::CursorState>), MediaError> {
-        // SCAFFOLD: replaced by the real capture.
-        Ok((self.snapshot(screen).await?, None))
+        let op = self.shared.monitor.operation("frame_capture", None);
+        let result = self.snapshot_with_cursor_inner(screen).await;
+        op.finish_with(result)
+    }
+
+    /// The running capture's latest frame and pointer, otherwise one forced capture of a fresh source and the
+    /// pointer that capture saw.
+    async fn snapshot_with_cursor_inner(
+        &self,
+        screen: &str,
+    ) -> Result<(Arc<Frame>, Option<crate::CursorState>), MediaError> {
+        if let Some(latest) = self.shared.latest_with_cursor(screen)? {
+            return Ok(latest);
+        }
+        let desktop = Arc::clone(&self.shared.desktop);
+        let id = screen.to_owned();
+        self.shared
+            .monitor
+            .spawn_blocking("media-snapshot", Owner::Gateway, move || {
+                let mut source = desktop.open(&id)?;
+                let frame = source.capture(true)?.ok_or_else(|| {
+                    MediaError::Capture("a forced capture returned no frame".into())
+                })?;
+                Ok((Arc::new(frame), source.cursor()))
+            })
+            .await
+            .map_err(|e| MediaError::Capture(format!("snapshot job failed: {e}")))?
     }
 
     /// The latest frame of `screen`: the running capture's if any, otherwise one capture on a blocking thread.
@@ -248,6 +279,7 @@ mod tests {
         send::<VideoSubscription>();
         send::<JpegSubscription>();
         send::<FrameSubscription>();
+        send::<CursorSubscription>();
         send_sync::<VideoControl>();
     }
 }

@@ -19,7 +19,10 @@ use super::pipe::{Encoding, Pipe};
 use super::profile::EngineConfig;
 use super::registry::{PipeId, Registry, Step, Ticket, Want};
 use super::video::H264;
-use crate::{Desktop, Frame, MediaError, ScreenInfo};
+use crate::{CursorState, Desktop, Frame, MediaError, ScreenInfo};
+
+/// A frame and the pointer as the same capture saw it.
+pub(super) type FrameAndCursor = (Arc<Frame>, Option<CursorState>);
 
 /// Everything an `Engine` handle and its subscriptions share.
 pub(super) struct Shared {
@@ -123,6 +126,22 @@ impl Shared {
             return Err(MediaError::Stopped);
         }
         Ok(state.captures.get(screen).and_then(Capture::latest))
+    }
+
+    /// The latest frame of `screen`'s running capture with the pointer as its latest tick saw it, if the capture
+    /// has a frame; fails once the engine is shut down.
+    pub(super) fn latest_with_cursor(
+        &self,
+        screen: &str,
+    ) -> Result<Option<FrameAndCursor>, MediaError> {
+        let state = self.state.lock();
+        if state.shut_down {
+            return Err(MediaError::Stopped);
+        }
+        Ok(state
+            .captures
+            .get(screen)
+            .and_then(|c| Some((c.latest()?, c.latest_cursor()))))
     }
 
     /// Stops every pipeline and the input thread, and joins their threads. Idempotent.

@@ -1,5 +1,5 @@
 //! The subscription handles the engine hands out: [`VideoSubscription`] (with its [`VideoControl`]),
-//! [`JpegSubscription`] and [`FrameSubscription`].
+//! [`JpegSubscription`], [`FrameSubscription`] and [`CursorSubscription`].
 //!
 //! Each holds its registry [`Ticket`] and the engine's shared state; dropping it unsubscribes, and the last
 //! subscriber of a pipeline stops it. A subscription's `recv`/`changed` returns `None` once its pipeline ended.
@@ -323,22 +323,54 @@ async fn next_value<T: Clone>(rx: &mut watch::Receiver<Option<T>>) -> Option<T> 
     }
 }
 
-/// The pointer of one screen (latest wins). Keeps the capture running while held.
-#[derive(Debug)]
+/// The pointer of one screen (latest wins): a new state at most once per capture tick, and only when the
+/// position, visibility or shape changed. Keeps the capture running while held; dropping it unsubscribes.
 pub struct CursorSubscription {
-    // SCAFFOLD: replaced by the real subscription.
+    shared: Arc<Shared>,
+    ticket: Ticket,
+    info: ScreenInfo,
     cursor: watch::Receiver<Option<crate::CursorState>>,
 }
 
+impl std::fmt::Debug for CursorSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CursorSubscription")
+            .field("screen", &self.info.id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl CursorSubscription {
-    /// The next pointer state not yet returned (latest wins); `None` when the capture ended.
+    /// Subscribes to the pointer of the capture it `joined`; the first `changed()` returns its latest state, if
+    /// any.
+    pub(super) fn join(shared: Arc<Shared>, joined: Joined<'_>) -> Self {
+        Self {
+            shared,
+            info: joined.capture.info().clone(),
+            cursor: joined.capture.cursor(),
+            ticket: joined.ticket,
+        }
+    }
+
+    /// The next pointer state not yet returned (latest wins); `None` when the capture ended. Never returns while
+    /// the source reports no cursor (a synthetic screen, [`crate::CursorMode::Video`]).
     pub async fn changed(&mut self) -> Option<crate::CursorState> {
-        self.cursor.changed().await.ok()?;
-        self.cursor.borrow_and_update().clone()
+        next_value(&mut self.cursor).await
     }
 
     /// The latest pointer state, if the capture reported one.
     pub fn latest(&self) -> Option<crate::CursorState> {
         self.cursor.borrow().clone()
+    }
+
+    /// The screen this subscription watches.
+    pub fn screen(&self) -> &ScreenInfo {
+        &self.info
+    }
+}
+
+impl Drop for CursorSubscription {
+    fn drop(&mut self) {
+        self.shared.unsubscribe(&self.ticket);
     }
 }

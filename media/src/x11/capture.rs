@@ -5,10 +5,13 @@
 //!    shape changed", RandR says "the screen was resized".
 //! 2. One pipelined round trip: QueryPointer always; the cursor image only after a shape change; and, only after a
 //!    DAMAGE event, DamageSubtract + FetchRegion to learn *where* the drawing happened.
-//! 3. If nothing was drawn inside this monitor and the cursor sits where it was drawn last time, return `None`:
-//!    an unchanged screen costs one non-blocking read and one tiny round trip, never an image.
-//! 4. Otherwise grab the monitor's rectangle (MIT-SHM into a segment shared with the server; plain GetImage when
-//!    shared memory is impossible), copy it once into the frame, and draw the cursor into it.
+//! 3. Record the pointer ([`FrameSource::cursor`]) in [`CursorMode::Overlay`]: its pixel in this monitor, whether
+//!    it is on it, and the shape (converted to straight alpha once per XFixes serial).
+//! 4. If nothing was drawn inside this monitor, return `None`: an unchanged screen costs one non-blocking read and
+//!    one tiny round trip, never an image. In overlay mode a pointer that only moves (or changes shape) is no
+//!    change; in [`CursorMode::Video`] a cursor not where it was drawn last time is one.
+//! 5. Otherwise grab the monitor's rectangle (MIT-SHM into a segment shared with the server; plain GetImage when
+//!    shared memory is impossible), copy it once into the frame, and (video mode) draw the cursor into it.
 //!
 //! Servers without DAMAGE fall back to grabbing every tick and comparing with the previous grab, which costs a
 //! grab and a memcmp but still spares the encoder.
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use x11rb::connection::{Connection, RequestConnection};
+use x11rb::errors::ReplyError;
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::randr::{self, ConnectionExt as _};
@@ -26,10 +30,10 @@ use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, Rectangle, Window};
 use x11rb::rust_connection::RustConnection;
 
-use super::cursor::{CursorImage, Placement};
+use super::cursor::{self as xcursor, Placement};
 use super::display::{DisplayTarget, Expiry, XError};
 use super::layout::{self, AtomNames, Monitor};
-use crate::{Frame, FrameSource, MediaError, ScreenInfo};
+use crate::{CursorMode, CursorShape, CursorState, Frame, FrameSource, MediaError, ScreenInfo};
 
 /// How often a capturer re-reads its monitor's geometry when no event announced a change: RandR 1.5 monitors
 /// (`xrandr --setmonitor`) change silently. One round trip every two seconds is noise next to 30 ticks a second.
@@ -81,7 +85,11 @@ pub(crate) struct X11Source {
     seq: u64,
     /// A frame is owed regardless of change detection (first capture, reconnect, new geometry).
     need_frame: bool,
-    /// Where the cursor was drawn in the last returned frame.
+    /// Whether the cursor is painted into frames or reported beside them.
+    mode: CursorMode,
+    /// The pointer as the last successful tick saw it (overlay mode only).
+    cursor: Option<CursorState>,
+    /// Where the cursor was drawn in the last returned frame (video mode only).
     drawn_cursor: Option<Placement>,
     /// The previous grab, kept only when the server has no DAMAGE and changes are found by comparing.
     previous: Vec<u8>,
@@ -89,11 +97,17 @@ pub(crate) struct X11Source {
 }
 
 impl X11Source {
-    /// Connects to the display and prepares the capture of `monitor`.
-    pub(crate) fn open(target: DisplayTarget, monitor: Monitor) -> Result<Self, MediaError> {
+    /// Connects to the display and prepares the capture of `monitor`, with the cursor handled as `mode` says.
+    pub(crate) fn open(
+        target: DisplayTarget,
+        monitor: Monitor,
+        mode: CursorMode,
+    ) -> Result<Self, MediaError> {
         let rect = Rect::of(&monitor);
         let mut source = Self {
             live: None,
+            mode,
+            cursor: None,
             info: monitor.info,
             screen: monitor.screen,
             monitor_name: monitor.monitor_name,
@@ -152,8 +166,29 @@ impl X11Source {
         };
         let pointer = pointer.reply()?;
         if let Some(cookie) = cursor {
-            live.cursor = cursor_image(cookie.reply()?);
-            live.cursor_stale = false;
+            match cookie.reply() {
+                Ok(reply) => {
+                    live.cursor = xcursor::shape_from_xfixes(
+                        reply.width,
+                        reply.height,
+                        reply.xhot,
+                        reply.yhot,
+                        reply.cursor_serial,
+                        &reply.cursor_image,
+                    )
+                    .map(Arc::new);
+                    live.cursor_stale = false;
+                    live.cursor_refused = false;
+                }
+                // Servers refuse the image now and then (Xvfb answers BadAccess right after the cursor's owner
+                // freed it): keep the old shape and ask again next tick rather than failing the capture.
+                Err(ReplyError::X11Error(e)) => {
+                    if !std::mem::replace(&mut live.cursor_refused, true) {
+                        tracing::debug!(screen = %self.info.id, error = %XError::from_x11(&e).into_media(MediaError::Capture), "cursor image refused; retrying");
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let damaged = match damage {
             Some(cookie) => {
@@ -166,16 +201,28 @@ impl X11Source {
             None => false,
         };
 
-        let placement = live
-            .cursor
-            .as_ref()
-            .filter(|_| pointer.same_screen)
-            .and_then(|c| {
-                let px = i32::from(pointer.root_x) - rect.x;
-                let py = i32::from(pointer.root_y) - rect.y;
-                c.placement(px, py, rect.width, rect.height)
-            });
-        let cursor_moved = placement != self.drawn_cursor;
+        let px = i32::from(pointer.root_x) - rect.x;
+        let py = i32::from(pointer.root_y) - rect.y;
+        let (placement, cursor_moved) = match self.mode {
+            CursorMode::Video => {
+                let placement = live
+                    .cursor
+                    .as_deref()
+                    .filter(|_| pointer.same_screen)
+                    .and_then(|c| xcursor::placement(c, px, py, rect.width, rect.height));
+                (placement, placement != self.drawn_cursor)
+            }
+            CursorMode::Overlay => {
+                self.cursor = Some(pointer_state(
+                    px,
+                    py,
+                    pointer.same_screen,
+                    rect,
+                    live.cursor.clone(),
+                ));
+                (None, false)
+            }
+        };
         let comparing = live.damage.is_none();
         let owed = force || self.need_frame || cursor_moved;
         if !owed && !damaged && !comparing {
@@ -204,7 +251,15 @@ impl X11Source {
         let mut data: Arc<[u8]> = Arc::from(pixels);
         if let (Some(p), Some(c)) = (placement, &live.cursor) {
             let buf = Arc::get_mut(&mut data).expect("a freshly created Arc has no other owner");
-            c.draw(buf, stride, rect.width, rect.height, p.x, p.y);
+            crate::cursor::blend(
+                c,
+                buf,
+                stride,
+                rect.width,
+                rect.height,
+                i64::from(p.x),
+                i64::from(p.y),
+            );
         }
         self.drawn_cursor = placement;
         self.need_frame = false;
@@ -275,19 +330,34 @@ impl FrameSource for X11Source {
             }
         })
     }
+
+    /// The pointer as the last successful tick saw it, in [`CursorMode::Overlay`]; always `None` in
+    /// [`CursorMode::Video`], where the frames already show the cursor.
+    fn cursor(&self) -> Option<CursorState> {
+        match self.mode {
+            CursorMode::Overlay => self.cursor.clone(),
+            CursorMode::Video => None,
+        }
+    }
 }
 
-fn cursor_image(reply: xfixes::GetCursorImageReply) -> Option<CursorImage> {
-    let (width, height) = (u32::from(reply.width), u32::from(reply.height));
-    // A reply whose pixel count does not match its size is drawn as no cursor rather than trusted.
-    (reply.cursor_image.len() == width as usize * height as usize).then(|| CursorImage {
-        width,
-        height,
-        xhot: u32::from(reply.xhot).min(width),
-        yhot: u32::from(reply.yhot).min(height),
-        serial: reply.cursor_serial,
-        pixels: reply.cursor_image,
-    })
+/// The pointer at (`px`, `py`) in the coordinates of the monitor `rect` (possibly outside it) as a
+/// [`CursorState`]: clamped into the monitor, visible only when on the same X screen and inside the monitor.
+fn pointer_state(
+    px: i32,
+    py: i32,
+    same_screen: bool,
+    rect: Rect,
+    shape: Option<Arc<CursorShape>>,
+) -> CursorState {
+    let (w, h) = (rect.width as i32, rect.height as i32);
+    let inside = (0..w).contains(&px) && (0..h).contains(&py);
+    CursorState {
+        x: px.clamp(0, (w - 1).max(0)) as u32,
+        y: py.clamp(0, (h - 1).max(0)) as u32,
+        visible: same_screen && inside,
+        shape,
+    }
 }
 
 /// DAMAGE state: one damage object on the root (report level NonEmpty: one event each time the damaged region
@@ -308,8 +378,11 @@ struct Live {
     damage: Option<DamageTracker>,
     /// The server has XFixes 2+ (cursor images and shape events).
     xfixes: bool,
-    cursor: Option<CursorImage>,
+    /// The displayed cursor's shape, converted once per XFixes serial.
+    cursor: Option<Arc<CursorShape>>,
     cursor_stale: bool,
+    /// The last GetCursorImage was refused (logged once per streak).
+    cursor_refused: bool,
     randr: bool,
     atoms: AtomNames,
     /// A RandR event announced a screen change.
@@ -362,6 +435,7 @@ impl Live {
             xfixes,
             cursor: None,
             cursor_stale: xfixes,
+            cursor_refused: false,
             randr,
             atoms: AtomNames::default(),
             geometry_changed: false,
@@ -561,5 +635,24 @@ mod tests {
         assert!(!m.intersects(&r(0, 0, 960, 1080)));
         assert!(!m.intersects(&r(1000, 1080, 10, 10)));
         assert!(m.intersects(&r(1919, 1079, 5, 5)));
+    }
+
+    #[test]
+    fn the_pointer_is_clamped_into_the_monitor_and_visible_only_inside_it() {
+        let m = Rect {
+            x: 960,
+            y: 0,
+            width: 960,
+            height: 1080,
+        };
+        let at = |x, y, same| {
+            let s = pointer_state(x, y, same, m, None);
+            (s.x, s.y, s.visible)
+        };
+        assert_eq!(at(0, 0, true), (0, 0, true));
+        assert_eq!(at(959, 1079, true), (959, 1079, true));
+        assert_eq!(at(960, 500, true), (959, 500, false));
+        assert_eq!(at(-960, -5, true), (0, 0, false));
+        assert_eq!(at(10, 10, false), (10, 10, false)); // on another X screen
     }
 }

@@ -16,6 +16,7 @@
 //! Every X error is turned into a [`MediaError`]; nothing here panics on what a server or a viewer sends.
 
 pub(crate) mod capture;
+pub(crate) mod clipboard;
 pub(crate) mod cursor;
 pub(crate) mod display;
 pub(crate) mod input;
@@ -140,6 +141,10 @@ pub struct X11Desktop {
     target: DisplayTarget,
     /// `None` after the connection broke; the next call reconnects.
     control: Mutex<Option<Control>>,
+    /// The clipboard thread, started by the first [`Desktop::clipboard`] call and joined on drop.
+    clipboard: clipboard::ClipboardSlot,
+    /// How the captures this desktop opens handle the cursor.
+    cursor: crate::CursorMode,
 }
 
 impl std::fmt::Debug for X11Desktop {
@@ -167,7 +172,22 @@ impl X11Desktop {
         Ok(Self {
             target,
             control: Mutex::new(Some(control)),
+            clipboard: clipboard::ClipboardSlot::default(),
+            cursor: crate::CursorMode::default(),
         })
+    }
+
+    /// This desktop with its captures handling the cursor as `mode` says (the default is
+    /// [`crate::CursorMode::Overlay`]: reported beside the frames, not painted into them). Applies to captures
+    /// opened afterwards.
+    pub fn with_cursor_mode(mut self, mode: crate::CursorMode) -> Self {
+        self.cursor = mode;
+        self
+    }
+
+    /// How the captures of this desktop handle the cursor.
+    pub fn cursor_mode(&self) -> crate::CursorMode {
+        self.cursor
     }
 
     /// The display string every connection of this desktop uses.
@@ -225,7 +245,7 @@ impl Desktop for X11Desktop {
                 c.monitor(&self.target, screen, Instant::now())
             })
             .map_err(|e| e.into_media(MediaError::Display))?;
-        let source = capture::X11Source::open(self.target.clone(), monitor)?;
+        let source = capture::X11Source::open(self.target.clone(), monitor, self.cursor)?;
         Ok(Box::new(source))
     }
 
@@ -244,6 +264,16 @@ impl Desktop for X11Desktop {
             c.input.inject(&c.conn, root, &monitor, event)
         })
         .map_err(|e| e.into_media(MediaError::Input))
+    }
+
+    fn clipboard(&self) -> Option<std::sync::Arc<dyn crate::Clipboard>> {
+        match self.clipboard.get(&self.target) {
+            Ok(c) => Some(c as std::sync::Arc<dyn crate::Clipboard>),
+            Err(e) => {
+                tracing::warn!(display = %self.target.connect, error = %e, "X11 clipboard unavailable");
+                None
+            }
+        }
     }
 }
 
