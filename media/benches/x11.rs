@@ -1,7 +1,8 @@
 //! X11 capture speed on a private two-screen Xvfb (screen 0: 1920x1080, screen 1: 1280x720).
 //!
-//! - criterion: one changed frame (`capture(force = true)`: MIT-SHM grab, copy into the frame, cursor drawn) per
-//!   size, and one tick of an unchanged screen (`capture(false)` → `None`).
+//! - criterion: one changed frame (`capture(force = true)`: MIT-SHM grab, copy into the frame, cursor drawn in as
+//!   `[capture] cursor = "video"` does: the worst case) per size, and one tick of an unchanged screen
+//!   (`capture(false)` → `None`).
 //! - a summary with medians over individually timed calls:
 //!   - capture of a changed frame, and one tick of an unchanged screen;
 //!   - the whole path capture → I420 → H.264 (camera and screen usage) for a changed frame, while a window moves
@@ -59,7 +60,9 @@ mod linux {
     pub fn main() {
         let xvfb = Xvfb::start();
         let painter = paint(&xvfb.display());
-        let desktop = X11Desktop::open(Some(&xvfb.display())).expect("display opens");
+        let desktop = X11Desktop::open(Some(&xvfb.display()))
+            .expect("display opens")
+            .with_cursor_mode(sightline_media::CursorMode::Video);
         // The pointer sits on each screen in turn below; start on screen 0 so its cursor is drawn there.
         desktop
             .inject("0", &InputEvent::PointerMove { x: 700, y: 400 })
