@@ -26,6 +26,13 @@ const stats = await load('stats.js');
 const options = await load('options.js');
 const fmt = await load('format.js');
 const netplot = await load('netplot.js');
+const zoom = await load('zoom.js');
+const pinch = await load('pinch.js');
+const trackpad = await load('trackpad.js');
+const keys = await load('keys.js');
+const cursor = await load('cursor.js');
+const clip = await load('clipboard.js');
+const touch = await load('touch.js');
 
 /** A scripted stand-in for the browser's WebSocket, installed before signaling.js is loaded. */
 class FakeSocket {
@@ -623,6 +630,298 @@ test('webrtc: a second offer replaces the peer connection, says why, and is answ
   } finally {
     delete globalThis.RTCPeerConnection;
   }
+});
+
+
+// --- zoom, pinch, trackpad, touch router -----------------------------------------------------------------------
+
+/** The screen pixel a stage-local point hits through view `v` (what input.js sends, times the screen size). */
+function hitPixel(base, v, x, y, W, H) {
+  const n = geometry.normalise(x, y, zoom.zoomedRect(base, v));
+  return { x: n.x * W - 0.5, y: n.y * H - 0.5, inside: n.inside };
+}
+
+test('zoom: a touch on screen pixel p hits p (within half a pixel) at every zoom and pan', () => {
+  const W = 1920;
+  const H = 1080;
+  const stage = { width: 390, height: 700 };
+  const base = geometry.contentRect({ left: 0, top: 0, ...stage }, W, H, { x: 0.5, y: 0 });
+  let worst = 0;
+  for (const scale of [1, 1.37, 2.5, 3, 4, 5]) {
+    for (const [cx, cy] of [[0, 0], [195, 100], [390, 219], [77, 13]]) {
+      const v = zoom.clampView(zoom.zoomAt(zoom.IDENTITY, scale, cx, cy), base, stage);
+      const r = zoom.zoomedRect(base, v);
+      for (const [px, py] of [[0, 0], [W - 1, H - 1], [960, 540], [1234, 77], [5, 1079]]) {
+        // Where the picture shows pixel (px, py) — its centre — on the stage, then back through the view.
+        const x = r.left + ((px + 0.5) * r.width) / W;
+        const y = r.top + ((py + 0.5) * r.height) / H;
+        const hit = hitPixel(base, v, x, y, W, H);
+        worst = Math.max(worst, Math.abs(hit.x - px), Math.abs(hit.y - py));
+        // And any point inside that pixel's square on screen still hits it.
+        const k = r.width / W;
+        const corner = hitPixel(base, v, x + 0.49 * k, y - 0.49 * k, W, H);
+        assert.ok(Math.abs(corner.x - px) <= 0.5 && Math.abs(corner.y - py) <= 0.5, `corner of ${px},${py} at ${scale}×`);
+      }
+    }
+  }
+  assert.ok(worst < 1e-6, `round trip error ${worst} px`);
+});
+
+test('zoom: pinch keeps the point under the fingers, clamps to 1–5× and never shows a margin when zoomed in', () => {
+  const stage = { width: 400, height: 800 };
+  const base = { left: 0, top: 0, width: 400, height: 225 };
+  const v = zoom.zoomAt(zoom.IDENTITY, 3, 100, 100);
+  const before = zoom.invertView(zoom.IDENTITY, 100, 100);
+  const after = zoom.invertView(v, 100, 100);
+  assert.deepEqual(after, before);
+  const p = zoom.pinchView(zoom.IDENTITY, { x: 200, y: 100 }, 100, { x: 220, y: 100 }, 400);
+  assert.equal(p.scale, 4);
+  assert.equal(zoom.clampView({ scale: 9, tx: 0, ty: 0 }, base, stage).scale, zoom.MAX_ZOOM);
+  assert.deepEqual(zoom.clampView({ scale: 0.5, tx: 30, ty: 30 }, base, stage), { scale: 1, tx: 0, ty: 0 });
+  // 2× of a 400-wide picture on a 400-wide stage: x is clamped to [-400, 0]; y (450 < 800) keeps its top place.
+  const c = zoom.clampView({ scale: 2, tx: 50, ty: -300 }, base, stage);
+  assert.deepEqual(c, { scale: 2, tx: 0, ty: 0 });
+  const c2 = zoom.clampView({ scale: 2, tx: -900, ty: 0 }, base, stage);
+  assert.equal(c2.tx, -400);
+  assert.ok(zoom.isZoomed(c) && !zoom.isZoomed(zoom.IDENTITY));
+  assert.equal(zoom.cssTransform(zoom.IDENTITY), 'none');
+  assert.equal(zoom.cssTransform({ scale: 2, tx: -4, ty: 0 }), 'translate(-4px, 0px) scale(2)');
+});
+
+test('zoom: double tap zooms 2.5× at the point and back; the view follows a pointer near the edge', () => {
+  const v = zoom.doubleTapView(zoom.IDENTITY, 120, 80);
+  assert.equal(v.scale, zoom.DOUBLE_TAP_ZOOM);
+  assert.deepEqual(zoom.applyView(v, 120, 80), { x: 120, y: 80 });
+  assert.deepEqual(zoom.doubleTapView(v, 10, 10), zoom.IDENTITY);
+  const stage = { width: 400, height: 300 };
+  const f = zoom.followPoint({ scale: 2, tx: 0, ty: 0 }, 395, 150, stage, 40);
+  assert.deepEqual(f, { scale: 2, tx: -35, ty: 0 });
+  const same = { scale: 2, tx: 0, ty: 0 };
+  assert.equal(zoom.followPoint(same, 200, 150, stage), same);
+});
+
+test('pinch: distance first is a pinch, centroid first is a drag, small jitter is neither; double tap', () => {
+  const t = new pinch.TwoFingers();
+  t.start([T(100, 100, 0), T(200, 100, 1)]);
+  assert.equal(t.move([T(98, 101, 0), T(203, 99, 1)]), null);
+  const g = t.move([T(80, 100, 0), T(230, 100, 1)]);
+  assert.equal(g.kind, 'pinch');
+  assert.equal(g.d1, 150);
+  t.end([]);
+  assert.equal(t.active, false);
+  t.start([T(100, 100, 0), T(200, 100, 1)]);
+  assert.equal(t.move([T(100, 120, 0), T(200, 120, 1)]).kind, 'drag');
+  const d = new pinch.DoubleTap();
+  assert.equal(d.tap(10, 10, 0), false);
+  assert.equal(d.tap(15, 12, 250), true);
+  assert.equal(d.tap(15, 12, 300), false, 'a third tap starts over');
+  assert.equal(d.tap(80, 12, 400), false, 'too far');
+  assert.equal(d.tap(80, 12, 800), false, 'too late');
+});
+
+test('trackpad: motion is relative, accelerated with speed and finer when zoomed', () => {
+  assert.equal(trackpad.gain(0.1), 1);
+  assert.ok(trackpad.gain(1) > 2 && trackpad.gain(100) === trackpad.MAX_GAIN);
+  const p0 = { x: 0.5, y: 0.5 };
+  const slow = trackpad.movePointer(p0, 10, 0, 100, 400, 225); // 0.1 px/ms: 1:1 with the picture
+  assert.ok(Math.abs(slow.x - (0.5 + 10 / 400)) < 1e-12 && slow.y === 0.5);
+  const zoomed = trackpad.movePointer(p0, 10, 0, 100, 1600, 900);
+  assert.ok(Math.abs(zoomed.x - 0.5 - (slow.x - 0.5) / 4) < 1e-12, 'at 4× a quarter as far');
+  const fast = trackpad.movePointer(p0, 10, 0, 5, 400, 225);
+  assert.ok(fast.x - 0.5 > (slow.x - 0.5) * 2, 'fast swipes go further');
+  assert.deepEqual(trackpad.movePointer({ x: 0.99, y: 0.01 }, 100, -100, 100, 400, 225), { x: 1, y: 0 });
+});
+
+test('trackpad: tap clicks after the double-tap window; tap then drag holds the button; two taps double-click', () => {
+  const g = new trackpad.TrackpadGestures();
+  assert.deepEqual(g.start([T(50, 50)], 0), []);
+  assert.deepEqual(g.end([], 100), []);
+  assert.equal(g.deadline(), 100 + trackpad.DRAG_WINDOW_MS);
+  assert.deepEqual(g.tick(200), []);
+  assert.deepEqual(g.tick(400), [{ kind: 'click' }]);
+
+  g.start([T(50, 50)], 1000);
+  g.end([], 1100);
+  g.start([T(60, 60)], 1200);
+  assert.deepEqual(g.move([T(62, 61)], 1210), [], 'within the slop');
+  const m = g.move([T(80, 60)], 1230);
+  assert.deepEqual(m, [{ kind: 'down' }, { kind: 'move', dx: 20, dy: 0, dt: 30 }]);
+  assert.deepEqual(g.move([T(90, 70)], 1240), [{ kind: 'move', dx: 10, dy: 10, dt: 10 }]);
+  assert.deepEqual(g.end([], 1300), [{ kind: 'up' }]);
+
+  g.start([T(50, 50)], 2000);
+  g.end([], 2080);
+  g.start([T(52, 50)], 2150);
+  assert.deepEqual(g.end([], 2220), [{ kind: 'click' }, { kind: 'click' }]);
+  assert.equal(g.deadline(), null);
+});
+
+test('trackpad: one finger moves, two-finger tap right-clicks, two-finger drag scrolls', () => {
+  const g = new trackpad.TrackpadGestures();
+  g.start([T(10, 10)], 0);
+  assert.deepEqual(g.move([T(30, 10)], 16), [{ kind: 'move', dx: 20, dy: 0, dt: 16 }]);
+  assert.deepEqual(g.end([], 400), []);
+  assert.equal(g.state, 'idle');
+
+  g.start([T(10, 10, 0)], 1000);
+  g.start([T(10, 10, 0), T(60, 10, 1)], 1020);
+  assert.deepEqual(g.end([T(60, 10, 1)], 1120), [{ kind: 'rightclick' }]);
+  assert.deepEqual(g.end([], 1130), []);
+
+  g.start([T(10, 100, 0), T(60, 100, 1)], 2000);
+  assert.deepEqual(g.move([T(10, 95, 0), T(60, 95, 1)], 2016), []);
+  assert.deepEqual(g.move([T(10, 60, 0), T(60, 60, 1)], 2032), [{ kind: 'scroll', dx: 0, dy: 40 }]);
+  assert.deepEqual(g.end([], 2100), [], 'no right click after a scroll');
+});
+
+test('touch router: pinch zooms in both modes; unzoomed two-finger drag scrolls; zoomed direct drag pans', () => {
+  const r = new touch.TouchRouter();
+  r.start([T(100, 100, 0), T(200, 100, 1)], 0, zoom.IDENTITY);
+  const out = r.move([T(50, 100, 0), T(250, 100, 1)], 16);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].kind, 'view');
+  assert.equal(out[0].view.scale, 2);
+  r.end([], 100, out[0].view);
+
+  const s = new touch.TouchRouter();
+  s.start([T(100, 100, 0), T(200, 100, 1)], 0, zoom.IDENTITY);
+  const scroll = s.move([T(100, 50, 0), T(200, 50, 1)], 16);
+  assert.deepEqual(scroll, [{ kind: 'scroll', dx: 0, dy: 50 }]);
+
+  const z = new touch.TouchRouter();
+  const v = { scale: 2, tx: -100, ty: -100 };
+  z.start([T(100, 100, 0), T(200, 100, 1)], 0, v);
+  const pan = z.move([T(100, 110, 0), T(200, 110, 1)], 16);
+  assert.deepEqual(pan, [{ kind: 'view', view: { scale: 2, tx: -100, ty: -90 } }]);
+
+  const p = new touch.TouchRouter({ mode: 'trackpad' });
+  p.start([T(100, 100, 0), T(200, 100, 1)], 0, zoom.IDENTITY);
+  assert.equal(p.move([T(60, 100, 0), T(240, 100, 1)], 16)[0].kind, 'view');
+  assert.deepEqual(p.end([], 50, zoom.IDENTITY), [], 'a pinch is no right click');
+});
+
+test('touch router: in direct mode a double tap zooms (the first tap clicks); trackpad actions are at the pointer', () => {
+  const r = new touch.TouchRouter();
+  r.start([T(40, 50)], 0, zoom.IDENTITY);
+  assert.deepEqual(r.end([], 60, zoom.IDENTITY), [{ kind: 'click', x: 40, y: 50 }]);
+  r.start([T(42, 50)], 150, zoom.IDENTITY);
+  const out = r.end([], 200, zoom.IDENTITY);
+  assert.equal(out[0].kind, 'view');
+  assert.equal(out[0].view.scale, zoom.DOUBLE_TAP_ZOOM);
+  const p = new touch.TouchRouter({ mode: 'trackpad' });
+  p.start([T(40, 50)], 0, zoom.IDENTITY);
+  assert.deepEqual(p.move([T(70, 50)], 20), [{ kind: 'rel', dx: 30, dy: 0, dt: 20 }]);
+  assert.deepEqual(p.end([], 30, zoom.IDENTITY), []);
+  p.start([T(40, 50)], 100, zoom.IDENTITY);
+  p.end([], 150, zoom.IDENTITY);
+  assert.deepEqual(p.tick(1000), [{ kind: 'click', pointer: true }]);
+  assert.deepEqual(p.setMode('direct'), []);
+  assert.equal(p.mode, 'direct');
+});
+
+// --- keys: latch / lock, composition, paste keys ---------------------------------------------------------------
+
+const K = (action, code) => ({ type: 'key', action, code });
+
+test('keys: one tap latches for the next key, a quick double tap locks across keys, a tap unlocks', () => {
+  const m = new keys.ModifierKeys();
+  assert.deepEqual(m.tap('ShiftLeft', 0), []);
+  assert.equal(m.stateOf('ShiftLeft'), 'latched');
+  assert.deepEqual(m.press('KeyA'), [K('down', 'ShiftLeft'), K('press', 'KeyA'), K('up', 'ShiftLeft')]);
+  assert.equal(m.stateOf('ShiftLeft'), 'off');
+  assert.deepEqual(m.press('KeyB'), [K('press', 'KeyB')]);
+
+  m.tap('ControlLeft', 1000);
+  assert.deepEqual(m.tap('ControlLeft', 1200), [K('down', 'ControlLeft')]);
+  assert.equal(m.stateOf('ControlLeft'), 'locked');
+  assert.deepEqual(m.press('KeyC'), [K('press', 'KeyC')]);
+  assert.deepEqual(m.press('KeyV'), [K('press', 'KeyV')]);
+  assert.equal(m.stateOf('ControlLeft'), 'locked');
+  m.tap('AltLeft', 1300);
+  assert.deepEqual(m.press('Tab'), [K('down', 'AltLeft'), K('press', 'Tab'), K('up', 'AltLeft')]);
+  assert.deepEqual(m.tap('ControlLeft', 2000), [K('up', 'ControlLeft')]);
+  assert.equal(m.active, false);
+
+  m.tap('MetaLeft', 3000);
+  assert.deepEqual(m.tap('MetaLeft', 3000 + keys.LOCK_TAP_MS + 1), [], 'a slow second tap unlatches');
+  assert.equal(m.stateOf('MetaLeft'), 'off');
+  m.tap('ShiftLeft', 4000);
+  m.tap('ShiftLeft', 4100);
+  m.tap('AltLeft', 4200);
+  assert.deepEqual(m.clear(), [K('up', 'ShiftLeft')]);
+  assert.equal(m.active, false);
+});
+
+test('ime: nothing is sent while composing; the result goes once, also when Safari re-inserts it', () => {
+  const s = new keys.ImeState();
+  assert.deepEqual(s.beforeInput({ inputType: 'insertText', data: 'a' }), { cancel: true, send: { text: 'a' } });
+  s.compositionStart();
+  assert.equal(s.keyIsComposing({ keyCode: 229 }), true);
+  assert.deepEqual(s.beforeInput({ inputType: 'insertCompositionText', data: 'にほ', isComposing: true }), { cancel: false, send: null });
+  assert.deepEqual(s.beforeInput({ inputType: 'insertText', data: 'にほん', isComposing: true }), { cancel: false, send: null });
+  assert.deepEqual(s.compositionEnd('日本'), { text: '日本' });
+  // WebKit: the committed text arrives again as an insert after compositionend.
+  assert.deepEqual(s.beforeInput({ inputType: 'insertFromComposition', data: '日本' }), { cancel: true, send: null });
+  assert.deepEqual(s.beforeInput({ inputType: 'insertText', data: '日本' }), { cancel: true, send: { text: '日本' } }, 'typed again later is new text');
+  assert.equal(s.keyIsComposing({ keyCode: 65, isComposing: false }), false);
+  s.compositionStart();
+  assert.equal(s.compositionEnd(''), null, 'a cancelled composition sends nothing');
+  assert.deepEqual(s.beforeInput({ inputType: 'deleteContentBackward' }), { cancel: true, send: { key: 'Backspace' } });
+  assert.deepEqual(s.beforeInput({ inputType: 'insertLineBreak' }), { cancel: true, send: { key: 'Enter' } });
+  assert.deepEqual(s.beforeInput({ inputType: 'insertFromPaste' }), { cancel: true, send: { paste: true } });
+});
+
+test('keys: the paste shortcut presses Ctrl+V around what is held', () => {
+  const V = [K('down', 'KeyV'), K('up', 'KeyV')];
+  assert.deepEqual(keys.pasteKeys(new Set()), [K('down', 'ControlLeft'), ...V, K('up', 'ControlLeft')]);
+  assert.deepEqual(keys.pasteKeys(new Set(['ControlLeft'])), V, 'Ctrl held (Ctrl+V on the page): only V');
+  assert.deepEqual(keys.pasteKeys(new Set(['MetaLeft', 'KeyX'])), [
+    K('up', 'MetaLeft'), K('down', 'ControlLeft'), ...V, K('up', 'ControlLeft'), K('down', 'MetaLeft'),
+  ], 'Cmd+V on a Mac: Cmd lifted, Ctrl+V, Cmd again');
+});
+
+// --- cursor overlay, clipboard ----------------------------------------------------------------------------------
+
+const PNG = 'data:image/png;base64,iVBORw0KGgo=';
+const shapeMsg = { type: 'cursor_image', screen: '0', serial: 17, width: 24, height: 24, hot_x: 4, hot_y: 6, screen_width: 1920, screen_height: 1080, image: PNG };
+
+test('cursor: messages are checked; the hot-spot pixel covers the pointer pixel at every zoom', () => {
+  const s = cursor.parseCursorImage(shapeMsg);
+  assert.equal(s.serial, 17);
+  assert.equal(cursor.parseCursorImage({ ...shapeMsg, hot_x: 24 }), null);
+  assert.equal(cursor.parseCursorImage({ ...shapeMsg, image: 'javascript:alert(1)' }), null);
+  assert.equal(cursor.parseCursorImage({ ...shapeMsg, width: 1000 }), null);
+  assert.deepEqual(cursor.parseCursor({ x: 1.5, y: -1, visible: false, serial: 3 }), { screen: null, x: 1, y: 0, visible: false, serial: 3 });
+  assert.equal(cursor.parseCursor({ x: 'a', y: 0 }), null);
+  for (const scale of [0.2, 1, 2.5, 5]) {
+    const rect = { left: 10, top: 20, width: 1920 * scale, height: 1080 * scale };
+    const px = 700;
+    const py = 300;
+    const p = cursor.cursorPlacement(rect, s, { x: (px + 0.5) / 1920, y: (py + 0.5) / 1080 });
+    assert.ok(Math.abs(p.width - 24 * scale) < 1e-9 && Math.abs(p.height - 24 * scale) < 1e-9);
+    // The image's hot-spot pixel [left + hot·k, left + (hot+1)·k] is the screen pixel's square on the picture.
+    assert.ok(Math.abs(p.left + s.hotX * scale - (rect.left + px * scale)) < 1e-9, `x at ${scale}×`);
+    assert.ok(Math.abs(p.top + s.hotY * scale - (rect.top + py * scale)) < 1e-9, `y at ${scale}×`);
+    assert.ok(Math.abs(p.hotLeft - (rect.left + (px + 0.5) * scale)) < 1e-9);
+  }
+  assert.equal(cursor.cssCursor(s), `url("${PNG}") 4 6, default`);
+  assert.equal(cursor.cssCursor({ ...s, width: 129 }), null);
+});
+
+test('clipboard: incoming text, images, too large, empty and the page\'s own paste coming back', () => {
+  const m = (o) => ({ type: 'clipboard', selection: 'clipboard', ...o });
+  assert.deepEqual(clip.incomingClipboard(m({ mime: 'text/plain', text: 'hi', bytes: 2 }), null), { kind: 'text', text: 'hi' });
+  assert.deepEqual(clip.incomingClipboard(m({ mime: 'text/plain', text: 'hi' }), [{ text: 'hi' }, { text: 'later' }]), { kind: 'own' });
+  assert.deepEqual(clip.incomingClipboard(m({ mime: 'image/png', data: 'AAAA' }), [{ text: 'hi' }]), { kind: 'image', data: 'AAAA' });
+  assert.deepEqual(clip.incomingClipboard(m({ mime: 'image/png', data: 'AAAA' }), [{ data: 'AAAA' }]), { kind: 'own' });
+  assert.deepEqual(clip.incomingClipboard(m({ too_large: true, bytes: 200000 }), null), { kind: 'too_large', bytes: 200000 });
+  assert.deepEqual(clip.incomingClipboard(m({ mime: 'text/plain', text: '', bytes: 0 }), null), { kind: 'empty' });
+  assert.equal(clip.incomingClipboard(m({ selection: 'primary', text: 'x' }), null), null);
+  const bytes = new Uint8Array(70000).map((_, i) => (i * 7) & 255);
+  assert.deepEqual(clip.base64ToBytes(clip.bytesToBase64(bytes)), bytes);
+  assert.equal(clip.utf8Bytes('é€'), 5);
+  assert.equal(clip.preview('a\n  b'), 'a b');
+  assert.equal(clip.preview('x'.repeat(50), 10), `${'x'.repeat(9)}…`);
 });
 
 // --- run -------------------------------------------------------------------------------------------------------

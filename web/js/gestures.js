@@ -94,7 +94,7 @@ export class TouchGestures {
       this.last = { x: t.x, y: t.y };
     } else if (touches.length >= 2) {
       if (this.state === 'drag') out.push({ kind: 'up', x: this.last.x, y: this.last.y });
-      if (this.state === 'pending' || this.state === 'drag') {
+      if (this.state === 'pending' || this.state === 'drag' || this.state === 'idle') {
         // The remote scrolls what is under its pointer: put the pointer between the fingers first.
         this.state = 'scroll';
         this.centroid = centroid(touches);

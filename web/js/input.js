@@ -1,6 +1,7 @@
 // Keyboard, mouse, wheel, touch, paste and on-screen-keyboard input → protocol commands.
 //
-// Positions are normalised to the picture's content rectangle (geometry.js), mouse moves and wheel steps are
+// Positions are normalised to the picture's content rectangle as it is on screen — zoomed and panned
+// (geometry.js, zoom.js) —, mouse moves and wheel steps are
 // coalesced to one message per animation frame, and every key or button this page pressed on the remote is
 // released when the page loses focus, so nothing stays stuck down on the remote machine.
 //
@@ -8,7 +9,11 @@
 // capture, click elsewhere or press the page's own controls to release.
 
 import { normalise } from './geometry.js';
-import { TouchGestures, WheelAccumulator } from './gestures.js';
+import { WheelAccumulator } from './gestures.js';
+import { ImeState, MODIFIER_CODES, ModifierKeys } from './keys.js';
+import { TouchRouter } from './touch.js';
+import { movePointer } from './trackpad.js';
+import { IDENTITY } from './zoom.js';
 
 /** The protocol's limit on one `text` command. */
 export const MAX_TEXT_CHARS = 4096;
@@ -17,15 +22,18 @@ export const MAX_TEXT_CHARS = 4096;
 const OSK_SENTINEL = ' ';
 
 const BUTTONS = ['left', 'middle', 'right'];
-const MODIFIERS = new Set(['ShiftLeft', 'ShiftRight', 'ControlLeft', 'ControlRight', 'AltLeft', 'AltRight', 'MetaLeft', 'MetaRight']);
 
 export class InputController {
   /**
-   * `stage`: the focusable element over the picture; `rect()`: the picture's content rectangle or null;
-   * `send(cmd)`: delivers a command; `enabled()`: whether this session may send input; `osk`: the hidden text
-   * input behind the on-screen keyboard button; `onStickyChange(set)`: the latched key-bar modifiers changed.
+   * `stage`: the focusable element over the picture; `rect()`: the picture's content rectangle on screen (zoomed)
+   * or null; `send(cmd)`: delivers a command; `enabled()`: whether this session may send input; `osk`: the
+   * hidden text input behind the on-screen keyboard button; `onStickyChange(mods)`: the key bar's modifiers
+   * (a ModifierKeys) changed; `view()` / `setView(view)`: the zoom view (zoom.js; setView clamps and shows it);
+   * `onPaste({text} | {blob})`: a local paste (the clipboard bridge sends it); `cursorPos()`: the remote
+   * pointer's last reported position ({x, y} normalised) or null; `onPadMove(pos)`: the trackpad moved the pointer.
    */
-  constructor({ stage, rect, send, enabled, osk, onStickyChange = () => {} }) {
+  constructor({ stage, rect, send, enabled, osk, onStickyChange = () => {}, view = () => IDENTITY, setView = () => {},
+    onPaste = () => {}, cursorPos = () => null, onPadMove = () => {} }) {
     this.stage = stage;
     this.rect = rect;
     this.sendRaw = send;
@@ -35,13 +43,31 @@ export class InputController {
     this.buttonsDown = new Set();
     this.pendingMove = null;
     this.lastSentMove = null;
+    this.lastMoveAt = 0;
     this.wheel = new WheelAccumulator();
-    this.touch = new TouchGestures();
+    this.touch = new TouchRouter();
     this.touchTimer = null;
-    this.sticky = new Set(); // latched modifiers from the key bar
+    this.mods = new ModifierKeys(); // the key bar's latched and locked modifiers
+    this.ime = new ImeState();
     this.onStickyChange = onStickyChange;
+    this.view = view;
+    this.setView = setView;
+    this.onPasteData = onPaste;
+    this.cursorPos = cursorPos;
+    this.onPadMove = onPadMove;
+    this.pad = null; // trackpad mode's pointer ({x, y} normalised), kept by the page
     this.frameRequested = false;
     this.listeners = [];
+  }
+
+  /** 'direct' (touch where you point) or 'trackpad' (relative pointer). */
+  get mode() {
+    return this.touch.mode;
+  }
+
+  setMode(mode) {
+    this.apply(this.touch.setMode(mode));
+    this.pad = null;
   }
 
   send(cmd) {
@@ -71,6 +97,7 @@ export class InputController {
     this.on(document, 'paste', (e) => this.onPaste(e));
     if (this.osk) {
       this.on(this.osk, 'beforeinput', (e) => this.onOskBeforeInput(e));
+      this.on(this.osk, 'compositionstart', () => this.ime.compositionStart());
       this.on(this.osk, 'compositionend', (e) => this.onOskCompositionEnd(e));
       this.on(this.osk, 'keydown', (e) => this.onOskKeyDown(e));
     }
@@ -153,6 +180,7 @@ export class InputController {
     if (m && !(this.lastSentMove && this.lastSentMove.x === m.x && this.lastSentMove.y === m.y)) {
       this.send({ type: 'pointer', action: 'move', x: m.x, y: m.y });
       this.lastSentMove = m;
+      this.lastMoveAt = performance.now();
     }
     const w = this.wheel.take();
     if (w) {
@@ -167,30 +195,66 @@ export class InputController {
   onTouch(e, phase) {
     e.preventDefault(); // no emulated mouse events, no browser scrolling or zooming of the page
     if (phase === 'start') this.stage.focus({ preventScroll: true });
-    if (!this.enabled()) return;
-    const touches = Array.from(e.touches, (t) => ({ id: t.identifier, x: t.clientX, y: t.clientY }));
+    const box = this.stage.getBoundingClientRect();
+    this.origin = { x: box.left, y: box.top };
+    const touches = Array.from(e.touches, (t) => ({ id: t.identifier, x: t.clientX - box.left, y: t.clientY - box.top }));
     const now = performance.now();
     let actions;
-    if (phase === 'start') actions = this.touch.start(touches, now);
-    else if (phase === 'move') actions = this.touch.move(touches, now);
-    else if (phase === 'end') actions = this.touch.end(touches, now);
+    if (phase === 'start') {
+      if (this.mode === 'trackpad' && touches.length === 1) this.syncPad(now);
+      actions = this.touch.start(touches, now, this.view());
+    } else if (phase === 'move') actions = this.touch.move(touches, now);
+    else if (phase === 'end') actions = this.touch.end(touches, now, this.view());
     else actions = this.touch.cancel();
-    this.apply(actions);
+    // View-only sessions zoom and pan too; nothing else they do is sent.
+    this.apply(this.enabled() ? actions : actions.filter((a) => a.kind === 'view'));
     clearTimeout(this.touchTimer);
     const deadline = this.touch.deadline();
     if (deadline !== null) {
-      this.touchTimer = setTimeout(() => this.apply(this.touch.tick(performance.now())), Math.max(0, deadline - now));
+      const tick = () => this.apply(this.touch.tick(performance.now()).filter((a) => this.enabled() || a.kind === 'view'));
+      this.touchTimer = setTimeout(tick, Math.max(0, deadline - now));
     }
   }
 
+  /**
+   * The trackpad pointer starts where the remote says its pointer is (the last `cursor` message), else at the
+   * centre; it follows the remote again when something else moved it (not within a second of our own moves).
+   */
+  syncPad(now) {
+    const c = this.cursorPos();
+    if (!this.pad) this.pad = c ? { x: c.x, y: c.y } : { x: 0.5, y: 0.5 };
+    else if (c && now - this.lastMoveAt > 1000) this.pad = { x: c.x, y: c.y };
+  }
+
   apply(actions) {
+    const o = this.origin || { x: 0, y: 0 };
     for (const a of actions) {
+      if (a.kind === 'view') {
+        this.setView(a.view);
+        continue;
+      }
       if (a.kind === 'scroll') {
         this.wheel.addTouch(a.dx, a.dy);
         this.requestFrame();
         continue;
       }
-      const p = this.position(a.x, a.y);
+      if (a.kind === 'rel') {
+        const r = this.rect();
+        if (!r) continue;
+        if (!this.pad) this.syncPad(performance.now());
+        this.pad = movePointer(this.pad, a.dx, a.dy, a.dt, r.width, r.height);
+        this.pendingMove = { ...this.pad, inside: true };
+        this.requestFrame();
+        this.onPadMove(this.pad);
+        continue;
+      }
+      let p;
+      if (a.pointer) {
+        if (!this.pad) this.syncPad(performance.now());
+        p = { ...this.pad, inside: true };
+      } else {
+        p = this.position(a.x + o.x, a.y + o.y);
+      }
       if (!p) continue;
       if (a.kind === 'move') {
         this.pendingMove = p;
@@ -209,6 +273,7 @@ export class InputController {
         this.buttonsDown.delete('left');
       }
       this.lastSentMove = p;
+      this.lastMoveAt = performance.now();
     }
   }
 
@@ -224,8 +289,9 @@ export class InputController {
   // --- keyboard ----------------------------------------------------------------------------------------------
 
   onKeyDown(e) {
-    if (!this.enabled() || e.isComposing || !e.code) return;
-    // Ctrl/Cmd+V: let the browser paste (the `paste` event sends the clipboard as text) instead of sending V.
+    if (!this.enabled() || e.isComposing || e.keyCode === 229 || !e.code) return;
+    // Ctrl/Cmd+V: let the browser paste (the `paste` event sets the remote clipboard, then presses Ctrl+V there)
+    // instead of sending V now.
     if (e.code === 'KeyV' && (e.ctrlKey || e.metaKey) && !e.altKey) return;
     e.preventDefault();
     e.stopPropagation();
@@ -241,17 +307,30 @@ export class InputController {
     this.send({ type: 'key', action: 'up', code: e.code });
   }
 
+  /** A paste in the stage or the on-screen keyboard: text or an image goes to the clipboard bridge. */
   onPaste(e) {
-    if (!this.enabled() || document.activeElement !== this.stage) return;
-    const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
+    const target = document.activeElement;
+    if (!this.enabled() || (target !== this.stage && target !== this.osk)) return;
     e.preventDefault();
-    if (!text) return;
-    // The remote still sees Ctrl (or Cmd) held from the shortcut: lift modifiers around the text, or it would
-    // type Ctrl+letters.
-    const held = [...this.keysDown].filter((c) => MODIFIERS.has(c));
+    const dt = e.clipboardData;
+    if (!dt) return;
+    const image = Array.from(dt.items || []).find((i) => i.kind === 'file' && i.type.startsWith('image/'));
+    const text = dt.getData('text/plain');
+    if (text) this.onPasteData({ text });
+    else if (image && image.getAsFile()) this.onPasteData({ blob: image.getAsFile() });
+  }
+
+  /** Types text with the modifiers this page holds lifted around it (or the remote would see Ctrl+letters). */
+  typeText(text) {
+    const held = [...this.keysDown].filter((c) => MODIFIER_CODES.has(c));
     for (const c of held) this.send({ type: 'key', action: 'up', code: c });
     this.sendText(text);
     for (const c of held) this.send({ type: 'key', action: 'down', code: c });
+  }
+
+  /** The key codes this page holds down on the remote (the clipboard bridge presses Ctrl+V around them). */
+  held() {
+    return new Set(this.keysDown);
   }
 
   sendText(text) {
@@ -261,12 +340,16 @@ export class InputController {
     }
   }
 
-  /** Lifts every key and button this page holds down on the remote. */
+  /** Lifts every key and button this page holds down on the remote (locked modifiers included). */
   releaseAll() {
     for (const code of this.keysDown) this.sendRaw({ type: 'key', action: 'up', code });
     this.keysDown.clear();
     for (const button of this.buttonsDown) this.sendRaw({ type: 'pointer', action: 'up', button });
     this.buttonsDown.clear();
+    if (this.mods.active) {
+      this.mods.clear(); // their key-ups went out with keysDown
+      this.onStickyChange(this.mods);
+    }
   }
 
   // --- on-screen keyboard (phones) ---------------------------------------------------------------------------
@@ -284,76 +367,67 @@ export class InputController {
   }
 
   /**
-   * A special key from the key bar: pressed with the sticky modifiers (then released), or a modifier toggled.
-   * Modifiers stay latched until the next key, like a phone's shift key.
+   * A key-bar button: a key pressed with the modifiers, or a modifier tapped (keys.js ModifierKeys: one tap
+   * latches it for the next key, a quick second tap locks it down until it is tapped again).
    */
   specialKey({ key, mod }) {
     if (!this.enabled()) return;
     if (mod) {
-      if (this.sticky.has(mod)) this.sticky.delete(mod);
-      else this.sticky.add(mod);
-      this.onStickyChange(this.sticky);
+      for (const c of this.mods.tap(mod, performance.now())) this.sendKey(c);
+      this.onStickyChange(this.mods);
       return;
     }
     this.pressWithSticky(key);
   }
 
+  /** Sends a key command, tracking what is held down (so blur releases it). */
+  sendKey(cmd) {
+    if (cmd.action === 'down') this.keysDown.add(cmd.code);
+    if (cmd.action === 'up') this.keysDown.delete(cmd.code);
+    this.send(cmd);
+  }
+
   pressWithSticky(code) {
-    const mods = [...this.sticky];
-    for (const m of mods) this.send({ type: 'key', action: 'down', code: m });
-    this.send({ type: 'key', action: 'press', code });
-    for (const m of mods.reverse()) this.send({ type: 'key', action: 'up', code: m });
-    this.clearSticky();
+    const had = this.mods.latchedCodes().length > 0;
+    for (const c of this.mods.press(code)) this.send(c);
+    if (had) this.onStickyChange(this.mods);
   }
 
   clearSticky() {
-    if (this.sticky.size === 0) return;
-    this.sticky.clear();
-    this.onStickyChange(this.sticky);
+    if (!this.mods.active) return;
+    for (const c of this.mods.clear()) this.sendKey(c);
+    this.onStickyChange(this.mods);
   }
 
-  /** Text from the on-screen keyboard: with a latched modifier, a letter or digit becomes a shortcut (Ctrl+C). */
+  /** Text from the on-screen keyboard: with a modifier in force, a letter or digit becomes a key press (Ctrl+C,
+   * Shift+A = "A"); other text is typed, and uses up the latched modifiers. */
   oskText(text) {
-    const code = this.sticky.size > 0 ? codeOfChar(text) : null;
-    if (code) this.pressWithSticky(code);
-    else this.sendText(text);
+    const code = this.mods.active ? codeOfChar(text) : null;
+    if (code) {
+      this.pressWithSticky(code);
+      return;
+    }
+    this.sendText(text);
+    if (this.mods.dropLatched()) this.onStickyChange(this.mods);
   }
 
   onOskBeforeInput(e) {
     if (!this.enabled()) return;
-    switch (e.inputType) {
-      case 'insertText':
-      case 'insertReplacementText':
-        if (e.data) this.oskText(e.data);
-        e.preventDefault();
-        break;
-      case 'insertFromPaste': {
-        const text = e.dataTransfer ? e.dataTransfer.getData('text/plain') : e.data;
-        if (text) this.sendText(text);
-        e.preventDefault();
-        break;
-      }
-      case 'insertLineBreak':
-      case 'insertParagraph':
-        this.pressWithSticky('Enter');
-        e.preventDefault();
-        break;
-      case 'deleteContentBackward':
-        this.pressWithSticky('Backspace');
-        e.preventDefault();
-        break;
-      case 'deleteContentForward':
-        this.pressWithSticky('Delete');
-        e.preventDefault();
-        break;
-      default:
-        // Composition (IME, swipe typing) cannot be cancelled: compositionend sends the result.
-        break;
+    const r = this.ime.beforeInput(e);
+    if (r.cancel) e.preventDefault();
+    const s = r.send;
+    if (!s) return;
+    if (s.text) this.oskText(s.text);
+    else if (s.key) this.pressWithSticky(s.key);
+    else if (s.paste) {
+      const text = e.dataTransfer ? e.dataTransfer.getData('text/plain') : e.data;
+      if (text) this.onPasteData({ text });
     }
   }
 
   onOskCompositionEnd(e) {
-    if (this.enabled() && e.data) this.sendText(e.data);
+    const r = this.ime.compositionEnd(e.data);
+    if (this.enabled() && r) this.oskText(r.text);
     this.resetOsk();
   }
 
@@ -367,6 +441,7 @@ export class InputController {
   }
 
   onOskKeyDown(e) {
+    if (this.ime.keyIsComposing(e)) return;
     // Keys that produce no input event (arrows, Escape, Tab) from a hardware keyboard attached to a tablet.
     const passthrough = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Escape', 'Tab', 'Home', 'End', 'PageUp', 'PageDown'];
     if (this.enabled() && passthrough.includes(e.code)) {

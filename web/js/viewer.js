@@ -1,20 +1,24 @@
 // The viewer page: connects to the gateway, watches a screen over WebRTC (JPEG when WebRTC cannot work), sends
 // input, and shows status, statistics and agent activity.
 //
-// Parts: Signaling (socket + reconnect) → one watch at a time (WebRtcWatch or JpegWatch) → the stage (video or
-// canvas) with InputController, AgentOverlay and FrameTimer on top. This file is the glue and the UI: it decides
-// which watch runs, what the user is told, and exposes a read-only `window.sightline` for diagnostics and tests.
+// Parts: Signaling (socket + reconnect) → one watch at a time (WebRtcWatch or JpegWatch) → the stage (StageView:
+// video or canvas, zoom and pan) with InputController, CursorOverlay, AgentOverlay and FrameTimer on top, and the
+// ClipboardBridge. Server messages from the WebSocket and the WebRTC data channel go through one handler
+// (onMessage). This file is the glue and the UI: it decides which watch runs, what the user is told, and exposes
+// a read-only `window.sightline` for diagnostics and tests (diagnostics.js).
 
-import { fnv1a32, readScreen, rgbaSampler } from './barcode.js';
-import { bitrate as formatBitrate } from './format.js';
-import { contentRect, parseObjectPosition } from './geometry.js';
+import { ClipboardBridge } from './clipboard.js';
+import { CursorOverlay } from './cursor.js';
+import { diagnostics } from './diagnostics.js';
 import { InputController } from './input.js';
 import { JpegWatch } from './jpeg.js';
+import { bindKeybar } from './keybar.js';
 import { FrameTimer } from './latency.js';
 import { fragmentWithoutToken, parseFragment, storeToken, storedToken } from './options.js';
 import { AgentOverlay } from './overlay.js';
 import { Signaling } from './signaling.js';
-import { networkRows, rawRtcStats, rtcRates } from './stats.js';
+import { StageView } from './stage.js';
+import { renderStats, sampleStats } from './statspanel.js';
 import { WebRtcWatch, webrtcUnsupportedReason } from './webrtc.js';
 
 /** Default when the welcome message has no fallback_timeout_ms (the protocol's default). */
@@ -23,6 +27,10 @@ const DEFAULT_FALLBACK_MS = 5000;
 const WEBRTC_RETRIES = 2;
 /** Statistics refresh period. */
 const STATS_PERIOD_MS = 1000;
+/** Where the touch mode (direct or trackpad) is remembered. */
+const TOUCH_MODE_KEY = 'sightline.touchMode';
+/** Commands kept for the e2e hook (`e2e=1`). */
+const E2E_COMMANDS = 500;
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,6 +46,11 @@ class Viewer {
       stage: $('stage'),
       video: $('video'),
       canvas: $('canvas'),
+      zoomLayer: $('zoom-layer'),
+      cursorLayer: $('cursor-layer'),
+      cursorImg: $('cursor-img'),
+      clipOffer: $('clip-offer'),
+      btnTrackpad: $('btn-trackpad'),
       agents: $('agent-layer'),
       banner: $('banner'),
       bannerText: $('banner-text'),
@@ -91,15 +104,44 @@ class Viewer {
     this.frames = new FrameTimer({ video: this.el.video, screenSize: () => this.screenSize() });
     this.frames.addEventListener('firstframe', (e) => this.onFirstFrame(e.detail));
     this.overlay = new AgentOverlay({ layer: this.el.agents, rect: () => this.contentRect() });
+    this.e2eCommands = [];
+    this.stageView = new StageView({
+      stage: this.el.stage,
+      layer: this.el.zoomLayer,
+      video: this.el.video,
+      canvas: this.el.canvas,
+      hasPicture: () => this.picture,
+      onChange: () => this.cursor.draw(),
+    });
+    this.cursor = new CursorOverlay({
+      img: this.el.cursorImg,
+      layer: this.el.cursorLayer,
+      stage: this.el.stage,
+      rect: () => this.contentRect(),
+      screen: () => this.screen,
+      mouseMode: () => this.stageView.mouseOver && this.canControl(),
+    });
     this.input = new InputController({
       stage: this.el.stage,
       rect: () => this.contentRect(),
       send: (cmd) => this.sendCommand(cmd),
       enabled: () => this.canControl() && this.watch !== null,
       osk: this.el.osk,
-      onStickyChange: (mods) => {
-        for (const b of this.el.keybar.querySelectorAll('[data-mod]')) b.setAttribute('aria-pressed', String(mods.has(b.dataset.mod)));
+      view: () => this.stageView.view,
+      setView: (v) => this.stageView.setView(v),
+      onPaste: (d) => (d.text ? this.clipboard.pasteText(d.text) : this.clipboard.pasteImage(d.blob)),
+      cursorPos: () => this.cursor.pos,
+      onPadMove: (pos) => {
+        this.cursor.moveLocal(pos);
+        this.stageView.follow(pos);
       },
+    });
+    this.clipboard = new ClipboardBridge({
+      send: (cmd) => this.sendCommand(cmd),
+      held: () => this.input.held(),
+      toast: (t) => this.toast(t),
+      offer: this.el.clipOffer,
+      typeInstead: (text) => this.input.typeText(text),
     });
   }
 
@@ -114,6 +156,8 @@ class Viewer {
     this.token = this.options.token || storedToken();
     this.bindUi();
     this.input.attach();
+    this.stageView.attach();
+    this.setTouchMode(readTouchMode());
     if (this.options.stats) this.toggleStats(true);
     if (this.options.e2e || this.options.debug) this.frames.decodeBarcode = true;
     this.frames.start();
@@ -129,13 +173,8 @@ class Viewer {
     el.btnBannerRetry.addEventListener('click', () => this.retryWebrtc());
     el.btnBannerClose.addEventListener('click', () => (el.banner.hidden = true));
     el.btnKeyboard.addEventListener('click', () => this.toggleKeyboard());
-    // Key-bar buttons must not take the focus from the hidden input (that would close the phone's keyboard):
-    // cancel the focus change on press and act on release.
-    for (const type of ['pointerdown', 'mousedown']) el.keybar.addEventListener(type, (e) => e.preventDefault());
-    el.keybar.addEventListener('click', (e) => {
-      const b = e.target.closest('button');
-      if (b) this.input.specialKey({ key: b.dataset.key, mod: b.dataset.mod });
-    });
+    this.input.onStickyChange = bindKeybar(el.keybar, this.input);
+    el.btnTrackpad.addEventListener('click', () => this.setTouchMode(this.input.mode === 'trackpad' ? 'direct' : 'trackpad', true));
     el.btnStats.addEventListener('click', () => this.toggleStats());
     el.btnFullscreen.addEventListener('click', () => this.toggleFullscreen());
     document.addEventListener('fullscreenchange', () => {
@@ -170,6 +209,13 @@ class Viewer {
       window.visualViewport.addEventListener('scroll', overlap);
     }
     el.video.addEventListener('resize', () => this.layoutChanged());
+    // Without requestVideoFrameCallback (older Safari, Firefox) FrameTimer reports no first frame: the video's
+    // own events say the picture is there.
+    for (const type of ['loadeddata', 'playing']) {
+      el.video.addEventListener(type, () => {
+        if (!this.frames.supported && !this.picture) this.onFirstFrame({ presentedAt: performance.now() });
+      });
+    }
     window.addEventListener('resize', () => this.layoutChanged());
   }
 
@@ -239,11 +285,16 @@ class Viewer {
     this.startWatch();
   }
 
+  /** Every server message, from the WebSocket or the WebRTC data channel. */
   onMessage(msg) {
     this.debug('←', msg);
-    if (this.draining && ['offer', 'candidate', 'frame', 'stopped', 'network', 'fallback'].includes(msg.type)) return;
+    if (this.draining && ['offer', 'candidate', 'frame', 'stopped', 'network', 'fallback', 'cursor', 'cursor_image'].includes(msg.type)) return;
     if (this.watch && this.watch.handle(msg)) return;
+    if (this.cursor.handle(msg)) return;
     switch (msg.type) {
+      case 'clipboard':
+        this.clipboard.handleMessage(msg); // the gateway sends it only to roles `[clipboard] read_role` allows
+        break;
       case 'stopped':
         this.onStopped(msg);
         break;
@@ -263,6 +314,8 @@ class Viewer {
         }
         break;
       case 'ack':
+        this.clipboard.handleAck(msg);
+        break;
       case 'offer':
       case 'candidate':
       case 'frame':
@@ -322,6 +375,7 @@ class Viewer {
   }
 
   onError(msg) {
+    if (this.clipboard.handleError(msg)) return;
     const text = msg.message || msg.code;
     const starting = this.watch && !this.picture;
     if (msg.code === 'unknown_screen') {
@@ -443,7 +497,7 @@ class Viewer {
       this.toast(`Reconnecting the picture through ${to}${reason ? `: ${reason}` : ''}`);
     });
     w.addEventListener('control', (e) => {
-      if (e.detail && e.detail.type === 'error') this.onError(e.detail);
+      if (this.watch === w && e.detail && typeof e.detail.type === 'string') this.onMessage(e.detail);
     });
     this.showMedia('video');
     this.frames.reset();
@@ -505,6 +559,7 @@ class Viewer {
     this.rates = null;
     this.network = null;
     if (this.el.video.srcObject) this.el.video.srcObject = null;
+    this.cursor.reset();
     this.input.releaseAll();
     this.updateTools();
   }
@@ -562,71 +617,11 @@ class Viewer {
   }
 
   async sampleStats() {
-    const w = this.watch;
-    if (w instanceof WebRtcWatch) {
-      const list = await w.stats().catch(() => null);
-      const raw = list && rawRtcStats(list);
-      if (raw && this.watch === w) {
-        this.rates = { transport: 'webrtc', ...rtcRates(this.prevRaw, raw) };
-        this.prevRaw = raw;
-      }
-    } else if (w instanceof JpegWatch) {
-      const now = performance.now();
-      const prev = this.prevRaw;
-      const cur = { at: now, drawn: w.drawn, bytes: w.bytes };
-      const dt = prev ? (now - prev.at) / 1000 : 0;
-      this.rates = {
-        transport: 'jpeg',
-        fps: dt > 0 ? (cur.drawn - prev.drawn) / dt : undefined,
-        bitrateKbps: dt > 0 ? ((cur.bytes - prev.bytes) * 8) / 1000 / dt : undefined,
-        rttMs: this.signaling && this.signaling.rttMs,
-        width: w.width,
-        height: w.height,
-        latencyMs: w.lastLatencyMs,
-        framesDropped: w.dropped,
-        codec: 'JPEG',
-      };
-      this.prevRaw = cur;
-      if (this.signaling) this.signaling.ping();
-    }
+    await sampleStats(this);
   }
 
   renderStats() {
-    const r = this.rates || {};
-    const rows = [];
-    const fmt = (v, digits, unit) => (typeof v === 'number' && Number.isFinite(v) ? `${v.toFixed(digits)}${unit}` : '—');
-    rows.push(['Transport', r.transport === 'jpeg' ? 'JPEG over WebSocket' : r.transport === 'webrtc' ? 'WebRTC' : '—']);
-    rows.push(['Codec', r.codec ? `${r.codec.replace('video/', '')}${profileOf(r.fmtp)}` : '—']);
-    rows.push(['Resolution', r.width && r.height ? `${r.width}×${r.height}` : '—']);
-    rows.push(['Frame rate', fmt(r.fps, 1, ' fps')]);
-    rows.push(['Bitrate', typeof r.bitrateKbps === 'number' ? formatBitrate(r.bitrateKbps) : '—']);
-    rows.push(['Round trip', fmt(r.rttMs, 1, ' ms')]);
-    if (r.transport !== 'jpeg') {
-      rows.push(['Decode', fmt(r.decodeMs, 1, ' ms/frame')]);
-      rows.push(['Jitter buffer', fmt(r.jitterBufferMs, 1, ' ms')]);
-      const lat = this.frames.summary();
-      rows.push([
-        'Latency',
-        lat ? `${lat.median.toFixed(0)} ms · p95 ${lat.p95.toFixed(0)}` : this.frames.supported ? '— (test screen only)' : '— (unsupported)',
-      ]);
-      rows.push(['Lost / dropped', `${r.packetsLost ?? '—'} pkt · ${r.framesDropped ?? '—'} fr`]);
-      const n = this.network;
-      rows.push(...networkRows(n && n.msg, n ? performance.now() - n.at : Infinity));
-    } else {
-      rows.push(['Latency', fmt(r.latencyMs, 0, ' ms')]);
-      rows.push(['Dropped', `${r.framesDropped ?? 0} frames`]);
-    }
-    const ff = this.firstFrameMs();
-    rows.push(['First frame', ff === null ? '—' : `${ff.toFixed(0)} ms`]);
-    const dl = this.el.statsList;
-    dl.replaceChildren();
-    for (const [k, v] of rows) {
-      const dt = document.createElement('dt');
-      dt.textContent = k;
-      const dd = document.createElement('dd');
-      dd.textContent = v;
-      dl.append(dt, dd);
-    }
+    renderStats(this);
   }
 
   /** Time from creating the socket to the first picture on screen, in ms, or null. */
@@ -646,6 +641,10 @@ class Viewer {
     const acting = !(cmd.type === 'pointer' && cmd.action === 'move');
     if (acting && this.watch instanceof JpegWatch) this.watch.interaction();
     this.debug('→', cmd);
+    if (this.options.e2e) {
+      this.e2eCommands.push({ ...cmd, at: performance.now() });
+      if (this.e2eCommands.length > E2E_COMMANDS) this.e2eCommands.shift();
+    }
     if (this.watch instanceof WebRtcWatch && this.watch.sendCommand(cmd)) return;
     this.send(cmd);
   }
@@ -663,20 +662,33 @@ class Viewer {
   }
 
   activeMedia() {
-    return this.el.canvas.hidden ? this.el.video : this.el.canvas;
+    return this.stageView.activeMedia();
   }
 
-  /** The picture's rectangle in client coordinates, or null when nothing is shown yet. */
+  /** The picture's rectangle in client coordinates (zoomed and panned), or null when nothing is shown yet. */
   contentRect() {
-    const m = this.activeMedia();
-    const w = m === this.el.video ? m.videoWidth : m.width;
-    const h = m === this.el.video ? m.videoHeight : m.height;
-    if (!this.picture || !w || !h) return null;
-    return contentRect(m.getBoundingClientRect(), w, h, parseObjectPosition(getComputedStyle(m).objectPosition));
+    return this.stageView.contentRect();
   }
 
   layoutChanged() {
     this.el.app.classList.toggle('has-picture', this.picture);
+    this.stageView.relayout();
+    this.cursor.draw();
+  }
+
+  /** Direct touch or trackpad (remembered in localStorage when the user picks it). */
+  setTouchMode(mode, remember = false) {
+    this.input.setMode(mode);
+    this.el.btnTrackpad.setAttribute('aria-pressed', String(this.input.mode === 'trackpad'));
+    this.el.app.classList.toggle('trackpad', this.input.mode === 'trackpad');
+    if (remember) {
+      try {
+        localStorage.setItem(TOUCH_MODE_KEY, this.input.mode);
+      } catch {
+        // Storage refused (private mode): the choice lasts for this page.
+      }
+      this.toast(this.input.mode === 'trackpad' ? 'Trackpad mode: drag to move the pointer, tap to click.' : 'Direct touch: tap where you want to click.');
+    }
   }
 
   showMedia(kind) {
@@ -690,6 +702,7 @@ class Viewer {
     this.el.btnRetry.hidden = !jpeg || !!webrtcUnsupportedReason();
     this.el.btnBannerRetry.hidden = !!webrtcUnsupportedReason();
     this.el.btnKeyboard.hidden = !this.canControl() || !this.el.app.classList.contains('touch');
+    this.el.btnTrackpad.hidden = this.el.btnKeyboard.hidden;
     if (this.el.btnKeyboard.hidden && !this.el.keybar.hidden) this.toggleKeyboard(false);
   }
 
@@ -783,68 +796,21 @@ class Viewer {
 
   // --- diagnostics (window.sightline) ------------------------------------------------------------------------
 
-  /** Reads the synthetic screen's barcodes from the picture on screen (full frame). */
-  readBarcodes() {
-    const screen = this.screenSize();
-    if (!screen || !this.picture) return null;
-    const m = this.activeMedia();
-    const w = m === this.el.video ? m.videoWidth : m.width;
-    const h = m === this.el.video ? m.videoHeight : m.height;
-    const c = document.createElement('canvas');
-    c.width = w;
-    c.height = h;
-    const ctx = c.getContext('2d', { willReadFrequently: true });
-    ctx.drawImage(m, 0, 0);
-    const data = ctx.getImageData(0, 0, w, h).data;
-    return { width: w, height: h, ...readScreen(rgbaSampler(data, w, h, screen.width, screen.height), screen.width, screen.height) };
-  }
-
   diagnostics() {
-    const v = this;
-    return {
-      get state() {
-        const w = v.watch;
-        return {
-          phase: v.phase,
-          status: v.el.statusText.textContent,
-          role: v.role,
-          session: v.welcome ? v.welcome.session : null,
-          screen: v.screen,
-          mode: v.mode,
-          watching: w instanceof WebRtcWatch ? 'webrtc' : w instanceof JpegWatch ? 'jpeg' : null,
-          connected: w instanceof WebRtcWatch ? w.everConnected : w instanceof JpegWatch ? v.picture : false,
-          picture: v.picture,
-          fallbackReason: v.fallbackReason,
-          dataChannelOpen: w instanceof WebRtcWatch && !!w.dc && w.dc.readyState === 'open',
-        };
-      },
-      marks: () => ({ ...v.marks, ...(v.watch instanceof WebRtcWatch ? v.watch.marks : {}) }),
-      firstFrameMs: () => v.firstFrameMs(),
-      framesPresented: () => v.frames.frames,
-      jpegFramesDrawn: () => (v.watch instanceof JpegWatch ? v.watch.drawn : 0),
-      latencySamples: () => v.frames.record.values(),
-      clearLatency: () => v.frames.record.clear(),
-      measureLatency: (on) => (v.frames.decodeBarcode = !!on),
-      rtcStats: async () => (v.watch instanceof WebRtcWatch ? v.watch.stats() : null),
-      network: () => (v.network ? { ...v.network.msg, ageMs: performance.now() - v.network.at } : null),
-      contentRect: () => v.contentRect(),
-      receiverSettings: () => {
-        const r = v.watch instanceof WebRtcWatch ? v.watch.receiver : null;
-        return r ? { jitterBufferTarget: r.jitterBufferTarget, playoutDelayHint: r.playoutDelayHint } : null;
-      },
-      readBarcodes: () => v.readBarcodes(),
-      fnv1a32,
-    };
+    return diagnostics(this);
+  }
+}
+
+function readTouchMode() {
+  try {
+    return localStorage.getItem(TOUCH_MODE_KEY) === 'trackpad' ? 'trackpad' : 'direct';
+  } catch {
+    return 'direct';
   }
 }
 
 function capitalise(s) {
   return s ? s[0].toUpperCase() + s.slice(1) : s;
-}
-
-function profileOf(fmtp) {
-  const m = /profile-level-id=([0-9a-f]{6})/i.exec(fmtp || '');
-  return m ? ` ${m[1]}` : '';
 }
 
 const viewer = new Viewer();
