@@ -156,7 +156,7 @@ fn requests_are_checked_before_any_tool_runs() {
     );
     assert_eq!(
         reply(&body)["result"]["tools"].as_array().map(Vec::len),
-        Some(12)
+        Some(14)
     );
     let (status, headers, _) = http(
         "OPTIONS",

@@ -228,7 +228,7 @@ fn screenshots_show_the_screen_as_viewers_see_it() {
     let listed = inspector(&gw, VIEW_TOKEN, &["--method", "tools/list"]);
     assert_eq!(
         listed["tools"].as_array().map(Vec::len),
-        Some(12),
+        Some(14),
         "{listed}"
     );
     let shot = inspector(
