@@ -1,6 +1,7 @@
 //! The audit trail of agent actions: every tool call is a monitor operation `mcp_tool_call` whose detail is
 //! `{"tool", "arguments", "result"}`, with long strings cut so one call cannot flood the trail (the monitor bounds
-//! the whole detail too). Images are described, never stored.
+//! the whole detail too). Images are described, never stored. Clipboard contents (`set_clipboard`'s text or image,
+//! `get_clipboard`'s result) are recorded by size only: a clipboard holds passwords.
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::{Value, json};
@@ -12,18 +13,46 @@ pub const MAX_RESULT_CHARS: usize = 500;
 /// Deepest nesting of arguments kept; deeper values are replaced by a note (tools take flat arguments).
 const MAX_DEPTH: usize = 4;
 
+/// Tools whose arguments or results carry clipboard contents.
+const CLIPBOARD_TOOLS: [&str; 2] = ["get_clipboard", "set_clipboard"];
+
 /// The detail of a call before it finishes.
 pub fn started(tool: &str, arguments: Option<&JsonObject>) -> Value {
-    json!({ "tool": tool, "arguments": arguments_for_audit(arguments) })
+    json!({ "tool": tool, "arguments": audited_arguments(tool, arguments) })
 }
 
 /// The detail of a finished call.
 pub fn finished(tool: &str, arguments: Option<&JsonObject>, result: &str) -> Value {
+    let result = if tool == "get_clipboard" {
+        format!("({} bytes, not recorded)", result.len())
+    } else {
+        truncate(result, MAX_RESULT_CHARS)
+    };
     json!({
         "tool": tool,
-        "arguments": arguments_for_audit(arguments),
-        "result": truncate(result, MAX_RESULT_CHARS),
+        "arguments": audited_arguments(tool, arguments),
+        "result": result,
     })
+}
+
+/// [`arguments_for_audit`], with a clipboard tool's string arguments but `selection` replaced by their size.
+fn audited_arguments(tool: &str, arguments: Option<&JsonObject>) -> Value {
+    let mut v = arguments_for_audit(arguments);
+    if CLIPBOARD_TOOLS.contains(&tool)
+        && let (Value::Object(out), Some(args)) = (&mut v, arguments)
+    {
+        for (k, value) in args {
+            if let Value::String(s) = value
+                && k != "selection"
+            {
+                out.insert(
+                    k.clone(),
+                    Value::String(format!("({} bytes, not recorded)", s.len())),
+                );
+            }
+        }
+    }
+    v
 }
 
 /// The arguments with every string cut to [`MAX_ARGUMENT_CHARS`] characters.
@@ -113,6 +142,27 @@ mod tests {
         let deep = json!({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}});
         let v = arguments_for_audit(deep.as_object());
         assert_eq!(v["a"]["b"]["c"]["d"]["e"], json!("…(nested too deep)"));
+    }
+
+    #[test]
+    fn clipboard_contents_are_recorded_by_size_only() {
+        let mut args = JsonObject::new();
+        args.insert("text".into(), Value::String("hunter2".into()));
+        args.insert("selection".into(), Value::String("primary".into()));
+        let d = finished(
+            "set_clipboard",
+            Some(&args),
+            "The clipboard now holds text (7 bytes)",
+        );
+        assert_eq!(d["arguments"]["text"], "(7 bytes, not recorded)");
+        assert_eq!(d["arguments"]["selection"], "primary");
+        let d = finished("get_clipboard", None, "hunter2");
+        assert_eq!(d["result"], "(7 bytes, not recorded)");
+        assert!(
+            !started("set_clipboard", Some(&args))
+                .to_string()
+                .contains("hunter2")
+        );
     }
 
     #[test]
