@@ -76,7 +76,10 @@ fn circle(n: usize) -> Vec<(u32, u32)> {
     (0..n)
         .map(|i| {
             let a = i as f64 / n as f64 * std::f64::consts::TAU;
-            ((960.0 + 300.0 * a.cos()) as u32, (540.0 + 300.0 * a.sin()) as u32)
+            (
+                (960.0 + 300.0 * a.cos()) as u32,
+                (540.0 + 300.0 * a.sin()) as u32,
+            )
         })
         .collect()
 }
@@ -111,7 +114,9 @@ async fn the_pointer_is_an_overlay_and_moving_it_costs_no_frames() {
     xvfb.run(0, "xdotool", &["mousemove", "100", "200"]);
     msgs.extend(collect(&mut ws, Duration::from_millis(1500)).await.0);
     let images = of_type(&msgs, "cursor_image");
-    let first = images.first().unwrap_or_else(|| panic!("no cursor_image: {msgs:?}"));
+    let first = images
+        .first()
+        .unwrap_or_else(|| panic!("no cursor_image: {msgs:?}"));
     assert_eq!(first["screen"], "0");
     assert_eq!(first["screen_width"], 1920);
     assert!(first["width"].as_u64().unwrap() > 0 && first["width"].as_u64().unwrap() <= 256);
@@ -137,7 +142,11 @@ async fn the_pointer_is_an_overlay_and_moving_it_costs_no_frames() {
     assert!(positions >= 20, "only {positions} positions for 40 moves");
     // A frame of an already captured picture may come again (the JPEG stream stepping its quality); a new capture
     // may not.
-    assert_eq!(max_seq(&msgs).max(captured), captured, "pointer motion captured frames: {msgs:?}");
+    assert_eq!(
+        max_seq(&msgs).max(captured),
+        captured,
+        "pointer motion captured frames: {msgs:?}"
+    );
 
     // A new shape is a new image: an xterm's I-beam while the pointer is over it (nudged so the server re-picks
     // the cursor once the window is mapped).
@@ -151,7 +160,11 @@ async fn the_pointer_is_an_overlay_and_moving_it_costs_no_frames() {
         .expect("xterm starts");
     let mut changed = None;
     for i in 0..20 {
-        xvfb.run(0, "xdotool", &["mousemove", &(700 + i % 2).to_string(), "400"]);
+        xvfb.run(
+            0,
+            "xdotool",
+            &["mousemove", &(700 + i % 2).to_string(), "400"],
+        );
         let (msgs, _) = collect(&mut ws, Duration::from_millis(250)).await;
         if let Some(m) = of_type(&msgs, "cursor_image").last() {
             changed = Some((*m).clone());
@@ -177,7 +190,10 @@ async fn in_video_mode_the_pointer_is_in_the_frames() {
     let mover = spawn_mover(&xvfb, circle(20));
     let (msgs, binary) = collect(&mut ws, Duration::from_millis(1500)).await;
     mover.join().unwrap();
-    assert!(binary >= 5, "pointer motion in video mode sent only {binary} frames");
+    assert!(
+        binary >= 5,
+        "pointer motion in video mode sent only {binary} frames"
+    );
     assert!(of_type(&msgs, "cursor").is_empty() && of_type(&msgs, "cursor_image").is_empty());
     ws.close().await;
 }
@@ -203,7 +219,10 @@ fn xclip_in(xvfb: &Xvfb, selection: &str, text: &str) {
     // The forked xclip takes the selection a moment after its parent exits.
     let deadline = Instant::now() + Duration::from_secs(5);
     while xclip_out(xvfb, selection) != text {
-        assert!(Instant::now() < deadline, "xclip never took the {selection} selection");
+        assert!(
+            Instant::now() < deadline,
+            "xclip never took the {selection} selection"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -304,7 +323,15 @@ fn mcp_sets_and_gets_the_clipboard() {
     let r = last_json(&run_python(
         "mcp_client.py",
         &[
-            "clipboard", "--url", &url, "--token", CONTROL_TOKEN, "--out", &out, "--display", &display,
+            "clipboard",
+            "--url",
+            &url,
+            "--token",
+            CONTROL_TOKEN,
+            "--out",
+            &out,
+            "--display",
+            &display,
         ],
         Duration::from_secs(120),
     ));
@@ -318,7 +345,15 @@ fn mcp_sets_and_gets_the_clipboard() {
     let r = last_json(&run_python(
         "mcp_client.py",
         &[
-            "clipboard", "--url", &url, "--token", VIEW_TOKEN, "--out", &out, "--display", &display,
+            "clipboard",
+            "--url",
+            &url,
+            "--token",
+            VIEW_TOKEN,
+            "--out",
+            &out,
+            "--display",
+            &display,
         ],
         Duration::from_secs(120),
     ));
@@ -330,5 +365,43 @@ fn mcp_sets_and_gets_the_clipboard() {
             .contains("role view cannot set the clipboard"),
         "{}",
         r["set"]
+    );
+}
+
+#[test]
+fn mcp_screenshots_include_the_pointer_only_when_asked() {
+    let xvfb = Xvfb::start();
+    xvfb.run(0, "xsetroot", &["-solid", "#336699"]);
+    let gw = GatewayProcess::start(&config(&xvfb, ""));
+    let url = format!("{}/mcp", gw.base);
+    let out = gw.dir().to_string_lossy().into_owned();
+    let r = last_json(&run_python(
+        "mcp_client.py",
+        &[
+            "cursor",
+            "--url",
+            &url,
+            "--token",
+            CONTROL_TOKEN,
+            "--out",
+            &out,
+        ],
+        Duration::from_secs(120),
+    ));
+    let decode = |shot: &Value| {
+        let file = shot["images"][0]["file"].as_str().expect("an image");
+        image::open(file).expect("a PNG").to_rgb8()
+    };
+    let background = image::Rgb([0x33u8, 0x66, 0x99]);
+    let plain = decode(&r["plain"]);
+    assert!(
+        plain.pixels().all(|p| *p == background),
+        "the pointer is not in a plain screenshot"
+    );
+    let with = decode(&r["with_cursor"]);
+    let drawn = with.pixels().filter(|p| **p != background).count();
+    assert!(
+        drawn >= 20,
+        "include_cursor draws the pointer ({drawn} pixels differ)"
     );
 }

@@ -235,6 +235,18 @@ async def scenario_clipboard(args):
         return r
 
 
+async def scenario_cursor(args):
+    """A PNG of the 24x24 px under the pointer, without and with include_cursor."""
+    async with connect(args, args.token) as c:
+        region = {"x": 500, "y": 400, "width": 24, "height": 24}
+        r = {"move": await c.tool("move_pointer", {"x": 500, "y": 400})}
+        time.sleep(0.3)
+        r["plain"] = await c.tool("screenshot", {"format": "png", "region": region}, save_as="plain")
+        r["with_cursor"] = await c.tool("screenshot", {"format": "png", "region": region, "include_cursor": True},
+                                        save_as="with-cursor")
+        return r
+
+
 async def scenario_smoke(args):
     async with connect(args, args.token) as c:
         return {
@@ -262,6 +274,7 @@ SCENARIOS = {
     "forbidden": scenario_forbidden,
     "wait": scenario_wait,
     "clipboard": scenario_clipboard,
+    "cursor": scenario_cursor,
     "sessions": scenario_sessions,
     "smoke": scenario_smoke,
 }
