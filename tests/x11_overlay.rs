@@ -313,28 +313,25 @@ async fn the_clipboard_goes_both_ways_under_the_policy() {
     view.close().await;
 }
 
+/// Runs a scenario of `tests/e2e/mcp_client.py` (the official Python SDK) and returns its JSON result.
+fn mcp(gw: &GatewayProcess, scenario: &str, token: &str, extra: &[&str]) -> Value {
+    let url = format!("{}/mcp", gw.base);
+    let out = gw.dir().to_string_lossy().into_owned();
+    let mut args = vec![scenario, "--url", &url, "--token", token, "--out", &out];
+    args.extend_from_slice(extra);
+    last_json(&run_python(
+        "mcp_client.py",
+        &args,
+        Duration::from_secs(120),
+    ))
+}
+
 #[test]
 fn mcp_sets_and_gets_the_clipboard() {
     let xvfb = Xvfb::start();
     let gw = GatewayProcess::start(&config(&xvfb, ""));
-    let url = format!("{}/mcp", gw.base);
-    let out = gw.dir().to_string_lossy().into_owned();
     let display = xvfb.display();
-    let r = last_json(&run_python(
-        "mcp_client.py",
-        &[
-            "clipboard",
-            "--url",
-            &url,
-            "--token",
-            CONTROL_TOKEN,
-            "--out",
-            &out,
-            "--display",
-            &display,
-        ],
-        Duration::from_secs(120),
-    ));
+    let r = mcp(&gw, "clipboard", CONTROL_TOKEN, &["--display", &display]);
     eprintln!("{r:#}");
     assert_eq!(r["set"]["is_error"], false, "{}", r["set"]);
     assert_eq!(r["xclip_after_set"], "agent ✓ wrote this");
@@ -342,21 +339,7 @@ fn mcp_sets_and_gets_the_clipboard() {
     assert_eq!(r["get"]["structured"]["text"], "X wrote ✓ this");
     assert_eq!(r["get_primary"]["structured"]["empty"], true);
     assert_eq!(r["bad"]["is_error"], true);
-    let r = last_json(&run_python(
-        "mcp_client.py",
-        &[
-            "clipboard",
-            "--url",
-            &url,
-            "--token",
-            VIEW_TOKEN,
-            "--out",
-            &out,
-            "--display",
-            &display,
-        ],
-        Duration::from_secs(120),
-    ));
+    let r = mcp(&gw, "clipboard", VIEW_TOKEN, &["--display", &display]);
     assert_eq!(r["set"]["is_error"], true, "view may not set: {}", r["set"]);
     assert!(
         r["set"]["texts"][0]
@@ -373,21 +356,7 @@ fn mcp_screenshots_include_the_pointer_only_when_asked() {
     let xvfb = Xvfb::start();
     xvfb.run(0, "xsetroot", &["-solid", "#336699"]);
     let gw = GatewayProcess::start(&config(&xvfb, ""));
-    let url = format!("{}/mcp", gw.base);
-    let out = gw.dir().to_string_lossy().into_owned();
-    let r = last_json(&run_python(
-        "mcp_client.py",
-        &[
-            "cursor",
-            "--url",
-            &url,
-            "--token",
-            CONTROL_TOKEN,
-            "--out",
-            &out,
-        ],
-        Duration::from_secs(120),
-    ));
+    let r = mcp(&gw, "cursor", CONTROL_TOKEN, &[]);
     let decode = |shot: &Value| {
         let file = shot["images"][0]["file"].as_str().expect("an image");
         image::open(file).expect("a PNG").to_rgb8()

@@ -126,6 +126,33 @@ export function waitForEcho(page, what, pred, timeoutMs = 5000) {
   );
 }
 
+/**
+ * Touch points through CDP (`Input.dispatchTouchEvent`): `touches(type, [{x, y}, …])` for a page with touch
+ * emulation. Playwright has taps only; pinches and multi-finger gestures need this.
+ */
+export async function touchDriver(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const touches = (type, points) =>
+    cdp.send('Input.dispatchTouchEvent', {
+      type,
+      touchPoints: points.map((p, i) => ({ x: p.x, y: p.y, id: i, radiusX: 2, radiusY: 2, force: 1 })),
+    });
+  return { cdp, touches };
+}
+
+/** Pinches two fingers apart around the picture's centre (60 → 240 px apart: the page's zoom goes to ~4×). */
+export async function pinchOut(page, touches) {
+  const r = await page.evaluate(() => window.sightline.contentRect());
+  const c = { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+  await touches('touchStart', [{ x: c.x - 30, y: c.y }, { x: c.x + 30, y: c.y }]);
+  for (let i = 1; i <= 10; i++) {
+    const d = 30 + 9 * i;
+    await touches('touchMove', [{ x: c.x - d, y: c.y }, { x: c.x + d, y: c.y }]);
+    await sleep(16);
+  }
+  await touches('touchEnd', []);
+}
+
 /** Runs `main`, prints its result as one JSON line; on failure prints {error, partial} and exits 1. */
 export async function run(main) {
   const partial = {};

@@ -11,7 +11,9 @@
 //
 // Usage: node viewer_touch.mjs --base URL --token TOKEN --width W --height H --shots DIR
 
-import { args, barcodes, clientPointOf, launch, run, sleep, viewerState, waitFor, waitForEcho } from './chromium.mjs';
+import {
+  args, barcodes, clientPointOf, launch, pinchOut, run, sleep, touchDriver, viewerState, waitFor, waitForEcho,
+} from './chromium.mjs';
 
 const a = args(['base', 'token', 'width', 'height', 'shots']);
 const W = Number(a.width);
@@ -35,12 +37,7 @@ run(async (out, cleanup) => {
     return s && s.connected && s.picture && s.watching === 'webrtc';
   }, { timeoutMs: 15000 });
   await sleep(300);
-  const cdp = await page.context().newCDPSession(page);
-  const touches = (type, points) =>
-    cdp.send('Input.dispatchTouchEvent', {
-      type,
-      touchPoints: points.map((p, i) => ({ x: p.x, y: p.y, id: i, radiusX: 2, radiusY: 2, force: 1 })),
-    });
+  const { cdp, touches } = await touchDriver(page);
   const S = (name, fn) => page.evaluate(fn, name);
   const zoom = () => page.evaluate(() => window.sightline.zoom());
   const rect = () => page.evaluate(() => window.sightline.contentRect());
@@ -54,15 +51,7 @@ run(async (out, cleanup) => {
   const near = (p, q, t) => Math.abs(p.x - q.x) <= t && Math.abs(p.y - q.y) <= t;
 
   // --- pinch to 4×, then a tap lands on the remote pixel it was aimed at -------------------------------------
-  const r0 = await rect();
-  const c = { x: r0.left + r0.width / 2, y: r0.top + r0.height / 2 };
-  await touches('touchStart', [{ x: c.x - 30, y: c.y }, { x: c.x + 30, y: c.y }]);
-  for (let i = 1; i <= 10; i++) {
-    const d = 30 + 9 * i;
-    await touches('touchMove', [{ x: c.x - d, y: c.y }, { x: c.x + d, y: c.y }]);
-    await sleep(16);
-  }
-  await touches('touchEnd', []);
+  await pinchOut(page, touches);
   const z1 = await zoom();
   const before = await waitForEcho(page, 'readable echo rows', () => true);
   const aim = await pixelAt(150, 300);

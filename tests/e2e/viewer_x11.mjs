@@ -12,7 +12,7 @@
 // Usage: node viewer_x11.mjs --base URL --token TOKEN --display :N [--width 1920 --height 1080]
 
 import { execFileSync, spawn } from 'node:child_process';
-import { args, clientPointOf, launch, run, sleep, viewerState, waitFor } from './chromium.mjs';
+import { args, clientPointOf, launch, pinchOut, run, sleep, touchDriver, viewerState, waitFor } from './chromium.mjs';
 
 const a = args(['base', 'token', 'display']);
 const W = Number(a.width || 1920);
@@ -89,21 +89,8 @@ run(async (out, cleanup) => {
   xterm.kill();
 
   // --- 3. pinch to ~4×, then a tap lands on the aimed X pixel ------------------------------------------------
-  const cdp = await page.context().newCDPSession(page);
-  const touches = (type, points) =>
-    cdp.send('Input.dispatchTouchEvent', {
-      type,
-      touchPoints: points.map((p, n) => ({ x: p.x, y: p.y, id: n, radiusX: 2, radiusY: 2, force: 1 })),
-    });
-  const r0 = await page.evaluate(() => window.sightline.contentRect());
-  const c0 = { x: r0.left + r0.width / 2, y: r0.top + r0.height / 2 };
-  await touches('touchStart', [{ x: c0.x - 30, y: c0.y }, { x: c0.x + 30, y: c0.y }]);
-  for (let k = 1; k <= 10; k++) {
-    const d = 30 + 9 * k;
-    await touches('touchMove', [{ x: c0.x - d, y: c0.y }, { x: c0.x + d, y: c0.y }]);
-    await sleep(16);
-  }
-  await touches('touchEnd', []);
+  const { touches } = await touchDriver(page);
+  await pinchOut(page, touches);
   await sleep(200);
   const r1 = await page.evaluate(() => window.sightline.contentRect());
   // Aim at the remote pixel under client point (150, 300), then tap its centre.

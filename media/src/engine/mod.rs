@@ -199,27 +199,8 @@ impl Engine {
     /// `snapshot` with that connection.
     pub async fn snapshot(&self, screen: &str) -> Result<Arc<Frame>, MediaError> {
         let op = self.shared.monitor.operation("frame_capture", None);
-        let result = self.snapshot_inner(screen).await;
-        op.finish_with(result)
-    }
-
-    async fn snapshot_inner(&self, screen: &str) -> Result<Arc<Frame>, MediaError> {
-        if let Some(frame) = self.shared.latest_frame(screen)? {
-            return Ok(frame);
-        }
-        let desktop = Arc::clone(&self.shared.desktop);
-        let id = screen.to_owned();
-        self.shared
-            .monitor
-            .spawn_blocking("media-snapshot", Owner::Gateway, move || {
-                let mut source = desktop.open(&id)?;
-                source
-                    .capture(true)?
-                    .map(Arc::new)
-                    .ok_or_else(|| MediaError::Capture("a forced capture returned no frame".into()))
-            })
-            .await
-            .map_err(|e| MediaError::Capture(format!("snapshot job failed: {e}")))?
+        let result = self.snapshot_with_cursor_inner(screen).await;
+        op.finish_with(result).map(|(frame, _)| frame)
     }
 
     /// Encodes one frame as JPEG on a blocking thread (HQ frames, snapshots).

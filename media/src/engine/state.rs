@@ -119,15 +119,6 @@ impl Shared {
         state.prune_stopping();
     }
 
-    /// The latest frame of `screen`'s running capture, if any; fails once the engine is shut down.
-    pub(super) fn latest_frame(&self, screen: &str) -> Result<Option<Arc<Frame>>, MediaError> {
-        let state = self.state.lock();
-        if state.shut_down {
-            return Err(MediaError::Stopped);
-        }
-        Ok(state.captures.get(screen).and_then(Capture::latest))
-    }
-
     /// The latest frame of `screen`'s running capture with the pointer as its latest tick saw it, if the capture
     /// has a frame; fails once the engine is shut down.
     pub(super) fn latest_with_cursor(
