@@ -10,6 +10,10 @@ use crate::Frame;
 
 use serde::{Deserialize, Serialize};
 
+/// Where a [`crate::FrameSource`] that notices pointer moves as they happen reports them
+/// ([`crate::FrameSource::set_cursor_sink`]); called from the source's own threads, so it must not block.
+pub type CursorSink = Arc<dyn Fn(CursorState) + Send + Sync>;
+
 /// Where the cursor goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

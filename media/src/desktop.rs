@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
+use crate::cursor::CursorSink;
 use crate::{Clipboard, CursorMode, CursorState, Frame, InputEvent, MediaError};
 
 /// Which backend produced a screen.
@@ -134,5 +135,12 @@ pub trait FrameSource: Send {
     /// backend does not report one (its frames carry whatever pointer the screen shows).
     fn cursor(&self) -> Option<CursorState> {
         None
+    }
+
+    /// Where to report pointer moves and shape changes as they happen, between ticks, in
+    /// [`CursorMode::Overlay`] (coalesced by the source). Sources that only sample per tick ignore it (the
+    /// default); the caller keeps publishing [`FrameSource::cursor`] after every tick either way.
+    fn set_cursor_sink(&mut self, sink: CursorSink) {
+        let _ = sink;
     }
 }

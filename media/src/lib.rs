@@ -38,7 +38,7 @@ pub mod x11;
 pub mod xcap_backend;
 
 pub use clipboard::{Clipboard, ClipboardData, ClipboardKind, ClipboardSerials, Selection};
-pub use cursor::{CursorMode, CursorShape, CursorState};
+pub use cursor::{CursorMode, CursorShape, CursorSink, CursorState};
 pub use desktop::{
     AgentMark, CaptureOptions, Desktop, FrameSource, ScreenInfo, SourceKind, SourceSelection,
 };

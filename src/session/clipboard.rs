@@ -319,11 +319,13 @@ mod tests {
         ) -> Result<Option<ClipboardData>, MediaError> {
             *self.reads.lock() += 1;
             match (&*self.text.lock(), kind) {
-                (Some(t), ClipboardKind::Text) if t.len() > max_bytes => Err(MediaError::TooLarge {
-                    what: "clipboard content",
-                    size: t.len() as u64,
-                    max: max_bytes as u64,
-                }),
+                (Some(t), ClipboardKind::Text) if t.len() > max_bytes => {
+                    Err(MediaError::TooLarge {
+                        what: "clipboard content",
+                        size: t.len() as u64,
+                        max: max_bytes as u64,
+                    })
+                }
                 (Some(t), ClipboardKind::Text) => Ok(Some(ClipboardData::Text(t.clone()))),
                 _ => Ok(None),
             }
@@ -362,7 +364,9 @@ mod tests {
             &fake,
         );
         let text = |t: &str| ClipboardPayload::Text(t.into());
-        let e = h.set(Role::View, None, Selection::Clipboard, text("x")).await;
+        let e = h
+            .set(Role::View, None, Selection::Clipboard, text("x"))
+            .await;
         assert_eq!(e.unwrap_err().kind, crate::control::ErrorKind::Forbidden);
         assert!(h.subscribe(Role::View).is_none());
         assert!(h.subscribe(Role::Control).is_some());
@@ -376,13 +380,26 @@ mod tests {
             .await
             .unwrap();
         let got = h
-            .get(Role::Control, None, Selection::Clipboard, ClipboardKind::Text)
+            .get(
+                Role::Control,
+                None,
+                Selection::Clipboard,
+                ClipboardKind::Text,
+            )
             .await
             .unwrap();
-        assert_eq!(got, ClipboardContent::Data(Arc::new(ClipboardData::Text("ok".into()))));
+        assert_eq!(
+            got,
+            ClipboardContent::Data(Arc::new(ClipboardData::Text("ok".into())))
+        );
         fake.copy("far too long");
         let got = h
-            .get(Role::Control, None, Selection::Clipboard, ClipboardKind::Text)
+            .get(
+                Role::Control,
+                None,
+                Selection::Clipboard,
+                ClipboardKind::Text,
+            )
             .await
             .unwrap();
         assert_eq!(

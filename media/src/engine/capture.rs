@@ -4,11 +4,14 @@
 //! changed frame, publishes the `Arc<Frame>` to a `watch` (frame subscriptions, snapshots, late joiners) and
 //! posts it to every consumer's [`Mailbox`] (latest wins). After every tick it publishes the source's pointer
 //! ([`FrameSource::cursor`](crate::FrameSource::cursor)) to a second `watch`, only when it changed, so a pointer
-//! that only moves wakes cursor subscribers at most once per tick and nobody else. After [`MAX_CAPTURE_FAILURES`] failures in a row the
-//! screen counts as gone: the capture marks itself ended, closes every consumer's mailbox and drops its `watch`.
+//! that only moves wakes cursor subscribers and nobody else. Sources that see moves as they happen (X11 in
+//! overlay mode) also publish into that `watch` between ticks through the sink set right after they open
+//! ([`FrameSource::set_cursor_sink`](crate::FrameSource::set_cursor_sink)), with the same change rule, so both
+//! paths merge without duplicates. After [`MAX_CAPTURE_FAILURES`] failures in a row the screen counts as gone:
+//! the capture marks itself ended, closes every consumer's mailbox and drops its `watch`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -205,6 +208,9 @@ fn run(ctx: Ctx) {
 
 fn capture_loop(ctx: &Ctx) -> Result<(), MediaError> {
     let mut source = ctx.desktop.open(&ctx.screen)?;
+    // Counts the source's own publications, so a tick's sample read before one of them never overwrites it.
+    let sunk = Arc::new(AtomicU64::new(0));
+    source.set_cursor_sink(cursor_sink(ctx.cursor.clone(), Arc::clone(&sunk)));
     let mut pacer = Pacer::new(ctx.fps);
     let mut failures = 0u32;
     let mut first = true;
@@ -248,19 +254,41 @@ fn capture_loop(ctx: &Ctx) -> Result<(), MediaError> {
                 }
             }
         }
-        publish_cursor(&ctx.cursor, source.cursor());
+        // Read before the sample (SeqCst keeps the order), checked under the watch's lock.
+        let seen = sunk.load(SeqCst);
+        let now = source.cursor();
+        ctx.cursor.send_if_modified(|held| {
+            // The source published since `now` was read: what it sent may be newer, so this tick stays out of the
+            // way (the next one catches up with anything only a tick saw).
+            sunk.load(SeqCst) == seen && replace_cursor(held, now)
+        });
     }
 }
 
-/// Hands `now` to cursor subscribers if it differs from what they have; returns whether it did.
-fn publish_cursor(tx: &watch::Sender<Option<CursorState>>, now: Option<CursorState>) -> bool {
-    tx.send_if_modified(|held| {
-        let changed = cursor_changed(held.as_ref(), now.as_ref());
-        if changed {
-            *held = now;
-        }
-        changed
+/// The sink a source publishes into between ticks: the cursor `watch`, with the change rule; `sunk` counts the
+/// calls (inside the `watch`'s lock, so a tick comparing it there sees every publication that preceded its own).
+fn cursor_sink(tx: watch::Sender<Option<CursorState>>, sunk: Arc<AtomicU64>) -> crate::CursorSink {
+    Arc::new(move |state: CursorState| {
+        tx.send_if_modified(|held| {
+            sunk.fetch_add(1, SeqCst);
+            replace_cursor(held, Some(state))
+        });
     })
+}
+
+/// Hands `now` to cursor subscribers if it differs from what they have; returns whether it did.
+#[cfg(test)]
+fn publish_cursor(tx: &watch::Sender<Option<CursorState>>, now: Option<CursorState>) -> bool {
+    tx.send_if_modified(|held| replace_cursor(held, now))
+}
+
+/// Replaces `held` with `now` when they differ by the change rule; returns whether it did.
+fn replace_cursor(held: &mut Option<CursorState>, now: Option<CursorState>) -> bool {
+    let changed = cursor_changed(held.as_ref(), now.as_ref());
+    if changed {
+        *held = now;
+    }
+    changed
 }
 
 /// The change rule: a new position, visibility or shape (by serial) is a change; the same shape fetched again
@@ -348,5 +376,38 @@ mod tests {
         assert!(!rx.has_changed().expect("sender alive"));
         assert!(publish_cursor(&tx, state(2, 1, true, Some(s))));
         assert!(rx.has_changed().expect("sender alive"));
+    }
+
+    #[tokio::test]
+    async fn the_sink_publishes_with_the_same_rule_and_counts_its_calls() {
+        let (tx, mut rx) = watch::channel(None);
+        let sunk = Arc::new(AtomicU64::new(0));
+        let sink = cursor_sink(tx.clone(), Arc::clone(&sunk));
+        let s = shape(4);
+        sink(CursorState {
+            x: 5,
+            y: 6,
+            visible: true,
+            shape: Some(Arc::clone(&s)),
+        });
+        assert!(rx.has_changed().expect("sender alive"));
+        assert_eq!(
+            rx.borrow_and_update().as_ref().map(|c| (c.x, c.y)),
+            Some((5, 6))
+        );
+        // The same state again, from the sink or a tick, wakes nobody; every sink call is counted.
+        sink(CursorState {
+            x: 5,
+            y: 6,
+            visible: true,
+            shape: Some(shape(4)),
+        });
+        assert!(!publish_cursor(&tx, state(5, 6, true, Some(s))));
+        assert!(!rx.has_changed().expect("sender alive"));
+        assert_eq!(sunk.load(SeqCst), 2);
+        // Dropping the sink leaves the channel to the capture's own sender.
+        drop(sink);
+        drop(tx);
+        assert!(rx.changed().await.is_err());
     }
 }

@@ -6,7 +6,9 @@
 //! 2. One pipelined round trip: QueryPointer always; the cursor image only after a shape change; and, only after a
 //!    DAMAGE event, DamageSubtract + FetchRegion to learn *where* the drawing happened.
 //! 3. Record the pointer ([`FrameSource::cursor`]) in [`CursorMode::Overlay`]: its pixel in this monitor, whether
-//!    it is on it, and the shape (converted to straight alpha once per XFixes serial).
+//!    it is on it, and the shape (converted to straight alpha once per XFixes serial). In overlay mode a "pointer"
+//!    thread ([`super::pointer`]) also reports moves and shape changes as they happen, through the
+//!    [`crate::cursor::CursorSink`] the engine sets; the tick's sample is the fallback when it cannot run.
 //! 4. If nothing was drawn inside this monitor, return `None`: an unchanged screen costs one non-blocking read and
 //!    one tiny round trip, never an image. In overlay mode a pointer that only moves (or changes shape) is no
 //!    change; in [`CursorMode::Video`] a cursor not where it was drawn last time is one.
@@ -20,6 +22,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use parking_lot::Mutex;
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::errors::ReplyError;
 use x11rb::protocol::Event;
@@ -33,6 +36,8 @@ use x11rb::rust_connection::RustConnection;
 use super::cursor::{self as xcursor, Placement};
 use super::display::{DisplayTarget, Expiry, XError};
 use super::layout::{self, AtomNames, Monitor};
+use super::pointer::{PointerShared, PointerThread};
+use crate::cursor::CursorSink;
 use crate::{CursorMode, CursorShape, CursorState, Frame, FrameSource, MediaError, ScreenInfo};
 
 /// How often a capturer re-reads its monitor's geometry when no event announced a change: RandR 1.5 monitors
@@ -41,11 +46,11 @@ const GEOMETRY_RECHECK: Duration = Duration::from_secs(2);
 
 /// A monitor's rectangle inside its X screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Rect {
-    x: i32,
-    y: i32,
-    width: u32,
-    height: u32,
+pub(crate) struct Rect {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
 }
 
 impl Rect {
@@ -87,8 +92,12 @@ pub(crate) struct X11Source {
     need_frame: bool,
     /// Whether the cursor is painted into frames or reported beside them.
     mode: CursorMode,
-    /// The pointer as the last successful tick saw it (overlay mode only).
-    cursor: Option<CursorState>,
+    /// Overlay mode: the monitor's rectangle, the newest shape and pointer sample, and the engine's sink, shared
+    /// by the ticks and the pointer thread.
+    pointer: Arc<Mutex<PointerShared>>,
+    /// Overlay mode: the thread reporting moves as they happen, started with the sink (`None` in video mode,
+    /// before a sink is set, or when it cannot start).
+    pointer_thread: Option<PointerThread>,
     /// Where the cursor was drawn in the last returned frame (video mode only).
     drawn_cursor: Option<Placement>,
     /// The previous grab, kept only when the server has no DAMAGE and changes are found by comparing.
@@ -107,7 +116,11 @@ impl X11Source {
         let mut source = Self {
             live: None,
             mode,
-            cursor: None,
+            pointer: Arc::new(Mutex::new(PointerShared {
+                rect: Some(rect),
+                ..PointerShared::default()
+            })),
+            pointer_thread: None,
             info: monitor.info,
             screen: monitor.screen,
             monitor_name: monitor.monitor_name,
@@ -126,6 +139,27 @@ impl X11Source {
         Ok(source)
     }
 
+    /// Overlay mode, once a sink is set: starts the pointer thread unless one is running (it ends on its own when
+    /// the display goes). One-shot sources (snapshots) never set a sink, so they cost no thread or connection.
+    fn start_pointer_thread(&mut self) {
+        if self.mode != CursorMode::Overlay
+            || self.pointer.lock().sink.is_none()
+            || self
+                .pointer_thread
+                .as_ref()
+                .is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        self.pointer_thread = None; // joins a finished one
+        self.pointer_thread = PointerThread::start(
+            &self.target,
+            self.screen,
+            &self.info.id,
+            Arc::clone(&self.pointer),
+        );
+    }
+
     fn capture_inner(&mut self, force: bool) -> Result<Option<Frame>, XError> {
         let now = Instant::now();
         // A connection found dead before this tick sent anything (the server restarted) is replaced at once.
@@ -142,6 +176,7 @@ impl X11Source {
             self.live = Some(Live::connect(&self.target, self.screen, self.rect)?);
             self.need_frame = true;
             self.refresh_geometry(now)?; // the monitor may have changed while the display was away
+            self.start_pointer_thread(); // the old one ended with its connection
         }
         let live = self.live.as_mut().expect("connected above");
         if live.geometry_changed || !self.geometry_check.is_fresh(now) {
@@ -165,6 +200,7 @@ impl X11Source {
             _ => None,
         };
         let pointer = pointer.reply()?;
+        let sampled_at = Instant::now();
         if let Some(cookie) = cursor {
             match cookie.reply() {
                 Ok(reply) => {
@@ -177,6 +213,11 @@ impl X11Source {
                         &reply.cursor_image,
                     )
                     .map(Arc::new);
+                    if self.mode == CursorMode::Overlay {
+                        self.pointer
+                            .lock()
+                            .offer_shape(sampled_at, live.cursor.clone());
+                    }
                     live.cursor_stale = false;
                     live.cursor_refused = false;
                 }
@@ -213,13 +254,11 @@ impl X11Source {
                 (placement, placement != self.drawn_cursor)
             }
             CursorMode::Overlay => {
-                self.cursor = Some(pointer_state(
-                    px,
-                    py,
-                    pointer.same_screen,
-                    rect,
-                    live.cursor.clone(),
-                ));
+                let mut shared = self.pointer.lock();
+                // The newest shape, whichever of the tick and the pointer thread read it.
+                let shape = shared.shape().or_else(|| live.cursor.clone());
+                let state = pointer_state(px, py, pointer.same_screen, rect, shape);
+                shared.offer(sampled_at, state);
                 (None, false)
             }
         };
@@ -305,6 +344,7 @@ impl X11Source {
                     .resize(&live.conn, &self.target, rect.bytes())?;
             }
             self.rect = rect;
+            self.pointer.lock().rect = Some(rect);
             self.info.width = rect.width;
             self.info.height = rect.height;
             self.need_frame = true;
@@ -333,17 +373,28 @@ impl FrameSource for X11Source {
 
     /// The pointer as the last successful tick saw it, in [`CursorMode::Overlay`]; always `None` in
     /// [`CursorMode::Video`], where the frames already show the cursor.
+    ///
+    /// With the pointer thread running this is the newest sample of either, so it may be fresher than the tick.
     fn cursor(&self) -> Option<CursorState> {
         match self.mode {
-            CursorMode::Overlay => self.cursor.clone(),
+            CursorMode::Overlay => self.pointer.lock().latest.as_ref().map(|(_, c)| c.clone()),
             CursorMode::Video => None,
+        }
+    }
+
+    /// Starts the pointer thread, which calls `sink` for every (coalesced) move or shape change it sees. Ignored
+    /// in video mode.
+    fn set_cursor_sink(&mut self, sink: CursorSink) {
+        if self.mode == CursorMode::Overlay {
+            self.pointer.lock().sink = Some(sink);
+            self.start_pointer_thread();
         }
     }
 }
 
 /// The pointer at (`px`, `py`) in the coordinates of the monitor `rect` (possibly outside it) as a
 /// [`CursorState`]: clamped into the monitor, visible only when on the same X screen and inside the monitor.
-fn pointer_state(
+pub(crate) fn pointer_state(
     px: i32,
     py: i32,
     same_screen: bool,

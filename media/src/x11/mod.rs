@@ -25,6 +25,7 @@ mod keysyms;
 pub(crate) mod layout;
 #[cfg(test)]
 mod native_keys;
+mod pointer;
 pub(crate) mod wheel;
 
 use std::time::{Duration, Instant};

@@ -501,10 +501,22 @@ mod tests {
         for (text, field) in [
             (r#"{"type":"clipboard"}"#, "text is required"),
             (r#"{"type":"clipboard","text":5}"#, "text must be a string"),
-            (r#"{"type":"clipboard","mime":"image/png","data":"%%%"}"#, "data must be base64"),
-            (r#"{"type":"clipboard","mime":"image/png","data":"aGVsbG8="}"#, "data must be a PNG"),
-            (r#"{"type":"clipboard","mime":"text/html","text":"x"}"#, "mime must be"),
-            (r#"{"type":"clipboard_get","selection":"secondary"}"#, "selection must be"),
+            (
+                r#"{"type":"clipboard","mime":"image/png","data":"%%%"}"#,
+                "data must be base64",
+            ),
+            (
+                r#"{"type":"clipboard","mime":"image/png","data":"aGVsbG8="}"#,
+                "data must be a PNG",
+            ),
+            (
+                r#"{"type":"clipboard","mime":"text/html","text":"x"}"#,
+                "mime must be",
+            ),
+            (
+                r#"{"type":"clipboard_get","selection":"secondary"}"#,
+                "selection must be",
+            ),
         ] {
             let e = parse_command(text).expect_err(text);
             assert_eq!(e.code, ErrorCode::BadValue, "{text}");
