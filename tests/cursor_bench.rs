@@ -1,7 +1,7 @@
 //! Benchmark, not a test (ignored; run by `scripts/bench-cursor.sh`): cursor motion-to-photon on the viewer page
 //! with the pointer as an overlay versus painted into the video (issue 13). A real gateway captures a 1920×1080
 //! Xvfb screen (plain background), headless Chromium watches it over WebRTC, and `tests/e2e/cursor_latency.mjs`
-//! moves the pointer by XTest between two points and times the first frame that shows it there: the overlay's
+//! moves the pointer by XTest (`tests/e2e/xtest_mover.py`) between two points and times the first frame that shows it there: the overlay's
 //! placement (`[capture] cursor = "overlay"`) or cursor pixels in a presented video frame (`cursor = "video"`).
 //! Both modes run in the same invocation, one after the other, against fresh gateways on the same display.
 //!
@@ -80,12 +80,12 @@ fn cursor_motion_to_photon_overlay_versus_video() {
         );
     }
     println!(
-        "  overlay/video median: {:.2}   (from xdotool's return; from its start: video {:.1}, overlay {:.1})",
+        "  overlay/video median: {:.2}   (from the XTest move's XSync; from before it: video {:.1}, overlay {:.1})",
         stat(&overlay, "median") / stat(&video, "median"),
-        video["fromXdotoolStartMs"]["median"]
+        video["fromMoveStartMs"]["median"]
             .as_f64()
             .unwrap_or(f64::NAN),
-        overlay["fromXdotoolStartMs"]["median"]
+        overlay["fromMoveStartMs"]["median"]
             .as_f64()
             .unwrap_or(f64::NAN),
     );

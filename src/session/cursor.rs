@@ -1,6 +1,7 @@
 //! The remote pointer for viewers (`[capture] cursor = "overlay"`): a [`CursorFeed`] per watch turns the engine's
 //! per-tick [`CursorState`]s into `cursor_image` messages (when the shape changes, PNG-encoded once per shape for
-//! every viewer by the [`ShapeCache`]) and `cursor` messages (positions, at most one per captured tick).
+//! every viewer by the [`ShapeCache`]) and `cursor` messages (positions, as the engine publishes them: on X11 as
+//! the pointer moves, coalesced to one per 4 ms).
 
 use std::sync::Arc;
 

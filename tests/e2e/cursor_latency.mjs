@@ -1,18 +1,20 @@
 // Benchmark: cursor motion-to-photon on the viewer page (issue 13), in headless Chromium watching a real gateway on
-// Xvfb over WebRTC. The pointer is moved by XTest (`xdotool mousemove --sync`, which returns once the server has
-// moved it) between two points of a plain background, alternately; the page reports the first animation frame
-// that shows the pointer at its new place:
+// Xvfb over WebRTC. The pointer is moved by XTest (tests/e2e/xtest_mover.py: XTestFakeMotionEvent then XSync, so
+// it answers once the server has moved it; as input devices and sightline's own input move it) between two points
+// of a plain background, alternately; the page reports the first animation frame that shows the pointer at its
+// new place:
 // - overlay (`[capture] cursor = "overlay"`): the frame whose rAF sees the page's cursor overlay placed there
 //   (window.sightline.cursor(): the hot spot in client px);
 // - video (`[capture] cursor = "video"`): the frame whose requestVideoFrameCallback presents a video frame with
 //   cursor pixels there (a 16×16 box right-below the hot spot differs from the background).
 // Both are the frame-begin time of the frame that shows it, on the same wall clock as the move (performance
-// timeOrigin + now in the page and in node). Motion-to-photon = that time − when xdotool returned.
+// timeOrigin + now in the page and in node). Motion-to-photon = that time − when the mover answered.
 //
 // Usage: node cursor_latency.mjs --base URL --token TOKEN --mode overlay|video --display :N
 //          [--width 1920 --height 1080] [--moves 40]
 
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { args, clientPointOf, launch, run, sleep, viewerState, waitFor } from './chromium.mjs';
 
@@ -21,6 +23,8 @@ const W = Number(a.width || 1920);
 const H = Number(a.height || 1080);
 const MOVES = Number(a.moves || 40);
 const MODE = a.mode;
+/** `webrtc` (default) or `jpeg`: the overlay's messages then travel on the WebSocket instead of the data channel. */
+const TRANSPORT = a.transport || 'webrtc';
 if (MODE !== 'overlay' && MODE !== 'video') throw new Error(`--mode must be overlay or video, not ${MODE}`);
 /** The two points the pointer alternates between (screen px), far apart on the plain background. */
 const POINTS = [
@@ -42,11 +46,22 @@ function summary(values) {
   return { n: v.length, median: r1(rank(50)), p95: r1(rank(95)), min: r1(v[0]), max: r1(v[v.length - 1]) };
 }
 
-function move(x, y) {
-  execFileSync('xdotool', ['mousemove', '--sync', String(x), String(y)], {
+/** The XTest mover: `move(x, y)` resolves once the X server has moved the pointer. */
+function startMover() {
+  const child = spawn('python3', [new URL('./xtest_mover.py', import.meta.url).pathname], {
     env: { ...process.env, DISPLAY: a.display },
-    stdio: 'ignore',
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  const lines = createInterface({ input: child.stdout });
+  const waiting = [];
+  lines.on('line', () => waiting.shift()?.());
+  const move = (x, y) =>
+    new Promise((resolve, reject) => {
+      if (child.exitCode !== null) return reject(new Error('the XTest mover exited'));
+      waiting.push(resolve);
+      child.stdin.write(`${x} ${y}\n`);
+    });
+  return { move, stop: () => child.kill() };
 }
 
 /** Installs the page's detector: `window.__probe.arm(target)` starts looking, `.found` is the time it showed. */
@@ -112,14 +127,18 @@ async function backgroundAt(page, px, py) {
 run(async (out, cleanup) => {
   const browser = await launch({ contextOptions: { viewport: { width: 1280, height: 800 } } });
   cleanup(() => browser.close());
+  const mover = startMover();
+  cleanup(async () => mover.stop());
+  const move = mover.move;
   const page = await browser.context.newPage();
-  await page.goto(`${a.base}/#token=${encodeURIComponent(a.token)}&e2e=1`);
-  await waitFor('a live WebRTC picture', async () => {
+  const transport = TRANSPORT === 'jpeg' ? '&transport=jpeg' : '';
+  await page.goto(`${a.base}/#token=${encodeURIComponent(a.token)}&e2e=1${transport}`);
+  await waitFor(`a live ${TRANSPORT} picture`, async () => {
     const s = await viewerState(page);
-    return s && s.picture && s.watching === 'webrtc';
+    return s && s.picture && s.watching === TRANSPORT;
   }, { timeoutMs: 20000 });
   // Start away from both points; in overlay mode wait for the page to know the pointer.
-  move(Math.round(W / 2), Math.round(H / 2));
+  await move(Math.round(W / 2), Math.round(H / 2));
   await sleep(1000);
   if (MODE === 'overlay') {
     await waitFor('the cursor overlay', () => page.evaluate(() => {
@@ -140,7 +159,7 @@ run(async (out, cleanup) => {
       cx: c.x, cy: c.y, px, py, screenWidth: W, screenHeight: H, bg,
     });
     const started = now();
-    move(px, py);
+    await move(px, py);
     const returned = now();
     let found = null;
     const deadline = returned + SHOW_TIMEOUT_MS;
@@ -162,7 +181,7 @@ run(async (out, cleanup) => {
   out.lost = lost;
   out.background = bg;
   out.motionToPhotonMs = summary(fromReturn);
-  out.fromXdotoolStartMs = summary(fromStart);
+  out.fromMoveStartMs = summary(fromStart);
   out.watching = state && state.watching;
   return out;
 });

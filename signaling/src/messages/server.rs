@@ -189,8 +189,9 @@ pub enum ServerMessage {
         /// The image as a `data:image/png;base64,…` URL.
         image: String,
     },
-    /// The remote pointer's position, coalesced to at most one per captured tick: `x`, `y` normalised like
-    /// commands (a pixel's centre); `visible` is false while the pointer is on another screen.
+    /// The remote pointer's position, sent as it moves (coalesced to one per 4 ms on X11, else one per captured
+    /// tick): `x`, `y` normalised like commands (a pixel's centre); `visible` is false while the pointer is on
+    /// another screen.
     Cursor {
         /// The watched screen.
         screen: String,
