@@ -122,24 +122,4 @@ mod tests {
             .unwrap_err();
         assert_eq!(crate::clipboard::too_large_bytes(&e), Some(6), "{e}");
     }
-
-    #[test]
-    fn a_desktop_has_one_clipboard() {
-        use crate::Desktop;
-        let desktop = crate::synthetic::SyntheticDesktop::new(64, 64);
-        let a = desktop
-            .clipboard()
-            .expect("synthetic desktops have a clipboard");
-        let b = desktop
-            .clipboard()
-            .expect("synthetic desktops have a clipboard");
-        a.set(Selection::Clipboard, ClipboardData::Text("x".into()))
-            .unwrap();
-        assert_eq!(
-            b.get(Selection::Clipboard, ClipboardKind::Text, 10)
-                .unwrap(),
-            Some(ClipboardData::Text("x".into()))
-        );
-        assert_eq!(b.changes().borrow().clipboard, 1);
-    }
 }

@@ -326,4 +326,26 @@ mod tests {
             assert_eq!(barcode::decode_timestamp(&f), Some(77), "{w}x{h}");
         }
     }
+
+    #[test]
+    fn a_desktop_has_one_clipboard() {
+        let desktop = SyntheticDesktop::new(64, 64);
+        let a = desktop
+            .clipboard()
+            .expect("synthetic desktops have a clipboard");
+        let b = desktop
+            .clipboard()
+            .expect("synthetic desktops have a clipboard");
+        a.set(
+            crate::Selection::Clipboard,
+            crate::ClipboardData::Text("x".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            b.get(crate::Selection::Clipboard, crate::ClipboardKind::Text, 10)
+                .unwrap(),
+            Some(crate::ClipboardData::Text("x".into()))
+        );
+        assert_eq!(b.changes().borrow().clipboard, 1);
+    }
 }
