@@ -314,7 +314,7 @@ fn the_cursor_is_drawn_into_frames_and_its_moves_are_changes() {
         .inject("0", &InputEvent::PointerMove { x: 1000, y: 500 })
         .expect("pointer moves");
     let with = next_frame(&mut s0);
-    let changed = cursor_pixels(&without, &with, 1000, 500);
+    let changed = common::differing_pixels(&without, &with, 1000, 500);
     assert!(
         changed > 10,
         "the cursor is drawn around the pointer ({changed} pixels differ)"
@@ -327,17 +327,17 @@ fn the_cursor_is_drawn_into_frames_and_its_moves_are_changes() {
         .expect("pointer moves");
     let moved = next_frame(&mut s0);
     assert_eq!(
-        cursor_pixels(&without, &moved, 1000, 500),
+        common::differing_pixels(&without, &moved, 1000, 500),
         0,
         "the old cursor position is clean again"
     );
-    assert!(cursor_pixels(&without, &moved, 1100, 500) > 10);
+    assert!(common::differing_pixels(&without, &moved, 1100, 500) > 10);
     assert_unchanged(&mut s0, 10);
 
     // The cursor left screen 1 when it moved to screen 0: screen 1 is redrawn without it.
     let left = next_frame(&mut s1);
     assert!(
-        cursor_pixels(&on_screen_1, &left, 5, 715) > 10,
+        common::differing_pixels(&on_screen_1, &left, 5, 715) > 10,
         "screen 1 showed the cursor before"
     );
     assert_unchanged(&mut s1, 5);
@@ -345,28 +345,14 @@ fn the_cursor_is_drawn_into_frames_and_its_moves_are_changes() {
     // Leaving for the other screen removes the cursor from this one and draws it there.
     park_pointer(&desktop);
     let gone = next_frame(&mut s0);
-    assert_eq!(cursor_pixels(&without, &gone, 1100, 500), 0);
+    assert_eq!(common::differing_pixels(&without, &gone, 1100, 500), 0);
     assert_unchanged(&mut s0, 10);
     let back = next_frame(&mut s1);
     assert_eq!(
-        cursor_pixels(&on_screen_1, &back, 5, 715),
+        common::differing_pixels(&on_screen_1, &back, 5, 715),
         0,
         "the same cursor at the same place"
     );
-}
-
-/// How many pixels within 16 px of (x, y) differ between two frames.
-fn cursor_pixels(a: &Frame, b: &Frame, x: u32, y: u32) -> usize {
-    let mut n = 0;
-    for py in y.saturating_sub(16)..y + 16 {
-        for px in x.saturating_sub(16)..x + 16 {
-            if a.pixel(px, py).map(|p| p[..3].to_vec()) != b.pixel(px, py).map(|p| p[..3].to_vec())
-            {
-                n += 1;
-            }
-        }
-    }
-    n
 }
 
 #[test]

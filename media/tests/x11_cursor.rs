@@ -69,20 +69,6 @@ fn cursor_until(
     }
 }
 
-/// How many pixels within 16 px of (x, y) differ between two frames.
-fn differing_pixels(a: &Frame, b: &Frame, x: u32, y: u32) -> usize {
-    let mut n = 0;
-    for py in y.saturating_sub(16)..y + 16 {
-        for px in x.saturating_sub(16)..x + 16 {
-            if a.pixel(px, py).map(|p| p[..3].to_vec()) != b.pixel(px, py).map(|p| p[..3].to_vec())
-            {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 #[test]
 fn in_overlay_mode_pointer_moves_cost_no_frames_and_are_reported() {
     let xvfb = Xvfb::start();
@@ -116,7 +102,7 @@ fn in_overlay_mode_pointer_moves_cost_no_frames_and_are_reported() {
 
     // The frames never showed a cursor: a forced capture at the pointer is the background.
     let now = s0.capture(true).expect("capture").expect("a forced frame");
-    assert_eq!(differing_pixels(&first, &now, 1500, 503), 0);
+    assert_eq!(common::differing_pixels(&first, &now, 1500, 503), 0);
     assert_eq!(
         now.seq,
         first.seq + 1,
@@ -268,7 +254,7 @@ fn in_video_mode_a_pointer_move_still_produces_a_frame() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(
-        differing_pixels(&before, &moved, 1000, 500) > 10,
+        common::differing_pixels(&before, &moved, 1000, 500) > 10,
         "the cursor is painted"
     );
     assert_eq!(s0.cursor(), None, "video mode reports no overlay cursor");
@@ -366,7 +352,7 @@ async fn a_snapshot_with_the_cursor_composites_it_at_the_pointer() {
     let cursor = cursor.expect("overlay mode reports the cursor");
     assert_eq!((cursor.x, cursor.y, cursor.visible), (800, 600, true));
     let with = composite(&frame, &cursor);
-    let drawn = differing_pixels(&frame, &with, 800, 600);
+    let drawn = common::differing_pixels(&frame, &with, 800, 600);
     assert!(
         drawn > 10,
         "the cursor is drawn around the pointer ({drawn} pixels)"
@@ -406,7 +392,7 @@ async fn a_snapshot_with_the_cursor_composites_it_at_the_pointer() {
     let (frame, cursor) = engine.snapshot_with_cursor("0").await.expect("snapshot");
     let cursor = cursor.expect("a cursor");
     assert_eq!((cursor.x, cursor.y), (900, 650));
-    assert!(differing_pixels(&frame, &composite(&frame, &cursor), 900, 650) > 10);
+    assert!(common::differing_pixels(&frame, &composite(&frame, &cursor), 900, 650) > 10);
     drop(cursor_sub);
     engine.shutdown();
 
@@ -420,7 +406,7 @@ async fn a_snapshot_with_the_cursor_composites_it_at_the_pointer() {
     assert_eq!(cursor, None);
     let plain = overlay_frame(&xvfb);
     assert!(
-        differing_pixels(&plain, &frame, 900, 650) > 10,
+        common::differing_pixels(&plain, &frame, 900, 650) > 10,
         "video frames show the cursor"
     );
     video.shutdown();

@@ -26,8 +26,8 @@
 
 mod selection;
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -268,28 +268,6 @@ impl Drop for ClipboardSlot {
     }
 }
 
-/// Waits until one of `fds` is readable or `timeout` passed (rounded up to a millisecond).
-fn wait_readable(fds: &[RawFd], timeout: Duration) {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    // SAFETY: `pfds` is a live, exclusively borrowed array of exactly `pfds.len()` pollfd structs.
-    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() != ErrorKind::Interrupted {
-            tracing::warn!(error = %e, "X11 clipboard: poll failed");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 /// The thread's state.
 struct Worker {
     target: DisplayTarget,
@@ -322,7 +300,7 @@ impl Worker {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            wait_readable(&fds, TICK);
+            super::display::wait_readable("X11 clipboard", &fds, TICK);
             let mut buf = [0u8; 64];
             while matches!(self.wake.read(&mut buf), Ok(n) if n > 0) {}
         }

@@ -183,6 +183,30 @@ pub(crate) fn check_pixel_format(setup: &xproto::Setup, screen: usize) -> Result
     Ok(())
 }
 
+/// Waits until one of `fds` (an X connection's socket, a wake-up socket) is readable or `timeout` passed (rounded up
+/// to a millisecond): how the X11 helper threads (clipboard, pointer) sleep. A failed `poll` is logged, naming
+/// `who`, and backs off 10 ms so a persistent failure cannot spin.
+pub(crate) fn wait_readable(who: &str, fds: &[std::os::fd::RawFd], timeout: Duration) {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    // SAFETY: `pfds` is a live, exclusively borrowed array of exactly `pfds.len()` pollfd structs.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            tracing::warn!(error = %e, "{who}: poll failed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,8 @@
 //! overwrites a fresher move) and the sink. Without XInput2 the thread logs once and ends, and an X error or a
 //! lost connection ends it quietly: the per-tick sampling goes on either way, so nothing is lost but latency.
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -336,7 +336,11 @@ impl Worker {
                 .deadline()
                 .map_or(MAX_WAIT, |d| d.saturating_duration_since(now))
                 .min(MAX_WAIT);
-            wait_readable(&[c.conn.stream().as_raw_fd(), self.wake.as_raw_fd()], wait);
+            super::display::wait_readable(
+                "X11 pointer",
+                &[c.conn.stream().as_raw_fd(), self.wake.as_raw_fd()],
+                wait,
+            );
             let mut buf = [0u8; 16];
             while matches!((&self.wake).read(&mut buf), Ok(n) if n > 0) {}
         }
@@ -395,28 +399,6 @@ impl Worker {
             sink(state);
         }
         Ok(())
-    }
-}
-
-/// Waits until one of `fds` is readable or `timeout` passed (rounded up to a millisecond).
-fn wait_readable(fds: &[RawFd], timeout: Duration) {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    // SAFETY: `pfds` is a live, exclusively borrowed array of exactly `pfds.len()` pollfd structs.
-    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() != ErrorKind::Interrupted {
-            tracing::warn!(error = %e, "X11 pointer: poll failed");
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 }
 

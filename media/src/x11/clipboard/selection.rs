@@ -17,9 +17,7 @@ use x11rb::protocol::xproto::{
 use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 
-use super::{
-    Atoms, MAX_OUTGOING, Target, bump, encode, incr_threshold, offered, slot, wait_readable,
-};
+use super::{Atoms, MAX_OUTGOING, Target, bump, encode, incr_threshold, offered, slot};
 use crate::MediaError;
 use crate::clipboard::{
     CLIPBOARD_TIMEOUT, ClipboardData, ClipboardKind, ClipboardSerials, Selection, check_size,
@@ -188,7 +186,11 @@ impl XSide {
                     "{what} did not answer within {CLIPBOARD_TIMEOUT:?}"
                 ))));
             }
-            wait_readable(&[self.conn.stream().as_raw_fd()], left);
+            crate::x11::display::wait_readable(
+                "X11 clipboard",
+                &[self.conn.stream().as_raw_fd()],
+                left,
+            );
         }
     }
 
