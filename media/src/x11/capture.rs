@@ -185,9 +185,14 @@ impl X11Source {
         let rect = self.rect;
         let live = self.live.as_mut().expect("connected above");
 
-        // One round trip for everything this tick needs to know.
+        // One round trip for everything this tick needs to know. A running pointer thread reads shape changes
+        // itself (and shares them): the tick asks for the image only without one, so a change is fetched once.
+        let thread_reads_shapes = self
+            .pointer_thread
+            .as_ref()
+            .is_some_and(|t| !t.is_finished());
         let pointer = live.conn.query_pointer(live.root)?;
-        let cursor = if live.xfixes && live.cursor_stale {
+        let cursor = if live.xfixes && live.cursor_stale && !thread_reads_shapes {
             Some(live.conn.xfixes_get_cursor_image()?)
         } else {
             None
