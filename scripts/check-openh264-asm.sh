@@ -1,16 +1,52 @@
 #!/usr/bin/env bash
 # Fails when openh264 was built without its assembly (no nasm at build time): it is then ~3x slower.
+# openh264-sys2's build script falls back to C silently when `nasm` cannot be run, so this check looks for the
+# assembly objects, says what the build script saw when they are missing, and rebuilds openh264-sys2 once: a
+# transient failure (a full disk, a nasm installed after the first build) is reported and mended, a lasting one
+# fails with nasm's own words.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
-found=0
-for dir in target/*/build/openh264-sys2-*/out; do
-  if find "$dir" -name '*.o' | grep -q -E '(satd_sad|mc_luma)'; then
-    found=1
-  fi
-done
-if [ $found = 0 ]; then
-  echo "openh264 was built without its nasm assembly: install nasm (scripts/install-deps.sh) and run 'cargo clean -p openh264-sys2'" >&2
+
+has_asm() {
+  local dir
+  for dir in target/*/build/openh264-sys2-*/out; do
+    if find "$dir" -name '*.o' | grep -q -E '(satd_sad|mc_luma)'; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+diagnose() {
+  echo "  nasm on PATH: $(command -v nasm || echo none) ($(nasm -v 2>&1 || true))" >&2
+  echo "  free space: $(df -h --output=avail . | tail -1 | tr -d ' ')" >&2
+  local f
+  for f in target/*/build/openh264-sys2-*/output; do
+    grep -H -i 'nasm' "$f" >&2 || true
+  done
+  for f in target/*/build/openh264-sys2-*/stderr; do
+    grep -H -i -E 'nasm|error' "$f" | head -5 >&2 || true
+  done
+}
+
+if has_asm; then
+  echo "openh264 assembly objects present"
+  exit 0
+fi
+echo "openh264 was built without its nasm assembly; what its build script saw:" >&2
+diagnose
+if ! command -v nasm >/dev/null; then
+  echo "openh264 was built without its nasm assembly: nasm is not installed (scripts/install-deps.sh installs it)" >&2
   exit 1
 fi
-echo "openh264 assembly objects present"
+echo "rebuilding openh264-sys2 once with nasm $(nasm -v)" >&2
+cargo clean -p openh264-sys2 >&2
+cargo build -p openh264-sys2 --locked >&2
+if has_asm; then
+  echo "openh264 assembly objects present after one rebuild (the first build could not run nasm: see above)" >&2
+  exit 0
+fi
+diagnose
+echo "openh264 was built without its nasm assembly even after a rebuild: see above, then run 'cargo clean -p openh264-sys2'" >&2
+exit 1
