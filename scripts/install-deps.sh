@@ -17,8 +17,11 @@ build_pkgs=(nasm cmake pkg-config gcc g++ make)
 # clipboard tests; webkit2gtk-driver is WebKitWebDriver plus WebKitGTK's MiniBrowser, the WebKit engine
 # tests/webkit.rs drives (Debian builds it without WebRTC, so it plays the JPEG fallback, which needs no extra
 # GStreamer plugins: docs/VIEWER.md).
+# openbox is the EWMH window manager the window tests start (tests/x11_windows.rs); dbus-daemon, at-spi2-core,
+# python3-gi and gir1.2-gtk-3.0 are the D-Bus session, the accessibility bus and the GTK test application of
+# tests/a11y.rs.
 test_pkgs=(xvfb xdotool x11-utils x11-xserver-utils x11-apps xterm ffmpeg chromium fonts-dejavu-core procps iproute2 nftables coturn janus
-  xclip webkit2gtk-driver)
+  xclip webkit2gtk-driver openbox dbus-daemon at-spi2-core python3-gi gir1.2-gtk-3.0)
 
 sudo=""
 [ "$(id -u)" != 0 ] && sudo="sudo"
@@ -45,7 +48,7 @@ fi
 
 # Python peers and clients: aiortc (an independent WebRTC stack), PyAV (FFmpeg decoder), the official MCP SDK.
 venv=.venv-e2e
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiortc, av, mcp, numpy, prometheus_client, yaml, jsonschema' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiortc, av, mcp, numpy, prometheus_client, yaml, jsonschema, mss, PIL' 2>/dev/null; then
   echo "install-deps: creating $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/e2e/requirements.txt

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::cursor::CursorSink;
-use crate::{Clipboard, CursorMode, CursorState, Frame, InputEvent, MediaError};
+use crate::{
+    Clipboard, CursorMode, CursorState, Frame, InputEvent, MediaError, WindowId, WindowInfo,
+    WindowList, WindowSource,
+};
 
 /// Which backend produced a screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -108,6 +111,24 @@ pub trait Desktop: Send + Sync + 'static {
     /// The desktop's clipboard, when the backend has one.
     fn clipboard(&self) -> Option<Arc<dyn Clipboard>> {
         None
+    }
+
+    /// The top-level windows, bottom of the stack first. Backends without windows (the synthetic screen) return
+    /// an empty list with [`WindowSource::None`].
+    fn windows(&self) -> Result<WindowList, MediaError> {
+        Ok(WindowList {
+            source: WindowSource::None,
+            windows: Vec::new(),
+        })
+    }
+
+    /// Gives window `id` the input focus and raises it (un-minimizing it), through the window manager when one
+    /// runs; returns the window as it is afterwards.
+    fn focus_window(&self, id: WindowId) -> Result<WindowInfo, MediaError> {
+        Err(MediaError::Unavailable(format!(
+            "the {} backend has no windows to focus (window {id})",
+            self.kind()
+        )))
     }
 }
 

@@ -31,7 +31,9 @@ pub mod jpeg;
 pub mod keyframe;
 mod open;
 pub mod pacer;
+pub mod still;
 pub mod synthetic;
+pub mod windows;
 #[cfg(target_os = "linux")]
 pub mod x11;
 #[cfg(any(target_os = "macos", target_os = "windows"))]
@@ -53,3 +55,5 @@ pub use h264::{AccessUnit, Usage};
 pub use input::{InputEvent, MouseButton};
 pub use jpeg::JpegFrame;
 pub use open::open_desktop;
+pub use still::{Rect, Still, StillEncoding, StillRequest};
+pub use windows::{WindowId, WindowInfo, WindowList, WindowSource};

@@ -73,7 +73,7 @@ impl std::fmt::Debug for SightlineMcp {
     }
 }
 
-fn result_of(output: Result<Output, ToolError>) -> CallToolResult {
+pub(super) fn result_of(output: Result<Output, ToolError>) -> CallToolResult {
     match output {
         Ok(o) => {
             let mut content = Vec::with_capacity(2);
@@ -98,7 +98,7 @@ impl SightlineMcp {
     ) -> impl Fn() -> Self + Send + Sync + 'static {
         let shared = Arc::new(Shared {
             gw,
-            tools: Self::tool_router(),
+            tools: Self::tool_router() + Self::agent_tool_router(),
         });
         move || Self {
             shared: Arc::clone(&shared),
@@ -114,13 +114,13 @@ impl SightlineMcp {
         Self {
             shared: Arc::new(Shared {
                 gw,
-                tools: Self::tool_router(),
+                tools: Self::tool_router() + Self::agent_tool_router(),
             }),
             link: Link::Stdio(registration),
         }
     }
 
-    fn gw(&self) -> &SessionManager {
+    pub(super) fn gw(&self) -> &SessionManager {
         &self.shared.gw
     }
 
@@ -564,9 +564,9 @@ mod tests {
 
     #[test]
     fn every_tool_has_a_role_and_a_described_schema() {
-        let router = SightlineMcp::tool_router();
+        let router = SightlineMcp::tool_router() + SightlineMcp::agent_tool_router();
         let tools = router.list_all();
-        assert_eq!(tools.len(), 14);
+        assert_eq!(tools.len(), 20);
         for t in &tools {
             assert!(
                 tools::required_role(&t.name).is_some(),

@@ -25,16 +25,20 @@
 //! | `click`, `move_pointer`, `drag`, `scroll`, `type_text`, `press_keys` | control | input |
 //! | `list_sessions`, `monitor_summary` | view | the session table and the monitor summary |
 
+pub mod a11y;
+mod agent_tools;
 pub mod audit;
 pub mod change;
 pub mod clipboard;
 pub mod error;
 pub mod geometry;
+pub mod gestures;
 pub mod handler;
 pub mod http;
 pub mod registration;
 pub mod sessions;
 pub mod tools;
+pub mod windows;
 
 use std::sync::Arc;
 

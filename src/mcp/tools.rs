@@ -39,14 +39,12 @@ pub const DEFAULT_JPEG_QUALITY: u8 = 80;
 /// summary inspect; the rest is input. `None` = no such tool.
 pub fn action(tool: &str) -> Option<Action> {
     match tool {
-        "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable" => {
-            Some(Action::Watch)
-        }
+        "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable"
+        | "list_windows" | "ui_tree" => Some(Action::Watch),
         "list_sessions" | "monitor_summary" => Some(Action::Inspect),
         "get_clipboard" | "set_clipboard" => Some(Action::Clipboard),
-        "click" | "move_pointer" | "drag" | "scroll" | "type_text" | "press_keys" => {
-            Some(Action::Input)
-        }
+        "click" | "move_pointer" | "drag" | "scroll" | "type_text" | "press_keys"
+        | "focus_window" | "click_element" | "set_text" | "long_press" => Some(Action::Input),
         _ => None,
     }
 }
@@ -68,14 +66,14 @@ pub struct Output {
 }
 
 impl Output {
-    fn text(text: impl Into<String>) -> Self {
+    pub(crate) fn text(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
             ..Self::default()
         }
     }
 
-    fn json(value: Value) -> Self {
+    pub(crate) fn json(value: Value) -> Self {
         Self {
             text: value.to_string(),
             structured: Some(value),
@@ -143,6 +141,9 @@ pub struct ScreenshotArgs {
                        screen without the pointer (with [capture] cursor = \"video\" it is always in it)."
     )]
     pub include_cursor: Option<bool>,
+    /// Window id from list_windows: capture that window's client area (on its screen, clipped to it) instead
+    /// of region. Takes the place of screen and region.
+    pub window: Option<sightline_media::WindowId>,
 }
 
 /// Arguments of `click`.
@@ -228,6 +229,9 @@ pub struct PressKeysArgs {
     pub keys: Vec<String>,
     /// Screen id of the display to type on. Default: the primary screen.
     pub screen: Option<String>,
+    /// Hold the keys down this long (ms) before releasing them (a key hold: auto-repeat, hold-to-act). Default:
+    /// released at once.
+    pub hold_ms: Option<u64>,
 }
 
 /// Arguments of `wait_for_change`.
@@ -531,6 +535,9 @@ pub async fn press_keys(
             "keys has {} entries; give 1 to {MAX_KEYS}",
             args.keys.len()
         )));
+    }
+    if args.hold_ms.is_some() {
+        return super::gestures::hold_keys(gw, actor, args).await;
     }
     if let Some(bad) = args
         .keys

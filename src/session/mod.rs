@@ -11,6 +11,7 @@
 //! The table is plain data behind a mutex that is never held across an `.await` or any I/O. A [`Session`] removes
 //! itself from the table when it drops, so no exit path (error, panic, kick, socket dropped) leaves a stale row.
 
+mod agent;
 pub mod clipboard;
 pub mod cursor;
 pub mod profiles;

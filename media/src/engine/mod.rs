@@ -203,6 +203,18 @@ impl Engine {
         op.finish_with(result).map(|(frame, _)| frame)
     }
 
+    /// One encoded picture of `screen` (MCP screenshots, REST snapshots): the running capture's latest frame when
+    /// there is one, otherwise a grab of only the requested region by the screen's warm still grabber
+    /// ([`crate::still`]). Recorded as a `frame_capture` operation.
+    pub async fn still(
+        &self,
+        screen: &str,
+        request: crate::StillRequest,
+    ) -> Result<crate::Still, MediaError> {
+        let _ = (screen, request);
+        Err(MediaError::Unavailable("stills are being built".into()))
+    }
+
     /// Encodes one frame as JPEG on a blocking thread (HQ frames, snapshots).
     pub async fn encode_jpeg(
         &self,
