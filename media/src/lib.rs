@@ -28,6 +28,7 @@ pub mod frame;
 pub mod h264;
 pub mod input;
 pub mod jpeg;
+pub mod jpeg_stripes;
 pub mod keyframe;
 mod open;
 pub mod pacer;
