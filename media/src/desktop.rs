@@ -113,6 +113,12 @@ pub trait Desktop: Send + Sync + 'static {
         None
     }
 
+    /// Opens a warm grabber of one screen for stills ([`crate::Engine::still`] keeps it between calls). The
+    /// default keeps a [`FrameSource`] open and captures the whole screen each time; X11 grabs only the region.
+    fn open_still(&self, screen: &str) -> Result<Box<dyn crate::still::StillSource>, MediaError> {
+        Ok(Box::new(crate::still::FrameStill::new(self.open(screen)?)))
+    }
+
     /// The top-level windows, bottom of the stack first. Backends without windows (the synthetic screen) return
     /// an empty list with [`WindowSource::None`].
     fn windows(&self) -> Result<WindowList, MediaError> {

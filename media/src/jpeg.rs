@@ -11,6 +11,7 @@ use bytes::Bytes;
 use turbojpeg::{Compressor, Image, OutputBuf, PixelFormat, Subsamp, YuvPlanesImage};
 
 use crate::convert::{I420Buffer, YuvRange, bgra_to_i420_range, scaled_size};
+use crate::still::View;
 use crate::{Frame, MediaError};
 
 /// One encoded JPEG picture, shared (`Arc<JpegFrame>`) by every subscriber of a JPEG pipeline.
@@ -50,6 +51,12 @@ pub struct JpegEncoder {
     out: OutputBuf<'static>,
 }
 
+// SAFETY: `out` is always an *owned* turbojpeg buffer (`OutputBuf::new_owned`, never a borrowed one), a heap
+// allocation freed with `tj3Free` and tied to no thread; the raw pointer inside it is what keeps `OutputBuf` from
+// being `Send`. The compressor is `Send` itself, the planes are plain vectors. The encoder moves between blocking
+// jobs (a warm still encoder) but is used by one thread at a time (`&mut self`).
+unsafe impl Send for JpegEncoder {}
+
 impl std::fmt::Debug for JpegEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JpegEncoder")
@@ -88,6 +95,40 @@ impl JpegEncoder {
         quality: u8,
         max_width: Option<u32>,
     ) -> Result<JpegFrame, MediaError> {
+        self.set_quality(quality)?;
+        let (width, height) = scaled_size(frame.width, frame.height, max_width);
+        if width >= frame.width {
+            let view = View::new(&frame.data, frame.width, frame.height, frame.stride)
+                .map_err(|_| MediaError::invalid("frame", "stride does not fit the pixel data"))?;
+            self.compress_view(view)?;
+            return Ok(self.finish(frame, quality, frame.width, frame.height));
+        }
+        self.compress_scaled(frame, max_width)?;
+        Ok(self.finish(frame, quality, width, height))
+    }
+
+    /// Encodes a borrowed picture (a region of a frame, a grab in shared memory) at `quality`, downscaled to at
+    /// most `max_width` pixels wide. At full size turbojpeg reads the view's BGRX rows in place (its pitch is the
+    /// view's stride, so a region is never copied); downscaled, the view is copied once into a frame for the
+    /// planar conversion. Returns the JPEG bytes and the picture's size.
+    pub fn encode_view(
+        &mut self,
+        view: View<'_>,
+        quality: u8,
+        max_width: Option<u32>,
+    ) -> Result<(Bytes, u32, u32), MediaError> {
+        self.set_quality(quality)?;
+        let (width, height) = scaled_size(view.width, view.height, max_width);
+        if width >= view.width {
+            self.compress_view(view)?;
+            return Ok((Bytes::copy_from_slice(&self.out), view.width, view.height));
+        }
+        let frame = view.to_frame(0, SystemTime::UNIX_EPOCH);
+        self.compress_scaled(&frame, max_width)?;
+        Ok((Bytes::copy_from_slice(&self.out), width, height))
+    }
+
+    fn set_quality(&mut self, quality: u8) -> Result<(), MediaError> {
         validate_quality(quality)?;
         if self.quality != Some(quality) {
             self.compressor
@@ -95,32 +136,28 @@ impl JpegEncoder {
                 .map_err(jpeg_err)?;
             self.quality = Some(quality);
         }
-        let (width, height) = scaled_size(frame.width, frame.height, max_width);
-        if width >= frame.width {
-            let needed =
-                frame.stride * (frame.height as usize).saturating_sub(1) + frame.width as usize * 4;
-            if frame.stride < frame.width as usize * 4 || frame.data.len() < needed {
-                return Err(MediaError::invalid(
-                    "frame",
-                    "stride does not fit the pixel data",
-                ));
-            }
-            // Full size: turbojpeg converts BGRX itself.
-            let image = Image {
-                pixels: &frame.data[..needed],
-                width: frame.width as usize,
-                pitch: frame.stride,
-                height: frame.height as usize,
-                format: PixelFormat::BGRX,
-            };
-            self.compressor
-                .set_subsamp(Subsamp::Sub2x2)
-                .map_err(jpeg_err)?;
-            self.compressor
-                .compress(image, &mut self.out)
-                .map_err(jpeg_err)?;
-            return Ok(self.finish(frame, quality, frame.width, frame.height));
-        }
+        Ok(())
+    }
+
+    /// Full size: turbojpeg converts BGRX itself, reading rows `stride` bytes apart.
+    fn compress_view(&mut self, view: View<'_>) -> Result<(), MediaError> {
+        let image = Image {
+            pixels: view.pixels,
+            width: view.width as usize,
+            pitch: view.stride,
+            height: view.height as usize,
+            format: PixelFormat::BGRX,
+        };
+        self.compressor
+            .set_subsamp(Subsamp::Sub2x2)
+            .map_err(jpeg_err)?;
+        self.compressor
+            .compress(image, &mut self.out)
+            .map_err(jpeg_err)
+    }
+
+    /// Downscaled: full-range planes (box/bilinear on 1.5 bytes per pixel), compressed from the planes.
+    fn compress_scaled(&mut self, frame: &Frame, max_width: Option<u32>) -> Result<(), MediaError> {
         bgra_to_i420_range(frame, max_width, YuvRange::Full, &mut self.planes)?;
         let (w, h) = (self.planes.width() as usize, self.planes.height() as usize);
         let planes = YuvPlanesImage {
@@ -136,8 +173,7 @@ impl JpegEncoder {
         };
         self.compressor
             .compress_yuv_planes(&planes, &mut self.out)
-            .map_err(jpeg_err)?;
-        Ok(self.finish(frame, quality, width, height))
+            .map_err(jpeg_err)
     }
 
     fn finish(&self, frame: &Frame, quality: u8, width: u32, height: u32) -> JpegFrame {

@@ -29,6 +29,7 @@ use xcap::Monitor;
 
 use crate::{
     Desktop, Frame, FrameSource, InputEvent, MediaError, MouseButton, ScreenInfo, SourceKind,
+    WindowId, WindowInfo, WindowList, WindowSource,
 };
 use wheel::WheelAccumulator;
 
@@ -36,6 +37,10 @@ use wheel::WheelAccumulator;
 /// enforces. enigo types character by character and holds the input lock meanwhile, so texts longer than this are
 /// refused rather than truncated.
 const MAX_TEXT_CHARS: usize = sightline_limits::MAX_TEXT_CHARS;
+/// Most windows [`Desktop::windows`] returns (the topmost), as on X11: each costs several system calls.
+const MAX_WINDOWS: usize = 512;
+/// Longest title kept, in characters.
+const MAX_TITLE_CHARS: usize = 1024;
 
 /// One monitor as xcap reports it, with the numbers input needs.
 #[derive(Clone, Debug)]
@@ -110,6 +115,78 @@ fn list_monitors() -> Result<Vec<MonitorEntry>, MediaError> {
         e.info.primary = i == primary;
     }
     Ok(out)
+}
+
+/// The monitor holding the centre of a window at (`x`, `y`) sized `width × height` in the OS's coordinates, and the
+/// window's rectangle in that monitor's pixels; no monitor → `None` and the OS's coordinates.
+fn place_window(
+    monitors: &[MonitorEntry],
+    x: i32,
+    y: i32,
+    width: u32,
+    height: u32,
+) -> (Option<String>, i32, i32, u32, u32) {
+    let cx = i64::from(x) + i64::from(width / 2);
+    let cy = i64::from(y) + i64::from(height / 2);
+    let on = monitors.iter().find(|m| {
+        let (mx, my) = (i64::from(m.x), i64::from(m.y));
+        (mx..mx + i64::from(m.logical_width)).contains(&cx)
+            && (my..my + i64::from(m.logical_height)).contains(&cy)
+    });
+    let Some(m) = on else {
+        return (None, x, y, width, height);
+    };
+    // Points to pixels on macOS (Retina: 2 pixels per point); 1:1 on Windows.
+    let sx = |v: i64| v * i64::from(m.info.width) / i64::from(m.logical_width.max(1));
+    let sy = |v: i64| v * i64::from(m.info.height) / i64::from(m.logical_height.max(1));
+    (
+        Some(m.info.id.clone()),
+        sx(i64::from(x) - i64::from(m.x)) as i32,
+        sy(i64::from(y) - i64::from(m.y)) as i32,
+        sx(i64::from(width)) as u32,
+        sy(i64::from(height)) as u32,
+    )
+}
+
+/// The top-level windows as xcap lists them, bottom first. xcap's rectangle is the whole window (with its title
+/// bar), and on macOS "focused" means "of the frontmost application".
+fn list_windows() -> Result<WindowList, MediaError> {
+    let monitors = list_monitors()?;
+    // xcap lists the topmost first.
+    let all = xcap::Window::all().map_err(xcap_err("cannot list windows"))?;
+    let mut windows = Vec::new();
+    for w in all.into_iter().take(MAX_WINDOWS) {
+        // A window that closed while being read is skipped.
+        let (Ok(id), Ok(x), Ok(y), Ok(width), Ok(height)) =
+            (w.id(), w.x(), w.y(), w.width(), w.height())
+        else {
+            continue;
+        };
+        let (screen, x, y, width, height) = place_window(&monitors, x, y, width, height);
+        windows.push(WindowInfo {
+            id: WindowId::from(id),
+            title: w
+                .title()
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_TITLE_CHARS)
+                .collect(),
+            app: w.app_name().ok().filter(|a| !a.is_empty()),
+            pid: w.pid().ok(),
+            screen,
+            x,
+            y,
+            width,
+            height,
+            focused: w.is_focused().unwrap_or(false),
+            minimized: w.is_minimized().unwrap_or(false),
+        });
+    }
+    windows.reverse();
+    Ok(WindowList {
+        source: WindowSource::Xcap,
+        windows,
+    })
 }
 
 fn find_monitor(id: &str) -> Result<MonitorEntry, MediaError> {
@@ -287,6 +364,17 @@ impl Desktop for XcapDesktop {
             seq: 0,
             previous: Vec::new(),
         }))
+    }
+
+    fn windows(&self) -> Result<WindowList, MediaError> {
+        list_windows()
+    }
+
+    fn focus_window(&self, id: WindowId) -> Result<WindowInfo, MediaError> {
+        // xcap reads windows but cannot activate them, and enigo has no such call either.
+        Err(MediaError::Unavailable(format!(
+            "focusing windows is not supported on macOS and Windows yet (window {id}); click into the window instead"
+        )))
     }
 
     fn inject(&self, screen: &str, event: &InputEvent) -> Result<(), MediaError> {

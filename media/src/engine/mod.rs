@@ -41,6 +41,7 @@ mod pipe;
 mod profile;
 mod registry;
 mod state;
+mod still;
 mod subscription;
 mod target;
 mod video;
@@ -205,14 +206,42 @@ impl Engine {
 
     /// One encoded picture of `screen` (MCP screenshots, REST snapshots): the running capture's latest frame when
     /// there is one, otherwise a grab of only the requested region by the screen's warm still grabber
-    /// ([`crate::still`]). Recorded as a `frame_capture` operation.
+    /// ([`crate::still`]), kept open for the idle period ([`crate::still::STILL_IDLE`]). Encoded straight from the
+    /// captured pixels on the blocking pool. Recorded as a `frame_capture` operation.
+    ///
+    /// Fails with [`MediaError::Invalid`] for a region outside the screen, a bad quality or width.
     pub async fn still(
         &self,
         screen: &str,
         request: crate::StillRequest,
     ) -> Result<crate::Still, MediaError> {
-        let _ = (screen, request);
-        Err(MediaError::Unavailable("stills are being built".into()))
+        let op = self.shared.monitor.operation("frame_capture", None);
+        let result = async {
+            let latest = self.shared.latest_with_cursor(screen)?;
+            self.shared
+                .stills
+                .still(
+                    &self.shared.desktop,
+                    &self.shared.monitor,
+                    screen,
+                    request,
+                    latest,
+                )
+                .await
+        }
+        .await;
+        op.finish_with(result)
+    }
+
+    /// Sets how long a screen's still grabber stays open after its last use (default
+    /// [`crate::still::STILL_IDLE`]); tests shorten it.
+    pub fn set_still_idle(&self, idle: std::time::Duration) {
+        self.shared.stills.set_idle(idle);
+    }
+
+    /// The screens whose still grabber is open now (warm), in id order.
+    pub fn warm_stills(&self) -> Vec<String> {
+        self.shared.stills.warm()
     }
 
     /// Encodes one frame as JPEG on a blocking thread (HQ frames, snapshots).

@@ -18,6 +18,7 @@ use super::jpeg::Jpeg;
 use super::pipe::{Encoding, Pipe};
 use super::profile::EngineConfig;
 use super::registry::{PipeId, Registry, Step, Ticket, Want};
+use super::still::Stills;
 use super::video::H264;
 use crate::{CursorState, Desktop, Frame, MediaError, ScreenInfo};
 
@@ -30,6 +31,8 @@ pub(super) struct Shared {
     pub(super) cfg: EngineConfig,
     pub(super) monitor: Monitor,
     pub(super) input: InputQueue,
+    /// Warm still grabbers and encoders per screen ([`super::still`]).
+    pub(super) stills: Arc<Stills>,
     state: Mutex<State>,
 }
 
@@ -66,6 +69,7 @@ impl Shared {
             cfg,
             monitor,
             input,
+            stills: Arc::default(),
             state: Mutex::new(State::default()),
         }
     }
@@ -144,6 +148,7 @@ impl Shared {
             self.apply_all(&mut state, steps);
             std::mem::take(&mut state.stopping)
         };
+        self.stills.close();
         // Closing the queue ends the input thread once it finished the queued events.
         handles.extend(self.input.close());
         let me = std::thread::current().id();

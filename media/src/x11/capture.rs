@@ -54,7 +54,7 @@ pub(crate) struct Rect {
 }
 
 impl Rect {
-    fn of(m: &Monitor) -> Self {
+    pub(super) fn of(m: &Monitor) -> Self {
         Self {
             x: m.x,
             y: m.y,
@@ -71,7 +71,7 @@ impl Rect {
             && ry + i32::from(r.height) > self.y
     }
 
-    fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         self.width as usize * self.height as usize * 4
     }
 }
@@ -516,8 +516,8 @@ impl Live {
     }
 }
 
-/// How pixels get from the server to us.
-enum Grabber {
+/// How pixels get from the server to us (also used by the still grabber, [`super::still`]).
+pub(super) enum Grabber {
     /// MIT-SHM: the server writes straight into memory we share with it (local displays).
     Shm(ShmSegment),
     /// Plain GetImage: the pixels travel through the socket (remote displays, servers without MIT-SHM).
@@ -525,7 +525,11 @@ enum Grabber {
 }
 
 impl Grabber {
-    fn new(conn: &RustConnection, target: &DisplayTarget, len: usize) -> Result<Self, XError> {
+    pub(super) fn new(
+        conn: &RustConnection,
+        target: &DisplayTarget,
+        len: usize,
+    ) -> Result<Self, XError> {
         if target.local
             && conn
                 .extension_information(shm::X11_EXTENSION_NAME)?
@@ -540,7 +544,7 @@ impl Grabber {
         Ok(Self::Core(Vec::new()))
     }
 
-    fn resize(
+    pub(super) fn resize(
         &mut self,
         conn: &RustConnection,
         target: &DisplayTarget,
@@ -553,8 +557,14 @@ impl Grabber {
         Ok(())
     }
 
-    /// Reads `rect` of `root` and returns its BGRX pixels, `rect.width * 4` bytes per row.
-    fn grab(&mut self, conn: &RustConnection, root: Window, rect: Rect) -> Result<&[u8], XError> {
+    /// Reads `rect` of `root` (inside the segment's size) and returns its BGRX pixels, `rect.width * 4` bytes per
+    /// row, `rect.bytes()` in all.
+    pub(super) fn grab(
+        &mut self,
+        conn: &RustConnection,
+        root: Window,
+        rect: Rect,
+    ) -> Result<&[u8], XError> {
         let (x, y, w, h) = (
             rect.x as i16,
             rect.y as i16,
@@ -584,9 +594,19 @@ impl Grabber {
             )));
         }
         Ok(match self {
-            Self::Shm(seg) => seg.pixels(),
+            Self::Shm(seg) => &seg.pixels()[..got],
             Self::Core(buf) => buf,
         })
+    }
+}
+
+impl Grabber {
+    /// The first `len` bytes of the last grab's pixels (what [`Grabber::grab`] returned, borrowed again).
+    pub(super) fn pixels(&self, len: usize) -> &[u8] {
+        match self {
+            Self::Shm(seg) => &seg.pixels()[..len.min(seg.len)],
+            Self::Core(buf) => &buf[..len.min(buf.len())],
+        }
     }
 }
 
@@ -594,7 +614,7 @@ impl Grabber {
 ///
 /// Marked for removal right after the server attaches it, so the kernel frees it once both sides let go, even if
 /// this process dies. The server detaches when asked ([`Grabber::resize`]) or when the connection closes.
-struct ShmSegment {
+pub(super) struct ShmSegment {
     seg: shm::Seg,
     addr: NonNull<u8>,
     len: usize,

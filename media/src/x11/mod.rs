@@ -12,6 +12,8 @@
 //!   wheel steps, keys by DOM code, and Unicode text (borrowing free keycodes for characters the layout lacks).
 //! - `display` resolves which display to talk to, turns X errors into `XError`s and holds the pixel-format check.
 //! - [`keymap`] is the pure keyboard translation (DOM code → keysym, character ↔ keysym, keymap lookups).
+//! - `windows` lists the top-level windows (from an EWMH window manager, else the X window tree) and focuses
+//!   them.
 //!
 //! Every X error is turned into a [`MediaError`]; nothing here panics on what a server or a viewer sends.
 
@@ -26,7 +28,9 @@ pub(crate) mod layout;
 #[cfg(test)]
 mod native_keys;
 mod pointer;
+mod still;
 pub(crate) mod wheel;
+mod windows;
 
 use std::time::{Duration, Instant};
 
@@ -250,6 +254,17 @@ impl Desktop for X11Desktop {
         Ok(Box::new(source))
     }
 
+    /// A warm grabber of only the asked region ([`still`]), on the monitor as the cached layout has it.
+    fn open_still(&self, screen: &str) -> Result<Box<dyn crate::still::StillSource>, MediaError> {
+        let monitor = self
+            .with_control(|c| c.monitor(&self.target, screen, Instant::now()))
+            .map_err(|e| e.into_media(MediaError::Display))?;
+        Ok(Box::new(still::X11Still::open(
+            self.target.clone(),
+            monitor,
+        )?))
+    }
+
     fn inject(&self, screen: &str, event: &InputEvent) -> Result<(), MediaError> {
         self.with_control(|c| {
             if !c.xtest {
@@ -275,6 +290,14 @@ impl Desktop for X11Desktop {
                 None
             }
         }
+    }
+
+    fn windows(&self) -> Result<crate::WindowList, MediaError> {
+        windows::list(self)
+    }
+
+    fn focus_window(&self, id: crate::WindowId) -> Result<crate::WindowInfo, MediaError> {
+        windows::focus(self, id)
     }
 }
 
