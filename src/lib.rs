@@ -18,6 +18,8 @@
 //! lifecycle registry and metrics in `sightline-monitor`, the bounds on client-chosen values in `sightline-limits`.
 //! `docs/ARCHITECTURE.md` draws the data and control flow.
 
+#[cfg(target_os = "linux")]
+pub mod a11y;
 pub mod assets;
 pub mod auth;
 pub mod cli;
