@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sightline_limits as limits;
-use sightline_media::ScreenInfo;
+use sightline_media::{Rect, ScreenInfo, StillEncoding, StillRequest};
 use sightline_monitor::{
     Connection, ConnectionDetail, ConnectionId, ConnectionSummary, Lifecycle, OperationsSnapshot,
     Owner, PipelineSnapshot, ProcessSnapshot, Summary, TasksSnapshot,
@@ -41,6 +41,7 @@ use crate::session::{
 use crate::transport::pacer::Pacer;
 
 mod publish;
+mod windows;
 
 /// Prefix of the monitor endpoints (the paths existing WebRTC-monitor clients call).
 pub const MONITOR_PREFIX: &str = "/api/v0/mcp/monitor/webrtc";
@@ -77,6 +78,7 @@ pub fn routes() -> Router<SessionManager> {
         )
         .route("/api/openapi.yaml", get(|| async { openapi() }))
         .merge(publish::routes())
+        .merge(windows::routes())
 }
 
 /// `GET /api/v1/screens` response.
@@ -133,6 +135,9 @@ pub struct SnapshotQuery {
     format: Option<String>,
     quality: Option<String>,
     max_width: Option<String>,
+    /// A window id from `GET /api/v1/windows`: the picture shows that window's client area (clipped to the
+    /// screen), which must be on the screen of the path.
+    window: Option<String>,
 }
 
 /// A query value within one of the shared [`limits`] ranges; empty or absent = `None`.
@@ -179,31 +184,75 @@ async fn snapshot(
     let quality = parse_range("quality", q.quality.as_deref(), &limits::JPEG_QUALITY)?
         .map_or(DEFAULT_SNAPSHOT_QUALITY, |q| q as u8);
     let max_width = parse_range("max_width", q.max_width.as_deref(), &limits::MAX_WIDTH)?;
+    let window = match q.window.as_deref() {
+        None | Some("") => None,
+        Some(w) => Some(w.parse::<sightline_media::WindowId>().map_err(|_| {
+            AppError::BadRequest(format!("window must be a window id, not {}", echo(w)))
+        })?),
+    };
     let screen = manager.find_screen(Some(id)).await?;
+    let region = match window {
+        Some(w) => Some(window_region(&manager, w, &screen.id).await?),
+        None => None,
+    };
+    let encoding = match format {
+        ImageFormat::Jpeg => StillEncoding::Jpeg { quality, max_width },
+        ImageFormat::Png => StillEncoding::Png { max_width },
+    };
+    let request = StillRequest {
+        region,
+        include_cursor: false,
+        encoding,
+    };
     let op = manager.operation("snapshot", None);
-    let result = async {
-        let frame = manager.snapshot(&screen.id).await?;
-        let (w, h) = (frame.width, frame.height);
-        let bytes = manager
-            .blocking("rest-snapshot-encode", move || {
-                crate::image::encode(&frame, format, quality, max_width)
-            })
-            .await??;
-        Ok::<_, AppError>((bytes, w, h))
-    }
-    .await;
-    let (bytes, w, h) = op.finish_with(result)?;
-    let mut r = bytes.into_response();
+    let still = op.finish_with(manager.still(&screen.id, request).await)?;
+    let (w, h) = (still.screen_width, still.screen_height);
+    let region = still.region;
+    let mut r = still.data.into_response();
     let headers = r.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.mime()),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(still.mime));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(v) = HeaderValue::from_str(&format!("{w}x{h}")) {
         headers.insert("x-screen-size", v);
     }
+    let shown = format!(
+        "{},{},{},{}",
+        region.x, region.y, region.width, region.height
+    );
+    if let Ok(v) = HeaderValue::from_str(&shown) {
+        headers.insert("x-region", v);
+    }
     Ok(r)
+}
+
+/// The part of `screen` window `id` covers, for a snapshot's `window` parameter; the window must be on `screen`.
+async fn window_region(
+    manager: &SessionManager,
+    id: sightline_media::WindowId,
+    screen: &str,
+) -> Result<Rect, AppError> {
+    use crate::mcp::error::ToolError;
+    let (on, r) = crate::mcp::windows::window_region(manager, id)
+        .await
+        .map_err(|e| match e {
+            ToolError::NotFound(m) => AppError::NotFound(m),
+            ToolError::Invalid(m) => AppError::BadRequest(m),
+            ToolError::Busy => AppError::Busy("the display is busy; retry shortly".into()),
+            ToolError::RateLimited(d) => AppError::RateLimited(d),
+            ToolError::Failed(m) => AppError::Unavailable(m),
+            other => AppError::Internal(other.to_string()),
+        })?;
+    if on != screen {
+        return Err(AppError::BadRequest(format!(
+            "window {id} is on screen {on}, not {screen}"
+        )));
+    }
+    Ok(Rect {
+        x: r.x,
+        y: r.y,
+        width: r.width,
+        height: r.height,
+    })
 }
 
 /// Query of `GET /api/v1/screens/{id}/mjpeg`.

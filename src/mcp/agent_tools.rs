@@ -43,7 +43,8 @@ impl SightlineMcp {
     #[tool(
         description = "The accessibility tree (AT-SPI2) of the focused window or of a given window: each element's \
                        id, role, name, description, states, actions and bounds in screen pixels, pruned to what is \
-                       showing. Act on an element with click_element or set_text by its id.",
+                       showing (max_depth/max_nodes cut it). Act on an element with click_element or set_text \
+                       by its id. Needs the desktop's AT-SPI accessibility bus (Linux).",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn ui_tree(&self, Parameters(args): Parameters<a11y::UiTreeArgs>) -> CallToolResult {

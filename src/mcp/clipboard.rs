@@ -11,7 +11,7 @@ use sightline_media::{ClipboardData, ClipboardKind, Selection};
 use sightline_signaling::ClipboardPayload;
 
 use super::error::ToolError;
-use super::tools::Output;
+use super::output::Output;
 use crate::session::clipboard::ClipboardContent;
 use crate::session::{Actor, SessionManager};
 

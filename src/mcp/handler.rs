@@ -10,20 +10,23 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::{Extension, ToolCallContext};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    InitializeRequestParams, InitializeResult, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
+    Implementation, InitializeRequestParams, InitializeResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use sightline_signaling::Role;
 
 use super::audit;
 use super::error::ToolError;
 use super::registration::{Closer, Principal, Registration, STDIO_TOKEN};
+use super::resources;
 use super::sessions::TokenKey;
 use super::sessions::{HttpSessionId, TrackedSessions, remote_of};
 use super::tools::{self, Output};
-use crate::control::echo;
+use crate::control::{Action, echo};
 use crate::ratelimit::Class;
 use crate::session::{Actor, SessionManager};
 
@@ -39,6 +42,8 @@ shown to the people watching and recorded in the gateway's audit trail.";
 struct Shared {
     gw: SessionManager,
     tools: ToolRouter<SightlineMcp>,
+    /// The bound on resource watchers, gateway-wide.
+    resources: resources::Hub,
 }
 
 /// How a handler reaches its client, and where its session's registration lives.
@@ -65,6 +70,8 @@ pub struct CallCtx {
 pub struct SightlineMcp {
     shared: Arc<Shared>,
     link: Link,
+    /// This session's legacy resource subscriptions (stopped when rmcp drops the session's handler).
+    subscriptions: Arc<resources::Subscriptions>,
 }
 
 impl std::fmt::Debug for SightlineMcp {
@@ -99,6 +106,7 @@ impl SightlineMcp {
         let shared = Arc::new(Shared {
             gw,
             tools: Self::tool_router() + Self::agent_tool_router(),
+            resources: resources::Hub::default(),
         });
         move || Self {
             shared: Arc::clone(&shared),
@@ -106,6 +114,7 @@ impl SightlineMcp {
                 sessions: Arc::clone(&sessions),
                 registration: Arc::new(OnceLock::new()),
             },
+            subscriptions: Arc::default(),
         }
     }
 
@@ -115,8 +124,10 @@ impl SightlineMcp {
             shared: Arc::new(Shared {
                 gw,
                 tools: Self::tool_router() + Self::agent_tool_router(),
+                resources: resources::Hub::default(),
             }),
             link: Link::Stdio(registration),
+            subscriptions: Arc::default(),
         }
     }
 
@@ -235,7 +246,9 @@ impl SightlineMcp {
     #[tool(
         description = "Press a key or a shortcut: keys by DOM KeyboardEvent.code (KeyA, Digit1, Enter, Tab, Escape, \
                        Backspace, ArrowLeft, F5, ControlLeft, ShiftLeft, AltLeft, MetaLeft, ...). All keys are \
-                       pressed in order, then released in reverse: [\"ControlLeft\",\"KeyC\"] is Ctrl+C.",
+                       pressed in order, then released in reverse: [\"ControlLeft\",\"KeyC\"] is Ctrl+C. With \
+                       hold_ms they stay down that long first (a key hold), and are released even if the call is \
+                       cancelled.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -247,6 +260,9 @@ impl SightlineMcp {
         Extension(call): Extension<CallCtx>,
         Parameters(args): Parameters<tools::PressKeysArgs>,
     ) -> CallToolResult {
+        if args.hold_ms.is_some() {
+            return result_of(super::gestures::hold_keys(self.gw(), &call.actor, args).await);
+        }
         result_of(tools::press_keys(self.gw(), &call.actor, args).await)
     }
 
@@ -369,6 +385,50 @@ impl SightlineMcp {
         Ok(())
     }
 
+    /// Who reads or subscribes to a resource: checked for the role watching needs (view) and charged `classes`.
+    fn resource_caller(
+        &self,
+        extensions: &Extensions,
+        classes: &[Class],
+    ) -> Result<Principal, McpError> {
+        let parts = extensions.get::<Parts>();
+        let principal = match &self.link {
+            Link::Stdio(_) => Principal {
+                role: Role::Admin,
+                token: TokenKey::new(STDIO_TOKEN),
+            },
+            Link::Http { .. } => Self::http_principal(parts)
+                .ok_or_else(|| McpError::invalid_request("no credentials on this request", None))?,
+        };
+        let needed = Action::Watch.required_role();
+        if !principal.role.allows(needed) {
+            return Err(McpError::invalid_request(
+                format!(
+                    "screen resources need role {needed}; this token has role {}",
+                    principal.role
+                ),
+                None,
+            ));
+        }
+        let ip = parts.and_then(remote_of).map(|a| a.ip());
+        for class in classes {
+            self.gw()
+                .charge(principal.token.as_str(), *class, ip)
+                .map_err(|wait| {
+                    McpError::invalid_request(ToolError::RateLimited(wait).to_string(), None)
+                })?;
+        }
+        Ok(principal)
+    }
+
+    /// The session's registration (stdio, or an initialised HTTP session); `None` for session-less requests.
+    fn session_registration(&self) -> Option<&Registration> {
+        match &self.link {
+            Link::Stdio(reg) => Some(reg),
+            Link::Http { registration, .. } => registration.get(),
+        }
+    }
+
     async fn run_tool(
         &self,
         request: CallToolRequestParams,
@@ -455,9 +515,15 @@ impl SightlineMcp {
 #[tool_handler(router = self.shared.tools)]
 impl ServerHandler for SightlineMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("sightline", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS.to_owned())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_tools()
+                .build(),
+        )
+        .with_server_info(Implementation::new("sightline", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS.to_owned())
     }
 
     async fn initialize(
@@ -503,6 +569,112 @@ impl ServerHandler for SightlineMcp {
         }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.resource_caller(&context.extensions, resources::LIST_COSTS)?;
+        resources::list(self.gw()).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.resource_caller(&context.extensions, resources::READ_COSTS)?;
+        let reg = self.session_registration();
+        Ok(resources::read_recorded(self.gw(), &request.uri, reg)
+            .await?
+            .into())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.resource_caller(&context.extensions, resources::LIST_COSTS)?;
+        let Some(reg) = self.session_registration() else {
+            return Err(McpError::invalid_request(
+                "resources/subscribe needs an initialised session",
+                None,
+            ));
+        };
+        reg.event(format!("subscribed to {}", echo(&request.uri)));
+        self.subscriptions
+            .subscribe(
+                self.gw(),
+                &self.shared.resources,
+                &request.uri,
+                context.peer.clone(),
+                resources::Ends::of(reg),
+            )
+            .await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.resource_caller(&context.extensions, resources::LIST_COSTS)?;
+        self.subscriptions.unsubscribe(&request.uri)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // Synchronous, as input's screen lookup is: the cached list, re-read at most every few hundred ms.
+        let uris = resources::accepted_uris(requested.resource_subscriptions.as_deref(), |id| {
+            self.gw().screen(id).is_ok()
+        });
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(uris)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let request = context.request_context();
+        let principal = self.resource_caller(&request.extensions, resources::LIST_COSTS)?;
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        // A session-less stream is registered for its duration, like a session-less tool call (a kick ends it).
+        let own;
+        let reg = match self.session_registration() {
+            Some(reg) => reg,
+            None => {
+                own = Registration::open(
+                    self.gw(),
+                    principal.role,
+                    request.extensions.get::<Parts>().and_then(remote_of),
+                    "streamable-http (no session)",
+                    Closer::Token(request.ct.clone()),
+                );
+                &own
+            }
+        };
+        reg.event(format!("listening to {}", uris.join(", ")));
+        resources::listen(
+            self.gw(),
+            &self.shared.resources,
+            uris,
+            context.sink().clone(),
+            &request.ct,
+            resources::Ends::of(reg),
+        )
+        .await
     }
 
     async fn call_tool(

@@ -9,8 +9,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use sightline_media::{Frame, ScreenInfo};
+use serde_json::json;
+use sightline_media::{Frame, Rect, ScreenInfo, StillEncoding, StillRequest};
 use sightline_signaling::Role;
 use sightline_signaling::messages::{KeyAction, PointerAction};
 use tokio::time::Instant;
@@ -19,7 +19,6 @@ use super::change::{ChangeWait, StableWait, Verdict, region_differs};
 use super::error::ToolError;
 use super::geometry::{self, Mapping, Point, Region, check_point};
 use crate::control::{Action, At, Intent};
-use crate::image::ImageFormat;
 use crate::session::{Actor, Overlay, SessionManager};
 
 use sightline_limits::{self as limits, MAX_KEYS, MAX_TEXT_CHARS, MAX_WAIT_MS, MAX_WHEEL_STEPS};
@@ -34,6 +33,12 @@ pub const QUIET_RANGE_MS: std::ops::RangeInclusive<u64> = 50..=10_000;
 pub const DEFAULT_STABLE_TIMEOUT_MS: u64 = 10_000;
 /// JPEG quality when none is given: small enough for a quick round trip, clean enough to read small text.
 pub const DEFAULT_JPEG_QUALITY: u8 = 80;
+/// The longest hold of keys (`press_keys` `hold_ms`) or of a button (`long_press` `duration_ms`): a hold keeps the
+/// input of everyone sharing the display in that state, so it is short; longer interactions are several calls.
+pub const MAX_HOLD_MS: u64 = 10_000;
+/// Largest screenshot base64-encoded on the async runtime; larger ones go to the blocking pool. 512 KiB encodes
+/// in well under a millisecond (base64 runs at GB/s), less than a trip to the pool costs.
+const INLINE_BASE64_BYTES: usize = 512 * 1024;
 
 /// What each tool does in the policy table: screens, screenshots and waits watch; the session list and the monitor
 /// summary inspect; the rest is input. `None` = no such tool.
@@ -54,42 +59,7 @@ pub fn required_role(tool: &str) -> Option<Role> {
     action(tool).map(Action::required_role)
 }
 
-/// What a tool produced: human/model-readable text, and for some tools a picture and a JSON object.
-#[derive(Debug, Default)]
-pub struct Output {
-    /// The text content.
-    pub text: String,
-    /// An image: (base64 data, MIME type).
-    pub image: Option<(String, &'static str)>,
-    /// The structured content.
-    pub structured: Option<Value>,
-}
-
-impl Output {
-    pub(crate) fn text(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            ..Self::default()
-        }
-    }
-
-    pub(crate) fn json(value: Value) -> Self {
-        Self {
-            text: value.to_string(),
-            structured: Some(value),
-            image: None,
-        }
-    }
-
-    /// A text for the model with the same facts as structured content.
-    pub(crate) fn json_text(text: impl Into<String>, value: Value) -> Self {
-        Self {
-            text: text.into(),
-            structured: Some(value),
-            image: None,
-        }
-    }
-}
+pub use super::output::Output;
 
 /// A mouse button: the wire protocol's own type, so viewers and agents name buttons the same way.
 pub use sightline_signaling::messages::Button;
@@ -141,8 +111,11 @@ pub struct ScreenshotArgs {
                        screen without the pointer (with [capture] cursor = \"video\" it is always in it)."
     )]
     pub include_cursor: Option<bool>,
-    /// Window id from list_windows: capture that window's client area (on its screen, clipped to it) instead
-    /// of region. Takes the place of screen and region.
+    /// Window id from list_windows; see the schema description.
+    #[schemars(
+        description = "Window id from list_windows: capture that window's client area on its screen (clipped to \
+                       it). Takes the place of screen and region."
+    )]
     pub window: Option<sightline_media::WindowId>,
 }
 
@@ -229,8 +202,12 @@ pub struct PressKeysArgs {
     pub keys: Vec<String>,
     /// Screen id of the display to type on. Default: the primary screen.
     pub screen: Option<String>,
-    /// Hold the keys down this long (ms) before releasing them (a key hold: auto-repeat, hold-to-act). Default:
-    /// released at once.
+    /// How long the keys stay down; see the schema description.
+    #[schemars(
+        range(max = MAX_HOLD_MS),
+        description = "Hold the keys down this long in ms (at most 10000) before releasing them in reverse: a key \
+                       hold (auto-repeat, hold-to-act). Default: released at once."
+    )]
     pub hold_ms: Option<u64>,
 }
 
@@ -284,8 +261,9 @@ pub async fn list_screens(gw: &SessionManager) -> Result<Output, ToolError> {
     Ok(Output::json(json!({ "screens": screens })))
 }
 
-/// `screenshot`: the running pipeline's latest frame when there is one (no extra capture), otherwise one
-/// capture; cropped, scaled and encoded on the blocking pool.
+/// `screenshot`: the running pipeline's latest frame when there is one (no extra capture), otherwise a grab of
+/// only the region by the screen's warm still grabber; encoded straight from the captured pixels
+/// ([`sightline_media::Engine::still`]). A `window` is resolved to its screen and client area first.
 pub async fn screenshot(gw: &SessionManager, args: ScreenshotArgs) -> Result<Output, ToolError> {
     let format = args.format.unwrap_or_default();
     let quality = args.quality.unwrap_or(DEFAULT_JPEG_QUALITY);
@@ -295,40 +273,54 @@ pub async fn screenshot(gw: &SessionManager, args: ScreenshotArgs) -> Result<Out
         &sightline_limits::JPEG_QUALITY,
     )
     .map_err(ToolError::Invalid)?;
-    let info = screen(gw, args.screen).await?;
-    let frame = if args.include_cursor.unwrap_or(false) {
-        gw.snapshot_with_cursor(&info.id).await?
-    } else {
-        gw.snapshot(&info.id).await?
+    let (info, region) = match args.window {
+        Some(window) => {
+            if args.screen.is_some() || args.region.is_some() {
+                return Err(ToolError::invalid(
+                    "window takes the place of screen and region: pass only one of them",
+                ));
+            }
+            let (id, region) = super::windows::window_region(gw, window).await?;
+            (screen(gw, Some(id)).await?, Some(region))
+        }
+        None => (screen(gw, args.screen).await?, args.region),
     };
-    // The frame is the truth: a screen resized since the list was read is cropped by its real size.
-    let region = args
-        .region
-        .unwrap_or(Region::full(frame.width, frame.height))
-        .check(&info.id, frame.width, frame.height)?;
-    let max_width = geometry::target_width(region.width, region.height, args.max_width)?;
-    let picture = geometry::crop(&frame, region);
-    let (data, bytes, width, height, mime) = match format {
-        Format::Jpeg => {
-            let jpeg = gw.encode_jpeg(picture, quality, max_width).await?;
-            let b64 = base64::engine::general_purpose::STANDARD.encode(&jpeg.data);
-            let mime = ImageFormat::Jpeg.mime();
-            (b64, jpeg.data.len(), jpeg.width, jpeg.height, mime)
-        }
-        Format::Png => {
-            let (w, h) = geometry::image_size(region.width, region.height, max_width);
-            let (b64, bytes) = gw
-                .blocking("mcp-screenshot-png", move || {
-                    crate::image::encode(&picture, ImageFormat::Png, 100, max_width).map(|png| {
-                        (
-                            base64::engine::general_purpose::STANDARD.encode(&png),
-                            png.len(),
-                        )
-                    })
-                })
-                .await??;
-            (b64, bytes, w, h, ImageFormat::Png.mime())
-        }
+    // Checked against the listed size for a clear message; the engine checks again against the screen's size
+    // when it grabs (a screen resized since the list was read).
+    let asked = region
+        .unwrap_or(Region::full(info.width, info.height))
+        .check(&info.id, info.width, info.height)?;
+    let max_width = geometry::target_width(asked.width, asked.height, args.max_width)?;
+    let encoding = match format {
+        Format::Jpeg => StillEncoding::Jpeg { quality, max_width },
+        Format::Png => StillEncoding::Png { max_width },
+    };
+    let request = StillRequest {
+        region: region.map(|r| Rect {
+            x: r.x,
+            y: r.y,
+            width: r.width,
+            height: r.height,
+        }),
+        include_cursor: args.include_cursor.unwrap_or(false),
+        encoding,
+    };
+    let still = gw.still(&info.id, request).await?;
+    let region = Region {
+        x: still.region.x,
+        y: still.region.y,
+        width: still.region.width,
+        height: still.region.height,
+    };
+    let (width, height, mime) = (still.width, still.height, still.mime);
+    let bytes = still.data.len();
+    let data = if bytes > INLINE_BASE64_BYTES {
+        gw.blocking("mcp-screenshot-base64", move || {
+            base64::engine::general_purpose::STANDARD.encode(&still.data)
+        })
+        .await?
+    } else {
+        base64::engine::general_purpose::STANDARD.encode(&still.data)
     };
     let m = Mapping::new(region, width, height);
     let format_name = match format {
@@ -340,8 +332,8 @@ pub async fn screenshot(gw: &SessionManager, args: ScreenshotArgs) -> Result<Out
          width={rw} height={rh}. To act on a point of the image, use screen pixel \
          x = {rx} + image_x * {scx:.4}, y = {ry} + image_y * {scy:.4}.",
         id = info.id,
-        sw = frame.width,
-        sh = frame.height,
+        sw = still.screen_width,
+        sh = still.screen_height,
         rx = region.x,
         ry = region.y,
         rw = region.width,
@@ -351,8 +343,8 @@ pub async fn screenshot(gw: &SessionManager, args: ScreenshotArgs) -> Result<Out
     );
     let structured = json!({
         "screen": info.id,
-        "screen_width": frame.width,
-        "screen_height": frame.height,
+        "screen_width": still.screen_width,
+        "screen_height": still.screen_height,
         "image_width": width,
         "image_height": height,
         "format": mime,
@@ -360,8 +352,9 @@ pub async fn screenshot(gw: &SessionManager, args: ScreenshotArgs) -> Result<Out
         "region": region,
         "scale_x": m.scale_x,
         "scale_y": m.scale_y,
-        "seq": frame.seq,
-        "captured_at_ms": frame.captured_at_ms(),
+        "seq": still.seq,
+        "captured_at_ms": still.captured_at_ms,
+        "window": args.window,
     });
     Ok(Output {
         text,
@@ -535,9 +528,6 @@ pub async fn press_keys(
             "keys has {} entries; give 1 to {MAX_KEYS}",
             args.keys.len()
         )));
-    }
-    if args.hold_ms.is_some() {
-        return super::gestures::hold_keys(gw, actor, args).await;
     }
     if let Some(bad) = args
         .keys
