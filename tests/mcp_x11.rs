@@ -107,17 +107,23 @@ fn screenshots_show_the_screen_as_viewers_see_it() {
         tools["tools"],
         json!([
             "click",
+            "click_element",
             "drag",
+            "focus_window",
             "get_clipboard",
             "list_screens",
             "list_sessions",
+            "list_windows",
+            "long_press",
             "monitor_summary",
             "move_pointer",
             "press_keys",
             "screenshot",
             "scroll",
             "set_clipboard",
+            "set_text",
             "type_text",
+            "ui_tree",
             "wait_for_change",
             "wait_until_stable"
         ])
@@ -228,7 +234,7 @@ fn screenshots_show_the_screen_as_viewers_see_it() {
     let listed = inspector(&gw, VIEW_TOKEN, &["--method", "tools/list"]);
     assert_eq!(
         listed["tools"].as_array().map(Vec::len),
-        Some(14),
+        Some(20),
         "{listed}"
     );
     let shot = inspector(

@@ -5,8 +5,9 @@
 
 A round trip is `call_tool("screenshot", …)` returning a decoded result: request, capture or latest frame, encode,
 base64, transport, and the SDK's parsing. `--mode auto` is the session-less 2026-07-28 path, `--mode legacy` a
-2025-11-25 session. Every result is checked (an image of the announced size) so a failing call cannot pass for a
-fast one.
+2025-11-25 session. Every result is checked (an image of the announced size, the JPEG's own header agreeing) so a
+failing call cannot pass for a fast one. `--token ''` sends no Authorization header (the mss peer,
+tests/e2e/mss_peer.py, has none).
 """
 
 import argparse
@@ -21,6 +22,22 @@ import time
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+
+
+def jpeg_size(data):
+    """(width, height) from a JPEG's first SOF marker, or None when `data` is not a JPEG."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + length
+    return None
 
 
 def percentile(values, q):
@@ -43,6 +60,8 @@ async def run(call, name, arguments, iterations, warmup):
         s = r.structured_content
         if len(data) != s["bytes"] or s["image_width"] < 16:
             raise SystemExit(f"{name}: inconsistent result {s}")
+        if image.mime_type == "image/jpeg" and jpeg_size(data) != (s["image_width"], s["image_height"]):
+            raise SystemExit(f"{name}: the JPEG is {jpeg_size(data)}, the result says {s}")
         if i >= warmup:
             times.append(dt)
             sizes.append(len(data))
@@ -72,7 +91,8 @@ async def main():
     for c in args.case:
         name, _, arguments = c.partition("=")
         cases.append((name, json.loads(arguments)))
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {args.token}"})
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    http = create_mcp_http_client(headers=headers)
     results = []
     async with http:
         if args.mode == "auto":

@@ -14,11 +14,15 @@ Scenarios (the Rust tests check their output and the X server):
   wait        wait_for_change / wait_until_stable around X clients started on --display
   sessions    list_sessions and monitor_summary
   smoke       list_screens, a PNG screenshot, a click and list_sessions
+  resources   screen resources: list, read (images saved under --out), then a subscription (auto: `Client.listen`,
+              legacy: `resources/subscribe`) while the screen is static, after one change and during a burst of
+              changes made with xsetroot on --display
 """
 
 import argparse
 import asyncio
 import base64
+import warnings
 import json
 import os
 import subprocess
@@ -26,9 +30,11 @@ import sys
 import time
 from contextlib import asynccontextmanager
 
-from mcp import Client, ClientSession, StdioServerParameters
+import anyio
+from mcp import Client, ClientSession, StdioServerParameters, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.subscriptions import ResourceUpdated
 
 
 class Conn:
@@ -267,6 +273,150 @@ async def scenario_sessions(args):
         }
 
 
+def save_contents(out, name, result):
+    """A resources/read result as JSON: blobs saved to files, texts inlined."""
+    contents = []
+    for i, c in enumerate(result.contents):
+        item = {"uri": str(c.uri), "mime": c.mime_type}
+        if getattr(c, "blob", None) is not None:
+            data = base64.b64decode(c.blob)
+            path = os.path.join(out, f"{name}-{i}.jpg")
+            with open(path, "wb") as f:
+                f.write(data)
+            item.update(file=path, bytes=len(data))
+        else:
+            item["text"] = c.text
+        contents.append(item)
+    return {"contents": contents, "ttl_ms": getattr(result, "ttl_ms", None)}
+
+
+async def error_of(coro):
+    """The text of the error a request fails with, or None when it succeeds."""
+    try:
+        await coro
+        return None
+    except Exception as e:  # the SDK raises MCPError on a JSON-RPC error
+        return f"{type(e).__name__}: {e}"
+
+
+class Updates:
+    """Collects resource-updated notifications with their arrival times (time.monotonic())."""
+
+    def __init__(self):
+        self.seen = []
+        self.event = anyio.Event()
+
+    def add(self, uri):
+        self.seen.append({"uri": str(uri), "t": time.monotonic()})
+        self.event.set()
+
+    async def wait_first(self, since, timeout):
+        """The first notification after `since`, or None after `timeout` s."""
+        with anyio.move_on_after(timeout):
+            while True:
+                hit = [u for u in self.seen if u["t"] > since]
+                if hit:
+                    return hit[0]
+                self.event = anyio.Event()
+                await self.event.wait()
+        return None
+
+
+async def exercise_updates(args, updates):
+    """Static screen, one change, a burst of changes; paint times and notifications for the Rust test to judge."""
+    env = {**os.environ, "DISPLAY": args.display + ".0"}
+
+    def paint(colour):
+        subprocess.run(["xsetroot", "-solid", colour], env=env, check=True, timeout=10)
+        return time.monotonic()
+
+    t0 = time.monotonic()
+    await anyio.sleep(2.0)
+    static = [u for u in updates.seen if u["t"] > t0]
+    painted = paint("#aa2200")
+    first = await updates.wait_first(painted, 10)
+    await anyio.sleep(1.0)
+    burst = []
+    for i in range(12):
+        burst.append(paint(f"#00{(i * 20) % 256:02x}{(255 - i * 20) % 256:02x}"))
+        await anyio.sleep(0.04)
+    await anyio.sleep(1.5)
+    in_burst = [u for u in updates.seen if u["t"] > burst[0]]
+    return {
+        "static": static,
+        "first_after_s": None if first is None else first["t"] - painted,
+        "burst_paints": [t - burst[0] for t in burst],
+        "burst_updates": [u["t"] - burst[0] for u in in_burst],
+    }
+
+
+async def scenario_resources(args):
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {args.token}"})
+    out = {}
+    async with http:
+        if args.mode == "auto":
+            async with Client(streamable_http_client(args.url, http_client=http), mode="auto") as c:
+                out["protocol"] = c.session.protocol_version
+                listed = await c.list_resources()
+                out["resources"] = [r.model_dump(mode="json", by_alias=True) for r in listed.resources]
+                out["read0"] = save_contents(args.out, "auto-read0", await c.read_resource("screen://0"))
+                out["read1"] = save_contents(args.out, "auto-read1", await c.read_resource("screen://1"))
+                out["read_unknown"] = await error_of(c.read_resource("screen://9"))
+                out["read_bad"] = await error_of(c.read_resource("file:///etc/passwd"))
+                updates = Updates()
+                async with c.listen(resource_subscriptions=["screen://0", "file:///x"]) as sub:
+                    out["honored"] = sub.honored.resource_subscriptions
+
+                    async def consume():
+                        async for ev in sub:
+                            if isinstance(ev, ResourceUpdated):
+                                updates.add(ev.uri)
+
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(consume)
+                        out["updates"] = await exercise_updates(args, updates)
+                        tg.cancel_scope.cancel()
+                out["seen"] = updates.seen
+
+                # An unknown screen is not honoured; with nothing to watch the server closes the stream at once.
+                out["listen_unknown"] = {"honored": "no answer", "events": 0}
+                with anyio.move_on_after(10):
+                    async with c.listen(resource_subscriptions=["screen://9"]) as sub:
+                        out["listen_unknown"]["honored"] = sub.honored.resource_subscriptions
+                        async for _ in sub:
+                            out["listen_unknown"]["events"] += 1
+                        out["listen_unknown"]["closed"] = True
+        else:
+            updates = Updates()
+
+            async def on_message(m):
+                if isinstance(m, types.ResourceUpdatedNotification):
+                    updates.add(m.params.uri)
+
+            async with streamable_http_client(args.url, http_client=http) as (read, write):
+                async with ClientSession(read, write, message_handler=on_message) as s:
+                    init = await s.initialize()
+                    out["protocol"] = init.protocol_version
+                    out["capabilities"] = init.capabilities.model_dump(mode="json", by_alias=True)
+                    listed = await s.list_resources()
+                    out["resources"] = [r.model_dump(mode="json", by_alias=True) for r in listed.resources]
+                    out["read0"] = save_contents(args.out, "legacy-read0", await s.read_resource("screen://0"))
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        out["subscribe_unknown"] = await error_of(s.subscribe_resource("screen://9"))
+                        await s.subscribe_resource("screen://0")
+                        out["updates"] = await exercise_updates(args, updates)
+                        await s.unsubscribe_resource("screen://0")
+                    env = {**os.environ, "DISPLAY": args.display + ".0"}
+                    await anyio.sleep(0.5)
+                    after = time.monotonic()
+                    subprocess.run(["xsetroot", "-solid", "#123456"], env=env, check=True, timeout=10)
+                    await anyio.sleep(1.5)
+                    out["after_unsubscribe"] = [u for u in updates.seen if u["t"] > after]
+                    out["seen"] = updates.seen
+    return out
+
+
 SCENARIOS = {
     "tools": scenario_tools,
     "shots": scenario_shots,
@@ -277,6 +427,7 @@ SCENARIOS = {
     "cursor": scenario_cursor,
     "sessions": scenario_sessions,
     "smoke": scenario_smoke,
+    "resources": scenario_resources,
 }
 
 
