@@ -24,6 +24,12 @@
 //! | `wait_for_change`, `wait_until_stable` | view | wait on the capture pipeline's change detection |
 //! | `click`, `move_pointer`, `drag`, `scroll`, `type_text`, `press_keys` | control | input |
 //! | `list_sessions`, `monitor_summary` | view | the session table and the monitor summary |
+//! | `list_windows`, `ui_tree` | view | top-level windows; a window's accessibility tree ([`a11y`]) |
+//! | `focus_window`, `click_element`, `set_text`, `long_press` | control | windows, elements by id, held input |
+//!
+//! Screens are also resources, `screen://<id>` ([`resources`]): read as JPEG + JSON, subscribed to with debounced
+//! update notifications (legacy subscribe and 2026-07-28 listen). [`gestures`] holds input and releases it from a
+//! drop guard.
 
 pub mod a11y;
 mod agent_tools;

@@ -14,6 +14,8 @@
 //! - [`keymap`] is the pure keyboard translation (DOM code → keysym, character ↔ keysym, keymap lookups).
 //! - `windows` lists the top-level windows (from an EWMH window manager, else the X window tree) and focuses
 //!   them.
+//! - `still` is the warm grabber for stills: one connection and MIT-SHM segment, region-only ShmGetImage, no
+//!   events.
 //!
 //! Every X error is turned into a [`MediaError`]; nothing here panics on what a server or a viewer sends.
 
