@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::tempdir::TempDir;
 use common::xvfb::{Xvfb, require_tool};
-use common::{CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, http};
+use common::{CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN};
 use serde_json::{Value, json};
 
 /// The launcher's own binary (at-spi2-core).
@@ -194,36 +194,7 @@ impl Drop for App {
 
 /// A session-less `tools/call`: the JSON-RPC result (`content`, `structuredContent`, `isError`).
 fn call(gw: &GatewayProcess, token: &str, tool: &str, args: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": tool, "arguments": args, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "a11y-test", "version": "1"},
-            "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let (status, _, body) = http(
-        "POST",
-        &format!("{}/mcp", gw.base),
-        Some(token),
-        Some("application/json"),
-        body.to_string().as_bytes(),
-        &[
-            ("accept", "application/json, text/event-stream"),
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", tool),
-        ],
-    );
-    let text = String::from_utf8_lossy(&body);
-    assert_eq!(status, 200, "{tool}: {text}");
-    let reply: Value = serde_json::from_str(&text)
-        .ok()
-        .or_else(|| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .find(|v| v.get("id").is_some())
-        })
-        .unwrap_or_else(|| panic!("{tool}: no JSON-RPC reply in {text}"));
-    reply["result"].clone()
+    common::mcp_tool_call(gw, token, "a11y-test", tool, args)
 }
 
 /// A call that must succeed: its structured content.

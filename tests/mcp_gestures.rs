@@ -52,16 +52,7 @@ fn post(
         body.to_string().as_bytes(),
         &headers,
     );
-    let text = String::from_utf8_lossy(&body);
-    let reply = serde_json::from_str::<Value>(&text)
-        .ok()
-        .or_else(|| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .find(|v| v.get("id").is_some())
-        })
-        .unwrap_or(Value::Null);
+    let reply = common::mcp_reply(&body).unwrap_or(Value::Null);
     (status, h, reply)
 }
 

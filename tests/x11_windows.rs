@@ -173,36 +173,7 @@ fn rest(gw: &GatewayProcess, method: &str, path: &str, token: &str) -> (u16, Val
 
 /// A session-less (2026-07-28) MCP `tools/call`; the JSON-RPC `result`.
 fn mcp(gw: &GatewayProcess, token: &str, tool: &str, args: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": tool, "arguments": args, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "x11-windows-test", "version": "1"},
-            "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let (status, _, reply) = http(
-        "POST",
-        &format!("{}/mcp", gw.base),
-        Some(token),
-        Some("application/json"),
-        body.to_string().as_bytes(),
-        &[
-            ("accept", "application/json, text/event-stream"),
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", tool),
-        ],
-    );
-    let text = String::from_utf8_lossy(&reply);
-    assert_eq!(status, 200, "{tool}: {text}");
-    let message: Value = serde_json::from_str(&text)
-        .ok()
-        .or_else(|| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .find(|v| v.get("id").is_some())
-        })
-        .unwrap_or_else(|| panic!("no JSON-RPC reply to {tool}: {text}"));
-    message["result"].clone()
+    common::mcp_tool_call(gw, token, "x11-windows-test", tool, args)
 }
 
 /// The text of a tool error; panics when the call succeeded.

@@ -413,6 +413,52 @@ pub mod tempdir {
     }
 }
 
+/// The JSON-RPC reply in an MCP Streamable HTTP answer: the JSON body, or the `data:` line of the SSE event that
+/// carries an id.
+pub fn mcp_reply(body: &[u8]) -> Option<serde_json::Value> {
+    let text = String::from_utf8_lossy(body);
+    serde_json::from_str(&text).ok().or_else(|| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+            .find(|v| v.get("id").is_some())
+    })
+}
+
+/// A session-less (2026-07-28) MCP `tools/call` over HTTP as client `client`: the JSON-RPC `result`
+/// (`content`, `structuredContent`, `isError`). Panics unless the answer is 200 with a reply.
+pub fn mcp_tool_call(
+    gw: &GatewayProcess,
+    token: &str,
+    client: &str,
+    tool: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": tool, "arguments": args, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": client, "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let (status, _, reply) = http(
+        "POST",
+        &format!("{}/mcp", gw.base),
+        Some(token),
+        Some("application/json"),
+        body.to_string().as_bytes(),
+        &[
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", tool),
+        ],
+    );
+    let text = String::from_utf8_lossy(&reply);
+    assert_eq!(status, 200, "{tool}: {text}");
+    let message =
+        mcp_reply(&reply).unwrap_or_else(|| panic!("no JSON-RPC reply to {tool}: {text}"));
+    message["result"].clone()
+}
+
 /// A blocking HTTP request to the gateway: (status, headers, body). `token` adds `Authorization: Bearer`.
 pub fn http(
     method: &str,

@@ -323,25 +323,14 @@ impl X11Source {
         self.geometry_check = Expiry::fresh_for(now, GEOMETRY_RECHECK);
         let live = self.live.as_mut().expect("called with a live connection");
         live.geometry_changed = false;
-        let screens = layout::query_screens(&live.conn, &[live.root], live.randr, &mut live.atoms)?;
-        let found = screens
-            .first()
-            .map(layout::RawScreen::clipped_monitors)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|m| m.name == self.monitor_name)
-            .ok_or_else(|| {
-                XError::Refused(MediaError::Display(format!(
-                    "monitor {:?} of X screen {} is gone",
-                    self.monitor_name, self.screen
-                )))
-            })?;
-        let rect = Rect {
-            x: found.x,
-            y: found.y,
-            width: found.width,
-            height: found.height,
-        };
+        let rect = monitor_rect(
+            &live.conn,
+            live.root,
+            live.randr,
+            &mut live.atoms,
+            &self.monitor_name,
+            self.screen,
+        )?;
         if rect != self.rect {
             tracing::info!(screen = %self.info.id, ?rect, "X11 monitor geometry changed");
             if rect.bytes() != self.rect.bytes() {
@@ -685,6 +674,35 @@ impl Drop for ShmSegment {
         // SAFETY: `addr` came from shmat and is unmapped exactly once, here.
         unsafe { libc::shmdt(self.addr.as_ptr().cast()) };
     }
+}
+
+/// Where monitor `name` of X screen `screen` is now (clipped to the screen), or an error when it is gone.
+pub(super) fn monitor_rect(
+    conn: &RustConnection,
+    root: Window,
+    randr: bool,
+    atoms: &mut AtomNames,
+    name: &str,
+    screen: usize,
+) -> Result<Rect, XError> {
+    let screens = layout::query_screens(conn, &[root], randr, atoms)?;
+    let found = screens
+        .first()
+        .map(layout::RawScreen::clipped_monitors)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| {
+            XError::Refused(MediaError::Display(format!(
+                "monitor {name:?} of X screen {screen} is gone"
+            )))
+        })?;
+    Ok(Rect {
+        x: found.x,
+        y: found.y,
+        width: found.width,
+        height: found.height,
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{ConnectionExt as _, Window};
 use x11rb::rust_connection::RustConnection;
 
-use super::capture::{Grabber, Rect as MonitorRect, pointer_state};
+use super::capture::{Grabber, Rect as MonitorRect, monitor_rect, pointer_state};
 use super::display::{DisplayTarget, Expiry, XError};
 use super::layout::{self, AtomNames, Monitor};
 use crate::still::{Grab, Rect, StillSource, View, compose};
@@ -89,25 +89,14 @@ impl X11Still {
     /// Re-reads the monitor's rectangle; resizes the segment when its size changed.
     fn refresh_geometry(&mut self) -> Result<(), XError> {
         self.geometry_check = Expiry::fresh_for(Instant::now(), GEOMETRY_RECHECK);
-        let screens = layout::query_screens(&self.conn, &[self.root], self.randr, &mut self.atoms)?;
-        let found = screens
-            .first()
-            .map(layout::RawScreen::clipped_monitors)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|m| m.name == self.monitor_name)
-            .ok_or_else(|| {
-                XError::Refused(MediaError::Display(format!(
-                    "monitor {:?} of X screen {} is gone",
-                    self.monitor_name, self.screen
-                )))
-            })?;
-        let rect = MonitorRect {
-            x: found.x,
-            y: found.y,
-            width: found.width,
-            height: found.height,
-        };
+        let rect = monitor_rect(
+            &self.conn,
+            self.root,
+            self.randr,
+            &mut self.atoms,
+            &self.monitor_name,
+            self.screen,
+        )?;
         if rect != self.rect {
             tracing::info!(screen = %self.id, ?rect, "X11 monitor geometry changed (still grabber)");
             if rect.bytes() != self.rect.bytes() {
