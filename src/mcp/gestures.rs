@@ -16,7 +16,6 @@ use sightline_signaling::messages::{Button, KeyAction, PointerAction};
 use tokio::time::Instant;
 
 use super::error::ToolError;
-use super::geometry::{Point, check_point};
 use super::tools::{MAX_HOLD_MS, Output, PressKeysArgs};
 use crate::control::{At, Intent};
 use crate::session::{Actor, Overlay, SessionManager};
@@ -135,16 +134,7 @@ pub async fn long_press(
     args: LongPressArgs,
 ) -> Result<Output, ToolError> {
     let hold = hold_length(args.duration_ms, DEFAULT_LONG_PRESS_MS, "duration_ms")?;
-    let s = gw.find_screen(args.screen).await?;
-    let p = check_point(
-        &s.id,
-        Point {
-            x: args.x,
-            y: args.y,
-        },
-        s.width,
-        s.height,
-    )?;
+    let (s, p) = super::tools::screen_point(gw, args.screen, args.x, args.y).await?;
     let button = args.button.unwrap_or_default();
     let name = button_name(button);
     let press = Intent::Pointer {

@@ -384,22 +384,25 @@ fn pixel(p: Point) -> At {
     At::Pixel { x: p.x, y: p.y }
 }
 
+/// The named screen (or the primary one) and (x, y) checked to lie on it.
+pub(crate) async fn screen_point(
+    gw: &SessionManager,
+    id: Option<String>,
+    x: u32,
+    y: u32,
+) -> Result<(ScreenInfo, Point), ToolError> {
+    let s = screen(gw, id).await?;
+    let p = check_point(&s.id, Point { x, y }, s.width, s.height)?;
+    Ok((s, p))
+}
+
 /// `click`: move, then press and release (twice for a double click).
 pub async fn click(
     gw: &SessionManager,
     actor: &Actor,
     args: ClickArgs,
 ) -> Result<Output, ToolError> {
-    let s = screen(gw, args.screen).await?;
-    let p = check_point(
-        &s.id,
-        Point {
-            x: args.x,
-            y: args.y,
-        },
-        s.width,
-        s.height,
-    )?;
+    let (s, p) = screen_point(gw, args.screen, args.x, args.y).await?;
     let button = args.button.unwrap_or_default();
     let double = args.double.unwrap_or(false);
     let intent = Intent::Pointer {
@@ -423,16 +426,7 @@ pub async fn move_pointer(
     actor: &Actor,
     args: MoveArgs,
 ) -> Result<Output, ToolError> {
-    let s = screen(gw, args.screen).await?;
-    let p = check_point(
-        &s.id,
-        Point {
-            x: args.x,
-            y: args.y,
-        },
-        s.width,
-        s.height,
-    )?;
+    let (s, p) = screen_point(gw, args.screen, args.x, args.y).await?;
     let detail = format!("moved the pointer to ({}, {})", p.x, p.y);
     let intent = Intent::Pointer {
         action: PointerAction::Move,
