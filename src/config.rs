@@ -20,6 +20,7 @@ pub use congestion::{
     CongestionConfig, MAX_TIERS, MIN_TIER_SCALE, Prefer, TierConfig, default_tiers,
 };
 mod error;
+mod hub;
 mod resources;
 mod sfu;
 mod tls;
@@ -27,6 +28,7 @@ mod turn;
 mod webrtc;
 pub use error::ConfigError;
 use error::invalid;
+pub use hub::{DevicesConfig, HubConfig, parse_allowed};
 pub use resources::LimitsConfig;
 pub use sfu::{JanusInstanceConfig, SfuConfig, SfuPolicy, WhipTargetConfig, check_url};
 use sightline_monitor::MonitorConfig as MonitorSettings;
@@ -68,6 +70,13 @@ pub struct Config {
     pub clipboard: ClipboardConfig,
     /// `[[whip]]`.
     pub whip: Vec<WhipTargetConfig>,
+    /// `[hub]`: device mode, dialling out to a hub.
+    pub hub: HubConfig,
+    /// `[devices]`: the devices this hub accepts.
+    pub devices: DevicesConfig,
+    /// The file this configuration was read from (where the hub persists `[devices] allowed`).
+    #[serde(skip)]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// `[server]`.
@@ -107,6 +116,8 @@ pub struct AuthConfig {
     pub controllers: Vec<String>,
     /// Tokens that may do everything.
     pub admins: Vec<String>,
+    /// Device tokens: they may only register a device with this hub and serve its screens, never watch or control.
+    pub devices: Vec<String>,
 }
 
 /// `[capture]`.
@@ -279,6 +290,7 @@ impl Config {
             }
             None => Self::default(),
         };
+        config.path = path.map(std::path::Path::to_owned);
         config.apply(overrides);
         config.validate()?;
         config.turn.load_secret_file()?;
@@ -322,6 +334,7 @@ impl Config {
             ("auth.viewers", &self.auth.viewers),
             ("auth.controllers", &self.auth.controllers),
             ("auth.admins", &self.auth.admins),
+            ("auth.devices", &self.auth.devices),
         ] {
             for t in list {
                 if t.len() < 8 {
@@ -341,6 +354,7 @@ impl Config {
             .iter()
             .chain(&self.auth.controllers)
             .chain(&self.auth.admins)
+            .chain(&self.auth.devices)
             .collect();
         for (i, t) in all.iter().enumerate() {
             if all[..i].contains(t) {
@@ -387,6 +401,8 @@ impl Config {
         self.sfu.validate()?;
         self.clipboard.validate()?;
         sfu::validate_whip(&self.whip)?;
+        self.hub.validate()?;
+        self.devices.validate()?;
         // Upper bounds keep the byte and second counts derived from them (`monitor_settings`) from overflowing.
         if !(1..=1_048_576).contains(&self.monitor.log_max_mb) {
             return Err(invalid(

@@ -30,6 +30,7 @@ pub mod diagnostics;
 pub mod diagnostics_rest;
 pub mod edge;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod http;
 pub mod httpc;

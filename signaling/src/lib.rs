@@ -14,6 +14,7 @@
 //! - A recoverable error never ends the socket. What does end it, and the close code each sends (RFC 6455 codes
 //!   for what the RFC names, 44xx for sightline's own), is listed with the `CLOSE_*` constants below.
 
+pub mod fleet;
 pub mod messages;
 mod role;
 pub mod state;

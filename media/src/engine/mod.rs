@@ -40,6 +40,7 @@ mod mailbox;
 mod pipe;
 mod profile;
 mod registry;
+mod relay;
 mod state;
 mod still;
 mod subscription;
@@ -53,6 +54,7 @@ use sightline_monitor::{Monitor, Owner};
 pub use capture::MAX_CAPTURE_FAILURES;
 pub use input::INPUT_QUEUE;
 pub use profile::{EngineConfig, JpegProfile, MAX_JPEG_FPS, MIN_MAX_WIDTH, VideoProfile};
+pub use relay::{JpegSink, RelayStreamId, Upstream, VideoSink};
 pub use subscription::{
     CursorSubscription, FrameSubscription, JpegSubscription, VideoControl, VideoSubscription,
 };
@@ -105,6 +107,24 @@ impl Engine {
     /// The screens of the desktop (re-read from the backend).
     pub fn screens(&self) -> Result<Vec<ScreenInfo>, MediaError> {
         self.shared.desktop.screens()
+    }
+
+    /// Registers a remote screen (its `info.id` is the gateway's id for it, e.g. `"<device>/<screen>"`) served by
+    /// `upstream`; replaces a remote screen of the same id (ending its subscriptions). See [`relay`].
+    pub fn add_remote(&self, info: ScreenInfo, upstream: Arc<dyn Upstream>) {
+        let _ = (info, upstream);
+        todo!("issue 15: relay")
+    }
+
+    /// Forgets a remote screen: every subscription of it ends (`recv`/`changed` return `None`).
+    pub fn remove_remote(&self, screen: &str) {
+        let _ = screen;
+        todo!("issue 15: relay")
+    }
+
+    /// The remote screens registered now.
+    pub fn remote_screens(&self) -> Vec<ScreenInfo> {
+        todo!("issue 15: relay")
     }
 
     /// Subscribes to the H.264 stream of `screen` in `profile`, starting the pipeline (and the capture) if this

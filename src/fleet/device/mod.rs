@@ -1,0 +1,1 @@
+//! The device's side of the fleet. (Scaffold; issue 15.)
