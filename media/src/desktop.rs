@@ -21,6 +21,9 @@ pub enum SourceKind {
     Xcap,
     /// The synthetic test screen.
     Synthetic,
+    /// A screen of another sightline (a device dialled in to this hub), relayed: its streams come from that device
+    /// ([`crate::engine::Upstream`]), never from a backend of this process.
+    Remote,
 }
 
 impl SourceKind {
@@ -30,6 +33,7 @@ impl SourceKind {
             Self::X11 => "x11",
             Self::Xcap => "xcap",
             Self::Synthetic => "synthetic",
+            Self::Remote => "remote",
         }
     }
 }

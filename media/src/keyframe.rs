@@ -94,6 +94,15 @@ impl KeyframeGate {
         self.last_idr = Some(now);
     }
 
+    /// Notes an IDR produced by a far end that rate-limits IDRs itself (a relayed stream, whose device runs its
+    /// own gate): it satisfies every pending request and reopens the window, so the next request passes at once.
+    /// A relay thus forwards at most one request per IDR it receives, plus one per `min_interval` while an answer
+    /// is missing.
+    pub fn on_relayed_idr(&mut self) {
+        self.pending = false;
+        self.last_idr = None;
+    }
+
     /// Requests received so far.
     pub fn requests(&self) -> u64 {
         self.requests
@@ -155,6 +164,23 @@ mod tests {
         assert!(g.is_pending());
         assert!(g.should_force(t0 + 300 * MS));
         assert!(!g.is_pending());
+        assert_eq!(g.forced(), 2);
+    }
+
+    #[test]
+    fn a_relayed_idr_answers_pending_requests_and_reopens_the_window() {
+        let mut g = KeyframeGate::new(1000 * MS);
+        let t0 = Instant::now();
+        assert!(g.request(t0));
+        assert!(g.should_force(t0));
+        // Joiners before the answer are coalesced into the outstanding request.
+        g.request(t0 + 10 * MS);
+        assert!(!g.should_force(t0 + 20 * MS));
+        g.on_relayed_idr();
+        assert!(!g.is_pending());
+        // The next request after the answer is forwarded at once.
+        g.request(t0 + 30 * MS);
+        assert!(g.should_force(t0 + 30 * MS));
         assert_eq!(g.forced(), 2);
     }
 

@@ -25,7 +25,9 @@
 //! - `pipe`: one generic encoder pipeline, with `video` (H.264) and `jpeg` as its two kinds;
 //! - `capture`, `input`: the other two threads; `mailbox`: how threads are woken;
 //! - `profile`: what subscribers ask for and its validation; `subscription`: the handles given out;
-//! - `target`: the pure rule for an H.264 encoder's bitrate target.
+//! - `target`: the pure rule for an H.264 encoder's bitrate target;
+//! - `relay` (the API), `remotes` and `relay_pipe`: remote screens, whose streams are relayed from a far end instead of
+//!   captured and encoded here.
 //!
 //! # Ends
 //! A subscription's `recv`/`changed` returns `None` when its pipeline ended: the engine was shut down, or the
@@ -41,6 +43,8 @@ mod pipe;
 mod profile;
 mod registry;
 mod relay;
+mod relay_pipe;
+mod remotes;
 mod state;
 mod still;
 mod subscription;
@@ -55,6 +59,7 @@ pub use capture::MAX_CAPTURE_FAILURES;
 pub use input::INPUT_QUEUE;
 pub use profile::{EngineConfig, JpegProfile, MAX_JPEG_FPS, MIN_MAX_WIDTH, VideoProfile};
 pub use relay::{JpegSink, RelayStreamId, Upstream, VideoSink};
+pub use relay_pipe::RELAY_KEYFRAME_RETRY;
 pub use subscription::{
     CursorSubscription, FrameSubscription, JpegSubscription, VideoControl, VideoSubscription,
 };
@@ -110,25 +115,36 @@ impl Engine {
     }
 
     /// Registers a remote screen (its `info.id` is the gateway's id for it, e.g. `"<device>/<screen>"`) served by
-    /// `upstream`; replaces a remote screen of the same id (ending its subscriptions). See [`relay`].
+    /// `upstream`; replaces a remote screen of the same id (ending its subscriptions). See [`Upstream`].
+    ///
+    /// Its open streams are closed upstream (each gets one [`Upstream::close`], called on this thread with the
+    /// engine's locks released) and their subscribers' `recv`/`changed` return `None`.
     pub fn add_remote(&self, info: ScreenInfo, upstream: Arc<dyn Upstream>) {
-        let _ = (info, upstream);
-        todo!("issue 15: relay")
+        self.shared.remotes.add(info, upstream);
     }
 
-    /// Forgets a remote screen: every subscription of it ends (`recv`/`changed` return `None`).
+    /// Forgets a remote screen: every subscription of it ends (`recv`/`changed` return `None`) and its open streams
+    /// are closed upstream; subscribing to it then fails with [`MediaError::UnknownScreen`]. An unknown id is
+    /// ignored.
     pub fn remove_remote(&self, screen: &str) {
-        let _ = screen;
-        todo!("issue 15: relay")
+        self.shared.remotes.remove(screen);
     }
 
-    /// The remote screens registered now.
+    /// The remote screens registered now, in id order.
     pub fn remote_screens(&self) -> Vec<ScreenInfo> {
-        todo!("issue 15: relay")
+        self.shared.remotes.screens()
+    }
+
+    /// Whether `screen` is a registered remote screen.
+    pub fn is_remote(&self, screen: &str) -> bool {
+        self.shared.remotes.contains(screen)
     }
 
     /// Subscribes to the H.264 stream of `screen` in `profile`, starting the pipeline (and the capture) if this
     /// is its first subscriber. The subscription receives nothing until the next IDR, which it requests.
+    ///
+    /// On a remote screen the subscription reads the screen's relay pipe for `profile`, opened upstream by its
+    /// first subscriber (see [`Upstream`]).
     pub fn subscribe_video(
         &self,
         screen: &str,
@@ -136,11 +152,18 @@ impl Engine {
     ) -> Result<VideoSubscription, MediaError> {
         profile.validate()?;
         let shared = Arc::clone(&self.shared);
-        let sub = self
+        let sub = match self
             .shared
-            .subscribe(screen, Want::Video(profile), |joined| {
-                VideoSubscription::join(shared, profile, joined)
-            })?;
+            .remotes
+            .join_video(&self.shared.monitor, screen, profile)?
+        {
+            Some(joined) => VideoSubscription::relayed(shared, profile, joined),
+            None => self
+                .shared
+                .subscribe(screen, Want::Video(profile), |joined| {
+                    VideoSubscription::join(shared, profile, joined)
+                })?,
+        };
         sub.request_keyframe();
         Ok(sub)
     }
@@ -154,6 +177,13 @@ impl Engine {
     ) -> Result<JpegSubscription, MediaError> {
         profile.validate()?;
         let shared = Arc::clone(&self.shared);
+        if let Some(joined) =
+            self.shared
+                .remotes
+                .join_jpeg(&self.shared.monitor, screen, profile)?
+        {
+            return Ok(JpegSubscription::relayed(shared, profile, joined));
+        }
         self.shared
             .subscribe(screen, Want::Jpeg(profile), |joined| {
                 JpegSubscription::join(shared, profile, joined)
@@ -163,6 +193,10 @@ impl Engine {
     /// Subscribes to the raw captured frames of `screen` (keeps the capture running while held). The first
     /// [`FrameSubscription::changed`] returns the latest frame if there is one.
     pub fn subscribe_frames(&self, screen: &str) -> Result<FrameSubscription, MediaError> {
+        self.shared.remotes.refuse(
+            screen,
+            "its raw frames are captured by its device, not by this engine",
+        )?;
         let shared = Arc::clone(&self.shared);
         self.shared.subscribe(screen, Want::Frames, |joined| {
             FrameSubscription::join(shared, joined)
@@ -174,6 +208,10 @@ impl Engine {
     /// The first [`CursorSubscription::changed`] returns the latest state if there is one. Registered like a frame
     /// subscriber (it needs nothing but the capture), so it counts among the capture's consumers.
     pub fn subscribe_cursor(&self, screen: &str) -> Result<CursorSubscription, MediaError> {
+        self.shared.remotes.refuse(
+            screen,
+            "its pointer is tracked by its device, not by this engine",
+        )?;
         let shared = Arc::clone(&self.shared);
         self.shared.subscribe(screen, Want::Frames, |joined| {
             CursorSubscription::join(shared, joined)
@@ -197,6 +235,10 @@ impl Engine {
         &self,
         screen: &str,
     ) -> Result<(Arc<Frame>, Option<crate::CursorState>), MediaError> {
+        self.shared.remotes.refuse(
+            screen,
+            "its snapshots are taken by its device, not by this engine",
+        )?;
         if let Some(latest) = self.shared.latest_with_cursor(screen)? {
             return Ok(latest);
         }
@@ -237,6 +279,10 @@ impl Engine {
     ) -> Result<crate::Still, MediaError> {
         let op = self.shared.monitor.operation("frame_capture", None);
         let result = async {
+            self.shared.remotes.refuse(
+                screen,
+                "its stills are taken by its device, not by this engine",
+            )?;
             let latest = self.shared.latest_with_cursor(screen)?;
             self.shared
                 .stills
@@ -297,6 +343,10 @@ impl Engine {
         screen: &str,
         events: Vec<InputEvent>,
     ) -> Result<(), MediaError> {
+        self.shared.remotes.refuse(
+            screen,
+            "its input is injected by its device, not by this engine",
+        )?;
         let done = self.shared.input.send(screen, events)?;
         done.await.map_err(|_| MediaError::Stopped)?
     }

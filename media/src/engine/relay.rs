@@ -8,10 +8,20 @@
 //! - the first subscriber of a (screen, profile) makes the engine call [`Upstream::open_video`] once with a
 //!   [`VideoSink`]; later subscribers share it (one upstream per screen and profile, whatever the number of
 //!   viewers); the last one leaving calls [`Upstream::close`];
-//! - keyframe requests of the subscribers (join, lag, PLI) are coalesced and become [`Upstream::request_keyframe`];
-//!   a sole subscriber's bitrate wish becomes [`Upstream::set_bitrate`];
+//! - keyframe requests of the subscribers (join, lag, PLI) are coalesced and become [`Upstream::request_keyframe`]:
+//!   at most one is outstanding per stream until an IDR arrives or
+//!   [`RELAY_KEYFRAME_RETRY`](super::RELAY_KEYFRAME_RETRY) passed (then the next request or pushed unit sends
+//!   another; nothing is scheduled); opening a stream counts as a request;
+//! - a sole subscriber's bitrate wish (or the pipeline bitrate set by `VideoControl::set_bitrate`) becomes
+//!   [`Upstream::set_bitrate`], with the hysteresis of a local encoder ([`worth_retargeting`](super::worth_retargeting));
+//! - the access units are renumbered (`seq` per stream) and fanned out through bounded queues: a new or lagging
+//!   subscriber waits for the next IDR (and its lag asks for one); JPEG frames go to a latest-wins watch;
 //! - [`Engine::remove_remote`](super::Engine::remove_remote) (the device went offline) ends every subscription of
 //!   the screen: their `recv`/`changed` return `None`.
+//!
+//! The far end ending a stream ([`VideoSink::end`], [`JpegSink::end`]) ends its subscriptions the same way, and the
+//! next subscriber opens a new stream. Each relayed stream shows in the monitor as a pipeline `<screen>/relay/<video
+//! profile>` or `<screen>/relay-jpeg/<q…-w…>` (subscribers, frames, bytes, keyframes, drops, keyframe requests).
 //!
 //! Frames, cursor, stills and input of a remote screen are not the engine's business: those calls return
 //! [`MediaError::Unavailable`](crate::MediaError::Unavailable) naming the screen as remote, and the gateway routes
@@ -28,7 +38,11 @@ use crate::jpeg::JpegFrame;
 pub type RelayStreamId = u64;
 
 /// The far end of a remote screen, as the engine drives it. Every method must return at once (queue the request;
-/// never block, never await): the engine calls them with its locks released but from any thread or task.
+/// never block, never await): the engine calls them with its locks released but from any thread or task — a
+/// subscriber's, the one pushing into a sink, or the one calling `add_remote`/`remove_remote`/`shutdown` — so an
+/// implementation may call back into the engine, but must not hold a lock of its own across its calls to the
+/// engine that one of these methods takes. A request racing a close may arrive just after [`Upstream::close`]:
+/// ignore requests for unknown streams.
 pub trait Upstream: Send + Sync + 'static {
     /// Start sending `profile`'s H.264 access units of this screen into `sink` (beginning with an IDR), until
     /// [`Upstream::close`] of `sink.id()`.
@@ -36,7 +50,9 @@ pub trait Upstream: Send + Sync + 'static {
     /// Start sending JPEG frames of this screen at `profile` into `sink` (only changed pictures, at most
     /// `profile.fps` per second), until [`Upstream::close`].
     fn open_jpeg(&self, profile: JpegProfile, sink: JpegSink);
-    /// Stop a stream opened by `open_video` or `open_jpeg`: its last subscriber left.
+    /// Stop a stream opened by `open_video` or `open_jpeg`: its last subscriber left, or the screen was removed or
+    /// replaced, or the engine shut down. Called exactly once per opened stream, after its `open_*` returned —
+    /// except for a stream the far end ended through its sink's `end`, which is not closed again.
     fn close(&self, stream: RelayStreamId);
     /// Send an IDR on a video stream soon (already coalesced by the engine).
     fn request_keyframe(&self, stream: RelayStreamId);

@@ -18,6 +18,7 @@ use super::jpeg::Jpeg;
 use super::pipe::{Encoding, Pipe};
 use super::profile::EngineConfig;
 use super::registry::{PipeId, Registry, Step, Ticket, Want};
+use super::remotes::Remotes;
 use super::still::Stills;
 use super::video::H264;
 use crate::{CursorState, Desktop, Frame, MediaError, ScreenInfo};
@@ -33,6 +34,8 @@ pub(super) struct Shared {
     pub(super) input: InputQueue,
     /// Warm still grabbers and encoders per screen ([`super::still`]).
     pub(super) stills: Arc<Stills>,
+    /// Remote screens and their relay pipes ([`super::relay`]); independent of `state` (no lock order between them).
+    pub(super) remotes: Remotes,
     state: Mutex<State>,
 }
 
@@ -70,6 +73,7 @@ impl Shared {
             monitor,
             input,
             stills: Arc::default(),
+            remotes: Remotes::default(),
             state: Mutex::new(State::default()),
         }
     }
@@ -149,6 +153,7 @@ impl Shared {
             std::mem::take(&mut state.stopping)
         };
         self.stills.close();
+        self.remotes.shutdown();
         // Closing the queue ends the input thread once it finished the queued events.
         handles.extend(self.input.close());
         let me = std::thread::current().id();

@@ -1,8 +1,9 @@
 //! The subscription handles the engine hands out: [`VideoSubscription`] (with its [`VideoControl`]),
 //! [`JpegSubscription`], [`FrameSubscription`] and [`CursorSubscription`].
 //!
-//! Each holds its registry [`Ticket`] and the engine's shared state; dropping it unsubscribes, and the last
-//! subscriber of a pipeline stops it. A subscription's `recv`/`changed` returns `None` once its pipeline ended.
+//! Each holds its registry [`Ticket`] (or, for a remote screen, its relay pipe: `relay_pipe`) and the engine's
+//! shared state; dropping it unsubscribes, and the last subscriber of a pipeline stops it. A subscription's
+//! `recv`/`changed` returns `None` once its pipeline ended.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -14,16 +15,17 @@ use tokio::sync::{mpsc, watch};
 use super::mailbox::Mailbox;
 use super::profile::{JpegProfile, VideoProfile, validate_bitrate};
 use super::registry::{PipeId, Ticket};
+use super::relay_pipe::{JpegRelay, VideoRelay};
+use super::remotes::{JpegJoined, VideoJoined};
 use super::state::{Joined, Shared};
 use crate::fanout::{Fanout, SubscriberCounters, SubscriberStats};
 use crate::h264::AccessUnit;
 use crate::jpeg::JpegFrame;
 use crate::{Frame, MediaError, ScreenInfo};
 
-/// What a video subscription needs of its pipeline.
+/// What a video subscription needs of its local pipeline.
 #[derive(Clone)]
 struct PipeHandle {
-    screen: String,
     pipe_id: PipeId,
     mailbox: Arc<Mailbox>,
     stats: PipelineStatsHandle,
@@ -35,20 +37,36 @@ struct PipeHandle {
 /// wish. All take effect before the encoder's next picture: a request only sets a flag in the pipeline's mailbox or
 /// an atomic, so it never blocks and may be called from any thread or task. Once the pipeline has stopped,
 /// requests do nothing.
+///
+/// On a remote screen the requests go to the relay pipe, which forwards them to the far end (coalesced keyframe
+/// requests, the target bitrate; see `relay_pipe`).
 #[derive(Clone)]
 pub struct VideoControl {
     monitor: Monitor,
-    pipe: PipeHandle,
-    /// This subscriber's counters, which carry its wish to the encode thread.
+    screen: String,
+    pipe: ControlTarget,
+    /// This subscriber's counters, which carry its wish to the encode thread (or the relay pipe).
     counters: Arc<SubscriberCounters>,
+}
+
+/// Where a [`VideoControl`]'s requests go.
+#[derive(Clone)]
+enum ControlTarget {
+    /// A local encode thread, through its mailbox.
+    Local(PipeHandle),
+    /// A relay pipe of a remote screen.
+    Relay(Arc<VideoRelay>),
 }
 
 impl std::fmt::Debug for VideoControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VideoControl")
-            .field("screen", &self.pipe.screen)
-            .field("pipe", &self.pipe.pipe_id.get())
-            .finish()
+        let mut d = f.debug_struct("VideoControl");
+        d.field("screen", &self.screen);
+        match &self.pipe {
+            ControlTarget::Local(pipe) => d.field("pipe", &pipe.pipe_id.get()),
+            ControlTarget::Relay(relay) => d.field("relay_stream", &relay.id()),
+        };
+        d.finish()
     }
 }
 
@@ -56,8 +74,13 @@ impl VideoControl {
     /// Asks for an IDR (coalesced with other requests by the pipeline's keyframe gate).
     pub fn request_keyframe(&self) {
         self.monitor.operation("keyframe_request", None).ok();
-        self.pipe.stats.record_keyframe_request();
-        self.pipe.mailbox.update(|m| m.keyframe = true);
+        match &self.pipe {
+            ControlTarget::Local(pipe) => {
+                pipe.stats.record_keyframe_request();
+                pipe.mailbox.update(|m| m.keyframe = true);
+            }
+            ControlTarget::Relay(relay) => relay.request_keyframe(),
+        }
     }
 
     /// Changes the pipeline's bitrate (kbit/s) for every subscriber of the pipeline: it replaces the profile's
@@ -66,7 +89,10 @@ impl VideoControl {
     /// Values outside [`sightline_limits::BITRATE_KBPS`] are refused.
     pub fn set_bitrate(&self, kbps: u32) -> Result<(), MediaError> {
         validate_bitrate(kbps)?;
-        self.pipe.mailbox.update(|m| m.bitrate_kbps = Some(kbps));
+        match &self.pipe {
+            ControlTarget::Local(pipe) => pipe.mailbox.update(|m| m.bitrate_kbps = Some(kbps)),
+            ControlTarget::Relay(relay) => relay.set_bitrate(kbps),
+        }
         Ok(())
     }
 
@@ -74,12 +100,16 @@ impl VideoControl {
     /// estimate. While it is the pipeline's only subscriber, the encoder aims at the wish brought into
     /// [`sightline_limits::BITRATE_KBPS`] ([`encoder_target`]; the subscriber bounds its own wish, and may ask for
     /// more than the profile's bitrate); with several subscribers the profile's bitrate rules. Applied live before the next picture, without an IDR; changes
-    /// under [`MIN_RETARGET_PERCENT`] are ignored. One atomic store: cheap enough to call on every estimate.
+    /// under [`MIN_RETARGET_PERCENT`] are ignored. One atomic store: cheap enough to call on every estimate (on a
+    /// remote screen also a short lock, and the new target forwarded upstream when it is worth it).
     ///
     /// [`encoder_target`]: super::encoder_target
     /// [`MIN_RETARGET_PERCENT`]: super::MIN_RETARGET_PERCENT
     pub fn set_desired_bitrate(&self, kbps: Option<u32>) {
         self.counters.set_desired_kbps(kbps);
+        if let ControlTarget::Relay(relay) = &self.pipe {
+            relay.poll();
+        }
     }
 
     /// The bitrate this subscriber wishes for, kbit/s, as last set.
@@ -87,25 +117,38 @@ impl VideoControl {
         self.counters.desired_kbps()
     }
 
-    /// The bitrate the pipeline's encoder aims at now, kbit/s (the profile's until the encoder applied a wish).
+    /// The bitrate the pipeline's encoder aims at now, kbit/s (the profile's until the encoder applied a wish). On
+    /// a remote screen: the target last forwarded to the far end.
     pub fn target_kbps(&self) -> u32 {
-        self.pipe.target_kbps.load(Relaxed)
+        match &self.pipe {
+            ControlTarget::Local(pipe) => pipe.target_kbps.load(Relaxed),
+            ControlTarget::Relay(relay) => relay.target_kbps(),
+        }
     }
 }
 
 /// A subscriber of one H.264 pipeline. Dropping it unsubscribes; the last one stops the pipeline.
 pub struct VideoSubscription {
     shared: Arc<Shared>,
-    ticket: Ticket,
+    member: VideoMember,
     info: ScreenInfo,
     profile: VideoProfile,
     rx: mpsc::Receiver<Arc<AccessUnit>>,
     counters: Arc<SubscriberCounters>,
-    /// The pipeline's fan-out and this subscriber's slot in it.
-    fanout: Arc<Mutex<Fanout>>,
-    slot: u64,
     /// Keyframe and bitrate requests, and the pipeline this subscription belongs to.
     control: VideoControl,
+}
+
+/// Where a video subscriber is registered.
+enum VideoMember {
+    /// A local pipeline: its registry ticket, its fan-out and this subscriber's slot in it.
+    Local {
+        ticket: Ticket,
+        fanout: Arc<Mutex<Fanout>>,
+        slot: u64,
+    },
+    /// A relay pipe of a remote screen and this subscriber's slot in its fan-out.
+    Relay { relay: Arc<VideoRelay>, slot: u64 },
 }
 
 impl std::fmt::Debug for VideoSubscription {
@@ -130,24 +173,48 @@ impl VideoSubscription {
         let slot = fanout.lock().add(tx, Arc::clone(&counters));
         let control = VideoControl {
             monitor: shared.monitor.clone(),
-            pipe: PipeHandle {
-                screen: info.id.clone(),
+            screen: info.id.clone(),
+            pipe: ControlTarget::Local(PipeHandle {
                 pipe_id: pipe.id(),
                 mailbox: Arc::clone(pipe.mailbox()),
                 stats: pipe.stats().clone(),
                 target_kbps: Arc::clone(&pipe.output().target_kbps),
-            },
+            }),
             counters: Arc::clone(&counters),
         };
         Self {
             shared,
-            ticket: joined.ticket,
+            member: VideoMember::Local {
+                ticket: joined.ticket,
+                fanout,
+                slot,
+            },
             info,
             profile,
             rx,
             counters,
-            fanout,
-            slot,
+            control,
+        }
+    }
+
+    /// A subscriber of a remote screen's relay pipe (already in its fan-out, waiting for an IDR).
+    pub(super) fn relayed(shared: Arc<Shared>, profile: VideoProfile, joined: VideoJoined) -> Self {
+        let control = VideoControl {
+            monitor: shared.monitor.clone(),
+            screen: joined.info.id.clone(),
+            pipe: ControlTarget::Relay(Arc::clone(&joined.relay)),
+            counters: Arc::clone(&joined.counters),
+        };
+        Self {
+            shared,
+            member: VideoMember::Relay {
+                relay: joined.relay,
+                slot: joined.slot,
+            },
+            info: joined.info,
+            profile,
+            rx: joined.rx,
+            counters: joined.counters,
             control,
         }
     }
@@ -204,15 +271,24 @@ impl VideoSubscription {
 
 impl Drop for VideoSubscription {
     fn drop(&mut self) {
-        self.fanout.lock().remove(self.slot);
-        self.shared.unsubscribe(&self.ticket);
+        match &self.member {
+            VideoMember::Local {
+                ticket,
+                fanout,
+                slot,
+            } => {
+                fanout.lock().remove(*slot);
+                self.shared.unsubscribe(ticket);
+            }
+            VideoMember::Relay { relay, slot } => self.shared.remotes.leave_video(relay, *slot),
+        }
     }
 }
 
 /// A subscriber of one JPEG pipeline: latest frame wins, nothing queues. Dropping it unsubscribes.
 pub struct JpegSubscription {
     shared: Arc<Shared>,
-    ticket: Ticket,
+    member: JpegMember,
     info: ScreenInfo,
     profile: JpegProfile,
     frames: watch::Receiver<Option<Arc<JpegFrame>>>,
@@ -241,9 +317,20 @@ impl JpegSubscription {
         Self {
             shared,
             info: joined.capture.info().clone(),
-            ticket: joined.ticket,
+            member: JpegMember::Local(joined.ticket),
             profile,
             frames,
+        }
+    }
+
+    /// A subscriber of a remote screen's JPEG relay pipe.
+    pub(super) fn relayed(shared: Arc<Shared>, profile: JpegProfile, joined: JpegJoined) -> Self {
+        Self {
+            shared,
+            info: joined.info,
+            member: JpegMember::Relay(joined.relay),
+            profile,
+            frames: joined.frames,
         }
     }
 
@@ -259,9 +346,20 @@ impl JpegSubscription {
     }
 }
 
+/// Where a JPEG subscriber is registered.
+enum JpegMember {
+    /// A local pipeline's registry ticket.
+    Local(Ticket),
+    /// A relay pipe of a remote screen.
+    Relay(Arc<JpegRelay>),
+}
+
 impl Drop for JpegSubscription {
     fn drop(&mut self) {
-        self.shared.unsubscribe(&self.ticket);
+        match &self.member {
+            JpegMember::Local(ticket) => self.shared.unsubscribe(ticket),
+            JpegMember::Relay(relay) => self.shared.remotes.leave_jpeg(relay),
+        }
     }
 }
 
