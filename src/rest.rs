@@ -40,6 +40,7 @@ use crate::session::{
 };
 use crate::transport::pacer::Pacer;
 
+mod devices;
 mod publish;
 mod windows;
 
@@ -79,20 +80,22 @@ pub fn routes() -> Router<SessionManager> {
         .route("/api/openapi.yaml", get(|| async { openapi() }))
         .merge(publish::routes())
         .merge(windows::routes())
+        .merge(devices::routes())
 }
 
 /// `GET /api/v1/screens` response.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ScreensResponse {
-    /// The screens.
-    pub screens: Vec<ScreenInfo>,
+    /// The screens: local ones, then every device screen known to this hub (with `device`, `device_name` and
+    /// `online`).
+    pub screens: Vec<crate::session::ScreenEntry>,
 }
 
 async fn screens(
     State(manager): State<SessionManager>,
     _auth: Auth<Viewer>,
 ) -> Result<Json<ScreensResponse>, AppError> {
-    let screens = manager.list_screens().await?;
+    let screens = manager.screen_entries().await?;
     Ok(Json(ScreensResponse { screens }))
 }
 

@@ -150,11 +150,15 @@ pub enum ConnectionKind {
     Sfu,
     /// A stream the gateway publishes: RTP to an SFU mountpoint, or a WHIP egress.
     Publish,
+    /// A device dialled in to this gateway, its hub (the fleet link: heartbeats, calls, relayed media).
+    Device,
+    /// One stream a device relays to its hub (a child of the device's connection).
+    Upstream,
 }
 
 impl ConnectionKind {
     /// Every kind, in a fixed order (Prometheus output lists each one, zero or not).
-    pub const ALL: [ConnectionKind; 8] = [
+    pub const ALL: [ConnectionKind; 10] = [
         ConnectionKind::Signaling,
         ConnectionKind::WebRtc,
         ConnectionKind::Jpeg,
@@ -163,6 +167,8 @@ impl ConnectionKind {
         ConnectionKind::Mjpeg,
         ConnectionKind::Sfu,
         ConnectionKind::Publish,
+        ConnectionKind::Device,
+        ConnectionKind::Upstream,
     ];
 
     /// The wire name (`"webrtc"`, `"jpeg"`, …).
@@ -176,6 +182,8 @@ impl ConnectionKind {
             ConnectionKind::Mjpeg => "mjpeg",
             ConnectionKind::Sfu => "sfu",
             ConnectionKind::Publish => "publish",
+            ConnectionKind::Device => "device",
+            ConnectionKind::Upstream => "upstream",
         }
     }
 
@@ -398,6 +406,14 @@ mod tests {
         for k in ConnectionKind::ALL {
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
         }
+        assert_eq!(
+            serde_json::to_string(&ConnectionKind::Device).unwrap(),
+            "\"device\""
+        );
+        assert_eq!(
+            serde_json::to_string(&ConnectionKind::Upstream).unwrap(),
+            "\"upstream\""
+        );
         for l in Lifecycle::ALL {
             assert_eq!(serde_json::to_string(&l).unwrap(), format!("\"{l}\""));
             assert_eq!(l.as_str().parse::<Lifecycle>().unwrap(), l);

@@ -115,8 +115,9 @@ async fn guard_layer(State(g): State<Arc<Guard>>, mut req: Request, next: Next) 
     {
         return preflight(origin, req.headers());
     }
-    let Some(role) = g.gw.tokens().role_of_headers(req.headers()) else {
-        return with_cors(AppError::Unauthorized.into_response(), origin.as_ref());
+    let role = match g.gw.tokens().check_headers(req.headers()) {
+        Ok(role) => role,
+        Err(refusal) => return with_cors(refusal.into_response(), origin.as_ref()),
     };
     let token = TokenKey::new(crate::auth::bearer(req.headers()).unwrap_or_default());
     if let Some(id) = req

@@ -500,6 +500,10 @@ fn sfu_instances_and_publications_are_scraped() {
         s["sightline_connections_opened_total{kind=\"publish\"}"],
         0.0
     );
+    for kind in ["device", "upstream"] {
+        let key = format!("sightline_connections_opened_total{{kind=\"{kind}\"}}");
+        assert_eq!(s[key.as_str()], 0.0, "{key}");
+    }
 
     drop((p, w1, w2));
     let text = m.openmetrics_text();

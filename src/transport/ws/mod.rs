@@ -85,7 +85,7 @@ pub async fn upgrade(
     let bearer = match bearer(&headers) {
         Some(token) => match manager.tokens().role_of(token) {
             Some(role) => Some((role, token.to_owned())),
-            None => return AppError::Unauthorized.into_response(),
+            None => return manager.tokens().refusal(Some(token)).into_response(),
         },
         None => None,
     };

@@ -1,0 +1,126 @@
+//! The hub's events ([`DeviceEvent`]) on one bounded broadcast, and the RFC 3339 times they (and the device
+//! list) carry.
+//!
+//! The broadcast holds [`EVENTS_CAPACITY`] events; a subscriber that falls further behind loses the oldest and is
+//! told so (`RecvError::Lagged`, which SSE turns into `event: lagged`). Publishing never blocks and never fails:
+//! without subscribers an event is simply not kept.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use super::DeviceEvent;
+
+/// Events buffered per subscriber; past this a slow subscriber lags (it skips the oldest and is told).
+pub const EVENTS_CAPACITY: usize = 256;
+
+/// `device_online`: a device connected and was accepted.
+pub const ONLINE: &str = "device_online";
+/// `device_offline {reason}`: its link ended.
+pub const OFFLINE: &str = "device_offline";
+/// `screens_changed {screens}`: it announced a new screen list.
+pub const SCREENS_CHANGED: &str = "screens_changed";
+/// `device_registered {how}`: it was added to `[devices] allowed` (`open` enrollment or `approved`).
+pub const REGISTERED: &str = "device_registered";
+/// `device_pending {reason}`: an unknown device was refused and waits for an admin.
+pub const PENDING: &str = "device_pending";
+/// `device_removed`: an admin removed it.
+pub const REMOVED: &str = "device_removed";
+
+/// The sending side of the events stream.
+#[derive(Clone, Debug)]
+pub(super) struct Events {
+    tx: broadcast::Sender<DeviceEvent>,
+}
+
+impl Events {
+    pub(super) fn new() -> Self {
+        Self {
+            tx: broadcast::channel(EVENTS_CAPACITY).0,
+        }
+    }
+
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<DeviceEvent> {
+        self.tx.subscribe()
+    }
+
+    /// Publishes an event of `kind` about a device; `detail` is an object (or `null` for none).
+    pub(super) fn publish(&self, kind: &'static str, device: &str, name: &str, detail: Value) {
+        let detail = match detail {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let event = DeviceEvent {
+            kind,
+            device: device.to_owned(),
+            name: name.to_owned(),
+            at: rfc3339(SystemTime::now()),
+            detail,
+        };
+        tracing::debug!(kind, device, "device event");
+        // No subscriber is not an error: nobody watches the events right now.
+        let _ = self.tx.send(event);
+    }
+
+    pub(super) fn offline(&self, device: &str, name: &str, reason: &str) {
+        self.publish(OFFLINE, device, name, json!({ "reason": reason }));
+    }
+}
+
+/// `t` as RFC 3339 in UTC with whole seconds (`2026-12-04T05:04:14Z`); times before 1970 print as the epoch.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_360_654);
+        assert_eq!(rfc3339(t), "2026-12-04T05:04:14Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn events_carry_their_detail() {
+        let events = Events::new();
+        let mut rx = events.subscribe();
+        events.offline("0123456789abcdef", "kiosk", "heartbeat timeout");
+        let e = rx.recv().await.unwrap();
+        assert_eq!(e.kind, OFFLINE);
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "device_offline");
+        assert_eq!(v["reason"], "heartbeat timeout");
+        assert_eq!(v["device"], "0123456789abcdef");
+    }
+}
