@@ -1,4 +1,4 @@
-//! The command line: `sightline serve | screens | snapshot | mcp`. Every failure is one clear line on stderr and
+//! The command line: `sightline serve | screens | snapshot | mcp | device`. Every failure is one clear line on stderr and
 //! a non-zero exit code, never a panic.
 
 use std::io::Write;
@@ -66,6 +66,55 @@ enum Command {
     },
     /// Serve MCP over stdio while running the whole gateway in this process (for desktop MCP clients).
     Mcp,
+    /// Run as a device: dial out to a hub and serve this machine's screens there. Listens on nothing unless
+    /// [hub] local_server = true.
+    Device {
+        /// The hub's URL: ws://host:port, wss://host[:port] (http/https also accepted; a path prefix is kept).
+        /// Overrides [hub] url.
+        #[arg(long, value_name = "URL")]
+        hub: Option<String>,
+        /// The device token (one of the hub's [auth] devices). Overrides SIGHTLINE_DEVICE_TOKEN and [hub] token;
+        /// prefer the variable, which other users cannot read in the process list.
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// The name the hub shows for this device (overrides [hub] name; default: the host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// The environment variable that carries the device token.
+pub const DEVICE_TOKEN_ENV: &str = "SIGHTLINE_DEVICE_TOKEN";
+
+/// Applies `sightline device`'s flags (then `SIGHTLINE_DEVICE_TOKEN`, `env_token`) over `[hub]` and checks that
+/// the device has a hub to dial and a token to show it.
+fn device_config(
+    mut config: Config,
+    hub: Option<String>,
+    token: Option<String>,
+    name: Option<String>,
+    env_token: Option<String>,
+) -> anyhow::Result<Config> {
+    if let Some(url) = hub {
+        config.hub.url = url;
+    }
+    if let Some(t) = token.or(env_token.filter(|t| !t.is_empty())) {
+        config.hub.token = t;
+    }
+    if let Some(n) = name {
+        config.hub.name = n;
+    }
+    if config.hub.url.is_empty() {
+        anyhow::bail!("no hub to dial: give --hub URL or set [hub] url");
+    }
+    if config.hub.token.is_empty() {
+        anyhow::bail!("no device token: give --token, set {DEVICE_TOKEN_ENV} or set [hub] token");
+    }
+    config
+        .hub
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e} (--hub / --token / --name override [hub])"))?;
+    Ok(config)
 }
 
 fn parse_source(s: &str) -> Result<SourceSelection, String> {
@@ -143,6 +192,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(true);
             runtime()?.block_on(crate::server::serve(config, crate::server::Mode::Stdio))
         }
+        Command::Device { hub, token, name } => {
+            let env_token = std::env::var(DEVICE_TOKEN_ENV).ok();
+            let config = device_config(config, hub, token, name, env_token)?;
+            crate::telemetry::init(false);
+            runtime()?.block_on(crate::server::serve(config, crate::server::Mode::Device))
+        }
         Command::Screens => {
             crate::telemetry::init(true);
             let desktop = open_desktop(&config)?;
@@ -209,4 +264,76 @@ fn snapshot(
     std::fs::write(output, bytes)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_flags_override_the_file_and_missing_keys_are_named() {
+        let mut file = Config::default();
+        file.hub.url = "ws://file:1".into();
+        file.hub.token = "file-token-1".into();
+        let c = device_config(file.clone(), None, None, None, None).unwrap();
+        assert_eq!(
+            (c.hub.url.as_str(), c.hub.token.as_str()),
+            ("ws://file:1", "file-token-1")
+        );
+        let c = device_config(
+            file.clone(),
+            Some("wss://flag".into()),
+            None,
+            Some("kiosk".into()),
+            Some("env-token-1".into()),
+        )
+        .unwrap();
+        assert_eq!(c.hub.url, "wss://flag");
+        assert_eq!(c.hub.token, "env-token-1");
+        assert_eq!(c.hub.name, "kiosk");
+        let c = device_config(
+            file,
+            None,
+            Some("flag-token-1".into()),
+            None,
+            Some("env-token-1".into()),
+        )
+        .unwrap();
+        assert_eq!(c.hub.token, "flag-token-1");
+
+        let e = device_config(
+            Config::default(),
+            None,
+            Some("t0123456789".into()),
+            None,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--hub") && e.contains("[hub] url"), "{e}");
+        let e = device_config(
+            Config::default(),
+            Some("ws://h:1".into()),
+            None,
+            None,
+            Some(String::new()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--token") && e.contains("[hub] token") && e.contains(DEVICE_TOKEN_ENV),
+            "{e}"
+        );
+        let e = device_config(
+            Config::default(),
+            Some("ftp://h".into()),
+            Some("t0123456789".into()),
+            None,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("hub.url"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
 }
