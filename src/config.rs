@@ -28,7 +28,7 @@ mod turn;
 mod webrtc;
 pub use error::ConfigError;
 use error::invalid;
-pub use hub::{DevicesConfig, HubConfig, parse_allowed};
+pub use hub::{DevicesConfig, HubConfig, check_hub_url, parse_allowed};
 pub use resources::LimitsConfig;
 pub use sfu::{JanusInstanceConfig, SfuConfig, SfuPolicy, WhipTargetConfig, check_url};
 use sightline_monitor::MonitorConfig as MonitorSettings;

@@ -34,6 +34,7 @@ fn manager_with(tune: impl FnOnce(&mut Config)) -> SessionManager {
             viewers: vec![VIEW.into()],
             controllers: vec!["control-token-1".into()],
             admins: vec![ADMIN.into()],
+            devices: Vec::new(),
         },
         ..Config::default()
     };

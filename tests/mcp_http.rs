@@ -156,7 +156,7 @@ fn requests_are_checked_before_any_tool_runs() {
     );
     assert_eq!(
         reply(&body)["result"]["tools"].as_array().map(Vec::len),
-        Some(20)
+        Some(21)
     );
     let (status, headers, _) = http(
         "OPTIONS",

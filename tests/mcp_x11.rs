@@ -111,6 +111,7 @@ fn screenshots_show_the_screen_as_viewers_see_it() {
             "drag",
             "focus_window",
             "get_clipboard",
+            "list_devices",
             "list_screens",
             "list_sessions",
             "list_windows",
@@ -234,7 +235,7 @@ fn screenshots_show_the_screen_as_viewers_see_it() {
     let listed = inspector(&gw, VIEW_TOKEN, &["--method", "tools/list"]);
     assert_eq!(
         listed["tools"].as_array().map(Vec::len),
-        Some(20),
+        Some(21),
         "{listed}"
     );
     let shot = inspector(

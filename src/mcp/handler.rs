@@ -105,7 +105,7 @@ impl SightlineMcp {
     ) -> impl Fn() -> Self + Send + Sync + 'static {
         let shared = Arc::new(Shared {
             gw,
-            tools: Self::tool_router() + Self::agent_tool_router(),
+            tools: Self::tool_router() + Self::agent_tool_router() + Self::fleet_tool_router(),
             resources: resources::Hub::default(),
         });
         move || Self {
@@ -123,7 +123,7 @@ impl SightlineMcp {
         Self {
             shared: Arc::new(Shared {
                 gw,
-                tools: Self::tool_router() + Self::agent_tool_router(),
+                tools: Self::tool_router() + Self::agent_tool_router() + Self::fleet_tool_router(),
                 resources: resources::Hub::default(),
             }),
             link: Link::Stdio(registration),
@@ -464,10 +464,21 @@ impl SightlineMcp {
             let cancelled = context.ct.clone();
             let kicked = registration.kicked().clone();
             let closed = registration.closed().clone();
-            let call = self
-                .shared
-                .tools
-                .call(ToolCallContext::new(self, request, context));
+            let call = async {
+                match super::remote::target(request.arguments.as_ref()) {
+                    // A device's screen: the device runs the tool (role and budget were checked here).
+                    Some(screen) => {
+                        let args = request.arguments.clone().unwrap_or_default();
+                        let r =
+                            super::remote::forward(self.gw(), &screen, &name, args, principal.role);
+                        Ok(r.await.unwrap_or_else(|e| result_of(Err(e))).into())
+                    }
+                    None => {
+                        let cx = ToolCallContext::new(self, request, context);
+                        self.shared.tools.call(cx).await
+                    }
+                }
+            };
             tokio::select! {
                 biased;
                 r = call => r,
@@ -736,9 +747,11 @@ mod tests {
 
     #[test]
     fn every_tool_has_a_role_and_a_described_schema() {
-        let router = SightlineMcp::tool_router() + SightlineMcp::agent_tool_router();
+        let router = SightlineMcp::tool_router()
+            + SightlineMcp::agent_tool_router()
+            + SightlineMcp::fleet_tool_router();
         let tools = router.list_all();
-        assert_eq!(tools.len(), 20);
+        assert_eq!(tools.len(), 21);
         for t in &tools {
             assert!(
                 tools::required_role(&t.name).is_some(),

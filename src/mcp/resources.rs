@@ -144,10 +144,10 @@ async fn screen(gw: &SessionManager, uri: &str) -> Result<ScreenInfo, McpError> 
         })
 }
 
-/// `resources/list`: one resource per screen.
+/// `resources/list`: one resource per local screen (a device's screens are reached through the tools).
 pub async fn list(gw: &SessionManager) -> Result<ListResourcesResult, McpError> {
     let screens = gw
-        .list_screens()
+        .local_screens()
         .await
         .map_err(|e| McpError::internal_error(e.message, None))?;
     let resources = screens

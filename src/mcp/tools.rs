@@ -45,7 +45,7 @@ const INLINE_BASE64_BYTES: usize = 512 * 1024;
 pub fn action(tool: &str) -> Option<Action> {
     match tool {
         "list_screens" | "screenshot" | "wait_for_change" | "wait_until_stable"
-        | "list_windows" | "ui_tree" => Some(Action::Watch),
+        | "list_windows" | "ui_tree" | "list_devices" => Some(Action::Watch),
         "list_sessions" | "monitor_summary" => Some(Action::Inspect),
         "get_clipboard" | "set_clipboard" => Some(Action::Clipboard),
         "click" | "move_pointer" | "drag" | "scroll" | "type_text" | "press_keys"
@@ -257,7 +257,7 @@ fn wait_ms(value: Option<u64>, default: u64, name: &str) -> Result<Duration, Too
 
 /// `list_screens`.
 pub async fn list_screens(gw: &SessionManager) -> Result<Output, ToolError> {
-    let screens = gw.list_screens().await?;
+    let screens = gw.screen_entries().await?;
     Ok(Output::json(json!({ "screens": screens })))
 }
 

@@ -14,7 +14,9 @@
 mod agent;
 pub mod clipboard;
 pub mod cursor;
+mod device_api;
 pub mod profiles;
+mod remote;
 mod screens;
 pub mod table;
 mod watch;
@@ -41,6 +43,7 @@ use crate::auth::{HasTokens, Tokens};
 use crate::config::Config;
 use crate::control::{Action, Error, Intent, policy};
 use crate::peer::Peer;
+pub use remote::ScreenEntry;
 use screens::ScreenCache;
 use table::Table;
 pub use table::{AtCapacity, SessionInfo, SessionKind, WatchInfo, WatchKind};
@@ -121,6 +124,8 @@ struct Inner {
     clipboard: clipboard::ClipboardHub,
     /// Cursor shapes encoded for viewers.
     cursor_shapes: Arc<cursor::ShapeCache>,
+    /// The devices dialled in to this gateway (the fleet's hub side).
+    hub: crate::fleet::hub::Hub,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -169,6 +174,12 @@ impl SessionManager {
                     shutdown.child_token(),
                 ),
                 cursor_shapes: Arc::default(),
+                hub: crate::fleet::hub::Hub::new(
+                    &config,
+                    engine.clone(),
+                    monitor.clone(),
+                    shutdown.child_token(),
+                ),
                 config,
                 tokens,
                 engine,
@@ -189,6 +200,11 @@ impl SessionManager {
     /// The SFU router, when `[sfu]` routes viewers to Janus.
     pub fn sfu(&self) -> Option<&crate::sfu::Sfu> {
         self.inner.sfu.as_ref()
+    }
+
+    /// The fleet's hub: the devices dialled in, their screens, calls to them and their events.
+    pub fn hub(&self) -> &crate::fleet::hub::Hub {
+        &self.inner.hub
     }
 
     /// The shared rate limits, strikes and bans.
@@ -249,7 +265,14 @@ impl SessionManager {
 
     /// The screens (cached for a moment). Blocks briefly on a refresh: call from blocking contexts, or use
     /// [`Self::list_screens`].
+    /// Device screens of online devices follow the local ones.
     pub fn screens(&self) -> Result<Vec<ScreenInfo>, Error> {
+        let mut screens = self.cached_local_screens()?;
+        screens.extend(self.online_remote_screens());
+        Ok(screens)
+    }
+
+    fn cached_local_screens(&self) -> Result<Vec<ScreenInfo>, Error> {
         let mut cache = self.inner.screens.lock();
         cache
             .get(Instant::now(), || self.inner.engine.screens())
@@ -260,6 +283,9 @@ impl SessionManager {
     /// display round trip every [`screens::SCREEN_CACHE_TTL`]; async callers that are not on a hot path use
     /// [`Self::find_screen`].
     pub fn screen(&self, id: &str) -> Result<ScreenInfo, Error> {
+        if crate::fleet::is_remote_screen(id) {
+            return self.inner.hub.screen(id);
+        }
         if let Some(s) = self.screens()?.into_iter().find(|s| s.id == id) {
             return Ok(s);
         }
@@ -583,9 +609,18 @@ impl SessionManager {
             agent = actor.agent,
             "inject"
         );
-        // One queue entry for the whole action: a full queue refuses all of it, never half a click.
-        if let Err(e) = self.inner.engine.inject_all(&screen.id, events).await {
-            let e = Error::from(e);
+        // One queue entry for the whole action: a full queue refuses all of it, never half a click. A device's
+        // screen: the device injects them, the same way.
+        let injected = if crate::fleet::is_remote_screen(&screen.id) {
+            self.inner.hub.inject(&screen.id, events).await
+        } else {
+            self.inner
+                .engine
+                .inject_all(&screen.id, events)
+                .await
+                .map_err(Error::from)
+        };
+        if let Err(e) = injected {
             op.fail(e.to_string());
             return Err(e);
         }

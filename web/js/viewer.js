@@ -298,6 +298,9 @@ class Viewer {
       case 'stopped':
         this.onStopped(msg);
         break;
+      case 'screens':
+        this.onScreens(msg);
+        break;
       case 'error':
         this.onError(msg);
         break;
@@ -704,6 +707,23 @@ class Viewer {
     this.el.btnKeyboard.hidden = !this.canControl() || !this.el.app.classList.contains('touch');
     this.el.btnTrackpad.hidden = this.el.btnKeyboard.hidden;
     if (this.el.btnKeyboard.hidden && !this.el.keybar.hidden) this.toggleKeyboard(false);
+  }
+
+  /** The screen list changed (a device of this hub came or went): refill the picker, keeping the choice. */
+  onScreens(msg) {
+    const screens = Array.isArray(msg.screens) ? msg.screens : [];
+    if (this.welcome) this.welcome.screens = screens;
+    this.fillScreens(screens);
+    if (screens.some((s) => s.id === this.screen)) {
+      this.el.select.value = this.screen;
+    } else if (this.screen) {
+      // Keep showing what is watched (its own `stopped` message says why it ends), even if no longer listed.
+      const o = document.createElement('option');
+      o.value = this.screen;
+      o.textContent = `${this.screen} (gone)`;
+      this.el.select.append(o);
+      this.el.select.value = this.screen;
+    }
   }
 
   fillScreens(screens) {

@@ -122,6 +122,12 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         id: Option<Value>,
     },
+    /// The screens changed after `welcome` (a device of this hub came, went or changed its screens): the whole
+    /// list, as in `welcome`.
+    Screens {
+        /// Screens that can be watched now.
+        screens: Vec<ScreenDescription>,
+    },
     /// The watch ended without the client asking (screen vanished, peer failed, kicked).
     Stopped {
         /// Screen id.

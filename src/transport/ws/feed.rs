@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sightline_media::{ClipboardData, ClipboardKind};
 use sightline_monitor::ConnectionId;
-use sightline_signaling::{Command, ProtocolError, Role, ServerMessage};
+use sightline_signaling::{Command, ProtocolError, Role, ScreenDescription, ServerMessage};
 use tokio::sync::broadcast;
 
 use crate::session::clipboard::{ClipboardContent, ClipboardEvent, ClipboardHub, selection};
@@ -22,6 +22,8 @@ pub enum FeedEvent {
     Clipboard(ClipboardEvent),
     /// The pointer moved or changed shape: `cursor_image` and/or `cursor` messages.
     Cursor(Vec<ServerMessage>),
+    /// A device came, went or changed its screens: the screen list is sent again.
+    Screens,
 }
 
 /// The viewer's feeds; each is absent until it applies (authenticated, watching a screen).
@@ -30,6 +32,7 @@ pub struct Feed {
     agent: Option<broadcast::Receiver<AgentActivity>>,
     clipboard: Option<broadcast::Receiver<ClipboardEvent>>,
     cursor: Option<CursorFeed>,
+    devices: Option<broadcast::Receiver<crate::fleet::hub::DeviceEvent>>,
 }
 
 impl Feed {
@@ -37,6 +40,7 @@ impl Feed {
     pub fn authenticated(&mut self, manager: &SessionManager, role: Role) {
         self.agent = Some(manager.agent_events());
         self.clipboard = manager.clipboard().subscribe(role);
+        self.devices = Some(manager.hub().subscribe_events());
     }
 
     /// Follows the pointer of the watched screen (`None`: no watch, or no overlay cursor).
@@ -76,7 +80,18 @@ impl Feed {
                     None => std::future::pending().await,
                 }
             };
+            let devices = async {
+                match &mut self.devices {
+                    Some(rx) => recv(rx).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                d = devices => match d {
+                    Some(d) if SCREEN_EVENTS.contains(&d.kind) => return FeedEvent::Screens,
+                    Some(_) => {}
+                    None => self.devices = None,
+                },
                 a = agent => match a {
                     Some(a) => return FeedEvent::Agent(a),
                     None => self.agent = None,
@@ -94,6 +109,39 @@ impl Feed {
             }
         }
     }
+}
+
+/// The device events after which a viewer is sent the screen list again.
+const SCREEN_EVENTS: [&str; 4] = [
+    "device_online",
+    "device_offline",
+    "screens_changed",
+    "device_removed",
+];
+
+/// The screens a viewer can watch now, as `welcome` and `screens` describe them (empty, with the reason logged and
+/// recorded on `conn`, when the display is unavailable: a later watch may work once it is back).
+pub async fn screen_descriptions(
+    manager: &SessionManager,
+    conn: &sightline_monitor::Connection,
+) -> Vec<ScreenDescription> {
+    manager
+        .list_screens()
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "screens unavailable for the viewer");
+            conn.event(format!("screens unavailable: {e}"));
+            Vec::new()
+        })
+        .into_iter()
+        .map(|s| ScreenDescription {
+            id: s.id,
+            name: s.name,
+            width: s.width,
+            height: s.height,
+            primary: s.primary,
+        })
+        .collect()
 }
 
 /// The next value of a broadcast, skipping what was missed; `None` when it closed.

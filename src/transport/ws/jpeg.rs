@@ -144,7 +144,7 @@ impl Task {
                 Next::ScreenGone => {
                     let ended = ServerMessage::Stopped {
                         screen: self.screen.clone(),
-                        reason: "the screen is no longer available".into(),
+                        reason: self.manager.gone_reason(&self.screen),
                     };
                     let out = Outbound::WatchEnded(self.watch, ended);
                     send_or_cancel(&self.outbox, out, &self.cancel).await;

@@ -17,8 +17,8 @@ use serde_json::Value;
 use sightline_monitor::{Connection, Lifecycle};
 use sightline_signaling::state::RemoteCandidate;
 use sightline_signaling::{
-    Action as Step, Command, ErrorCode, ProtocolError, Role, ScreenDescription, ServerMessage,
-    SocketState, Transport, Watch as WatchMessage, parse_client, parse_command,
+    Action as Step, Command, ErrorCode, ProtocolError, Role, ServerMessage, SocketState, Transport,
+    Watch as WatchMessage, parse_client, parse_command,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -197,26 +197,8 @@ impl Viewer {
         self.kicked = session.kicked().clone();
         self.session = Some(session);
         self.feed.authenticated(&self.manager, role);
-        let screens = self
-            .manager
-            .list_screens()
-            .await
-            .unwrap_or_else(|e| {
-                // The welcome still goes out (commands and a later watch may work once the display is back); the
-                // empty list tells the page there is nothing to show.
-                tracing::warn!(error = %e, "screens unavailable for the welcome");
-                self.conn.event(format!("screens unavailable: {e}"));
-                Vec::new()
-            })
-            .into_iter()
-            .map(|s| ScreenDescription {
-                id: s.id,
-                name: s.name,
-                width: s.width,
-                height: s.height,
-                primary: s.primary,
-            })
-            .collect();
+        // The welcome goes out even without screens (the empty list tells the page there is nothing to show).
+        let screens = super::feed::screen_descriptions(&self.manager, &self.conn).await;
         let config = self.manager.config();
         // The browser's list, with a TURN credential for this session (never the secret).
         let ice_servers = config
@@ -262,6 +244,9 @@ impl Viewer {
                     return Err(
                         match self.guard.violation(Violation::Unauthenticated, now) {
                             Some(ban) => End::Banned(ban),
+                            None if self.manager.tokens().is_device_token(&token) => {
+                                End::Unauthorized(crate::auth::DEVICE_TOKEN_FORBIDDEN)
+                            }
                             None => End::Unauthorized("invalid token"),
                         },
                     );
@@ -566,6 +551,9 @@ impl Viewer {
                 .into_iter()
                 .collect(),
             FeedEvent::Clipboard(c) => vec![clipboard_message(&c, None)],
+            FeedEvent::Screens => vec![ServerMessage::Screens {
+                screens: super::feed::screen_descriptions(&self.manager, &self.conn).await,
+            }],
             FeedEvent::Cursor(messages) => match &self.watch {
                 Some(ActiveWatch::Webrtc { peer, .. }) if self.control_open => {
                     for m in messages {
@@ -609,7 +597,13 @@ impl Viewer {
             }
             PeerEvent::Failed(reason) => self.watch_failed(&reason).await,
             PeerEvent::Closed => self.watch_failed("the peer connection closed").await,
-            PeerEvent::VideoEnded => self.watch_failed("the screen is no longer available").await,
+            PeerEvent::VideoEnded => {
+                let reason = self
+                    .watched_screen()
+                    .map(|s| self.manager.gone_reason(s))
+                    .unwrap_or_else(|| "the screen is no longer available".to_owned());
+                self.watch_failed(&reason).await
+            }
             PeerEvent::Network(n) => match self.watched_screen() {
                 Some(screen) => vec![ServerMessage::Network {
                     screen: screen.to_owned(),

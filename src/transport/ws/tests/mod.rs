@@ -50,6 +50,7 @@ fn manager_with(desktop: Arc<dyn Desktop>, config: Config) -> SessionManager {
             viewers: vec![VIEW.into()],
             controllers: vec![CONTROL.into()],
             admins: Vec::new(),
+            devices: Vec::new(),
         },
         ..config
     };
