@@ -170,7 +170,7 @@ pub enum HubMsg {
     },
     /// A heartbeat; answered by [`DeviceMsg::Pong`].
     Ping {
-        /// Sender's clock, ms; echoed.
+        /// Sender's clock (the hub sends µs since the link opened); echoed as is.
         t: u64,
     },
     /// The answer to [`DeviceMsg::Ping`].

@@ -27,12 +27,59 @@ pub async fn forward(
     arguments: JsonObject,
     role: Role,
 ) -> Result<CallToolResult, ToolError> {
-    let value = gw.hub().call_tool(screen, name, arguments, role).await?;
+    let mut value = gw.hub().call_tool(screen, name, arguments, role).await?;
+    if let Some((_, local)) = crate::fleet::split_remote_screen(screen) {
+        name_screen(&mut value, local, screen);
+    }
     serde_json::from_value::<CallToolResult>(value).map_err(|e| {
         ToolError::from(crate::control::Error::internal(format!(
             "the device's answer to {name} is not a tool result: {e}"
         )))
     })
+}
+
+/// The device names its screen by its own id (`0`); the caller knows it as `<device>/0` and must not be sent to
+/// this gateway's screen `0` by the answer. Rewrites `"screen": "<local>"` fields anywhere in the result and the
+/// words `screen <local>` in its texts.
+fn name_screen(value: &mut Value, local: &str, remote: &str) {
+    match value {
+        Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                match v {
+                    Value::String(s) if k == "screen" && s == local => *s = remote.to_owned(),
+                    Value::String(s) if k == "text" => *s = name_screen_in(s, local, remote),
+                    _ => name_screen(v, local, remote),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| name_screen(v, local, remote)),
+        _ => {}
+    }
+}
+
+/// `screen <local>` / `Screen <local>` as whole words, renamed.
+fn name_screen_in(text: &str, local: &str, remote: &str) -> String {
+    let mut out = String::with_capacity(text.len() + remote.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("creen ") {
+        let (before, after) = rest.split_at(i + "creen ".len());
+        // `s`/`S` right before, and no letter or digit before that (char-wise: texts may be any UTF-8).
+        let mut back = rest[..i].chars().rev();
+        let is_screen = matches!(back.next(), Some('s' | 'S'))
+            && !back.next().is_some_and(char::is_alphanumeric);
+        let ends = after
+            .strip_prefix(local)
+            .is_some_and(|t| !t.starts_with(|c: char| c.is_alphanumeric() || c == '/'));
+        out.push_str(before);
+        if is_screen && ends {
+            out.push_str(remote);
+            rest = &after[local.len()..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `list_devices`: every device this gateway knows (connected, allowed, or waiting for an admin's approval), with
@@ -81,5 +128,19 @@ mod tests {
         assert_eq!(target(args(json!({"screen": 5})).as_ref()), None);
         assert_eq!(target(args(json!({})).as_ref()), None);
         assert_eq!(target(None), None);
+    }
+
+    #[test]
+    fn the_devices_screen_is_named_as_the_caller_knows_it() {
+        let mut v = json!({"content": [{"type": "text", "text": "Screen 0 is 800x600; clicked at (1, 2) on screen 0. screen 01 and myscreen 0 stay, écreen 0 ßcreen 0"}],
+                           "structuredContent": {"screen": "0", "other": "0", "nested": [{"screen": "0"}]}});
+        name_screen(&mut v, "0", "ab12cd34/0");
+        assert_eq!(
+            v["content"][0]["text"],
+            "Screen ab12cd34/0 is 800x600; clicked at (1, 2) on screen ab12cd34/0. screen 01 and myscreen 0 stay, écreen 0 ßcreen 0"
+        );
+        assert_eq!(v["structuredContent"]["screen"], "ab12cd34/0");
+        assert_eq!(v["structuredContent"]["other"], "0");
+        assert_eq!(v["structuredContent"]["nested"][0]["screen"], "ab12cd34/0");
     }
 }

@@ -40,8 +40,12 @@ impl SessionManager {
                 online: true,
             })
             .collect();
+        // A device's primary screen is not this gateway's: only a local screen is primary here.
         entries.extend(self.hub().screens().into_iter().map(|r| ScreenEntry {
-            screen: r.screen,
+            screen: ScreenInfo {
+                primary: false,
+                ..r.screen
+            },
             device: Some(r.device),
             device_name: Some(r.device_name),
             online: r.online,

@@ -377,7 +377,8 @@ where
                     heard_since_tick = false;
                     inner.registry.lock().heard(&shared.device, shared.id, SystemTime::now());
                 }
-                let t = start.elapsed().as_millis() as u64;
+                // Microseconds since the link started: the device echoes it, so sub-millisecond RTTs show.
+                let t = start.elapsed().as_micros() as u64;
                 if !shared.send(&HubMsg::Ping { t }) {
                     tracing::debug!(device = %shared.device, "ping dropped: outbox full");
                 }
@@ -433,9 +434,9 @@ fn on_text(
             shared.send(&HubMsg::Pong { t });
         }
         DeviceMsg::Pong { t } => {
-            let now = start.elapsed().as_millis() as u64;
+            let now = start.elapsed().as_micros() as u64;
             if t <= now {
-                let rtt = (now - t) as f64;
+                let rtt = (now - t) as f64 / 1000.0;
                 inner
                     .registry
                     .lock()
