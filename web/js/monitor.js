@@ -12,6 +12,7 @@
 import * as fmt from './format.js';
 import { chartModel, networkChart, networkLegend, viewerHealth } from './netplot.js';
 import { renderSfuPanel } from './monitor-sfu.js';
+import { renderDevicesPanel } from './monitor-devices.js';
 import { fragmentWithoutToken, parseFragment } from './options.js';
 
 /** Refresh period of the whole dashboard (and of an open connection's detail). */
@@ -27,6 +28,7 @@ const ENDPOINTS = {
   sessions: '/api/v1/sessions',
   performance: '/api/v1/performance',
   sfu: '/api/v1/sfu',
+  devices: '/api/v1/devices',
 };
 /** How long a Kick button waits for its confirming second click. */
 const KICK_CONFIRM_MS = 4000;
@@ -221,6 +223,7 @@ class Monitor {
     this.renderPipelines();
     const sfu = this.data.sfu || (this.data.summary && this.data.summary.sfu);
     renderSfuPanel(sfu, this.errors.sfu, { h, pill, td, num, fillTable }, this.now());
+    renderDevicesPanel(this.data.devices, this.errors.devices, { h, pill, td, num, fillTable }, this.now());
     this.renderOperations();
     this.renderTasks();
     this.renderDrawer();
