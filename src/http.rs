@@ -17,6 +17,7 @@ pub fn app(gw: SessionManager) -> Router {
         .nest_service("/mcp", crate::mcp::service(gw.clone()))
         .merge(crate::rest::routes())
         .merge(crate::diagnostics_rest::routes())
+        .merge(crate::devices_rest::routes())
         .fallback(static_file)
         .with_state(gw)
 }

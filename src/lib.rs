@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cors;
+pub mod devices_rest;
 pub mod diagnostics;
 pub mod diagnostics_rest;
 pub mod edge;

@@ -40,7 +40,6 @@ use crate::session::{
 };
 use crate::transport::pacer::Pacer;
 
-mod devices;
 mod publish;
 mod windows;
 
@@ -80,7 +79,6 @@ pub fn routes() -> Router<SessionManager> {
         .route("/api/openapi.yaml", get(|| async { openapi() }))
         .merge(publish::routes())
         .merge(windows::routes())
-        .merge(devices::routes())
 }
 
 /// `GET /api/v1/screens` response.
@@ -119,7 +117,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Remote {
 
 /// Charges one request of `class` to the caller's token (its shared budget, `crate::ratelimit`): over budget is
 /// `429` with `Retry-After`, and a strike against the address.
-fn charge(
+pub(crate) fn charge(
     manager: &SessionManager,
     headers: &HeaderMap,
     remote: Remote,

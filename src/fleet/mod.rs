@@ -22,3 +22,8 @@ pub fn is_remote_screen(id: &str) -> bool {
 pub fn split_remote_screen(id: &str) -> Option<(&str, &str)> {
     id.split_once('/')
 }
+
+/// How logs and errors name a device: `device "kiosk" (0123…)`.
+pub fn device_label(name: &str, id: &str) -> String {
+    format!("device \"{name}\" ({id})")
+}

@@ -3,7 +3,7 @@
 //! checked its role like any local call ([`super::handler`]). Only the `screen` argument is rewritten (to the
 //! device's own id); the device's result comes back unchanged, screenshots included. Also `list_devices`.
 
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::{CallToolResult, JsonObject, ResultType};
 use serde_json::{Value, json};
 use sightline_signaling::Role;
 
@@ -31,11 +31,17 @@ pub async fn forward(
     if let Some((_, local)) = crate::fleet::split_remote_screen(screen) {
         name_screen(&mut value, local, screen);
     }
-    serde_json::from_value::<CallToolResult>(value).map_err(|e| {
+    let mut result = serde_json::from_value::<CallToolResult>(value).map_err(|e| {
         ToolError::from(crate::control::Error::internal(format!(
             "the device's answer to {name} is not a tool result: {e}"
         )))
-    })
+    })?;
+    // The device answers in whatever protocol era its in-process server speaks; the caller's era decides here,
+    // like for a local result: complete unless the server strips the field for an older peer.
+    if result.result_type.is_none() {
+        result.result_type = Some(ResultType::COMPLETE);
+    }
+    Ok(result)
 }
 
 /// The device names its screen by its own id (`0`); the caller knows it as `<device>/0` and must not be sent to

@@ -15,6 +15,7 @@ mod agent;
 pub mod clipboard;
 pub mod cursor;
 mod device_api;
+mod frames;
 pub mod profiles;
 mod remote;
 mod screens;
@@ -27,9 +28,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::Serialize;
-use sightline_media::engine::{Engine, FrameSubscription};
-use sightline_media::jpeg::JpegFrame;
-use sightline_media::{AgentMark, Frame, ScreenInfo, SourceKind};
+use sightline_media::engine::Engine;
+use sightline_media::{AgentMark, ScreenInfo, SourceKind};
 use sightline_monitor::{
     Connection, ConnectionAttrs, ConnectionDetail, ConnectionId, ConnectionKind, ConnectionSummary,
     Monitor, Operation, OperationsSnapshot, Owner, PipelineSnapshot, ProcessSnapshot, Summary,
@@ -43,8 +43,8 @@ use crate::auth::{HasTokens, Tokens};
 use crate::config::Config;
 use crate::control::{Action, Error, Intent, policy};
 use crate::peer::Peer;
-pub use remote::ScreenEntry;
 use screens::ScreenCache;
+pub use screens::ScreenEntry;
 use table::Table;
 pub use table::{AtCapacity, SessionInfo, SessionKind, WatchInfo, WatchKind};
 pub use watch::{JpegRequest, PeerWatch, SfuWatch, Watch, WatchMedia, WatchRequest, WatchTicket};
@@ -495,91 +495,6 @@ impl SessionManager {
     /// The read-only views of the monitor (REST, `/metrics`, MCP `monitor_summary`).
     pub fn monitor_view(&self) -> MonitorView<'_> {
         MonitorView(&self.inner.monitor)
-    }
-
-    // ---- frames ----
-
-    /// The latest frame of a screen: the running capture's, otherwise one capture.
-    pub async fn snapshot(&self, screen: &str) -> Result<Arc<Frame>, Error> {
-        Ok(self.inner.engine.snapshot(screen).await?)
-    }
-
-    /// Like [`SessionManager::snapshot`], with the pointer drawn in where the capture saw it (a copy of the frame,
-    /// which viewers share); unchanged when the backend reports no cursor (its frames carry their own).
-    pub async fn snapshot_with_cursor(&self, screen: &str) -> Result<Arc<Frame>, Error> {
-        let (frame, cursor) = self.inner.engine.snapshot_with_cursor(screen).await?;
-        Ok(match cursor {
-            Some(c) if c.visible && c.shape.is_some() => {
-                self.blocking("cursor-composite", move || {
-                    Arc::new(sightline_media::cursor::composite(&frame, &c))
-                })
-                .await?
-            }
-            _ => frame,
-        })
-    }
-
-    /// Encodes a frame as JPEG on the blocking pool.
-    pub async fn encode_jpeg(
-        &self,
-        frame: Arc<Frame>,
-        quality: u8,
-        max_width: Option<u32>,
-    ) -> Result<JpegFrame, Error> {
-        Ok(self
-            .inner
-            .engine
-            .encode_jpeg(frame, quality, max_width)
-            .await?)
-    }
-
-    /// A full-resolution JPEG of a screen for `conn` (an HQ frame), recorded as a `snapshot` operation.
-    pub async fn hq_frame(
-        &self,
-        screen: &str,
-        quality: u8,
-        conn: ConnectionId,
-    ) -> Result<JpegFrame, Error> {
-        let op = self.operation("snapshot", Some(conn));
-        let result = async {
-            let frame = self.snapshot(screen).await?;
-            self.encode_jpeg(frame, quality, None).await
-        }
-        .await;
-        op.finish_with(result)
-    }
-
-    /// Every captured frame of a screen from now on (starting its capture if nobody watches).
-    pub fn subscribe_frames(&self, screen: &str) -> Result<FrameSubscription, Error> {
-        Ok(self.inner.engine.subscribe_frames(screen)?)
-    }
-
-    /// Another JPEG subscription of a screen (the shared encoder of `profile`'s quality and width): how a `/ws`
-    /// JPEG watch moves along its quality ladder without reopening the watch. The profile is snapped
-    /// ([`profiles::snap_jpeg`]) like every other JPEG stream's, so a rung between two snapped steps subscribes to
-    /// the lower one's encoder.
-    pub fn subscribe_jpeg(
-        &self,
-        screen: &str,
-        profile: sightline_media::engine::JpegProfile,
-    ) -> Result<sightline_media::engine::JpegSubscription, Error> {
-        let cached = self.inner.screens.lock().peek(screen);
-        let info = match cached {
-            Some(info) => info,
-            None => self.screen(screen)?,
-        };
-        let profile = self.snap_jpeg(&info, profile);
-        Ok(self.inner.engine.subscribe_jpeg(screen, profile)?)
-    }
-
-    /// `wanted` snapped to the fixed JPEG profiles of `screen` ([`profiles::snap_jpeg`]): the profile a JPEG
-    /// stream of that request runs at.
-    pub fn snap_jpeg(
-        &self,
-        screen: &ScreenInfo,
-        wanted: sightline_media::engine::JpegProfile,
-    ) -> sightline_media::engine::JpegProfile {
-        profiles::snap_jpeg(&self.inner.config, screen, wanted)
     }
 
     // ---- input ----

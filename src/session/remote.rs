@@ -3,28 +3,12 @@
 //! through the engine like a local one (it relays the device's streams); input, tools and snapshots go to the
 //! device through [`crate::fleet::hub::Hub`].
 
-use serde::{Deserialize, Serialize};
 use sightline_media::ScreenInfo;
 
 use super::SessionManager;
+use super::screens::ScreenEntry;
 use crate::control::Error;
 use crate::fleet::is_remote_screen;
-
-/// One row of the screen list: a local screen, or a device's screen with its device and online state.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScreenEntry {
-    /// The screen (a device's screen has the id `<device>/<screen>` and `source` `remote`).
-    #[serde(flatten)]
-    pub screen: ScreenInfo,
-    /// The device id, for a device's screen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-    /// The device name, for a device's screen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_name: Option<String>,
-    /// Whether the screen can be watched now (`false`: its device is offline).
-    pub online: bool,
-}
 
 impl SessionManager {
     /// Every screen, local first, then every known device screen (online or not) with its device and online state:

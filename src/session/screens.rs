@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use sightline_media::{MediaError, ScreenInfo};
 
 /// How long the screen list is reused before the backend is asked again; a vanished or added monitor is noticed
@@ -13,6 +14,22 @@ pub const SCREEN_CACHE_TTL: Duration = Duration::from_secs(2);
 /// a loop must not turn every request into a display round trip, while a monitor just plugged in is still found
 /// on the next try.
 pub const MIN_REREAD: Duration = Duration::from_millis(250);
+
+/// One row of the screen list: a local screen, or a device's screen with its device and online state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScreenEntry {
+    /// The screen (a device's screen has the id `<device>/<screen>` and `source` `remote`).
+    #[serde(flatten)]
+    pub screen: ScreenInfo,
+    /// The device id, for a device's screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The device name, for a device's screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// Whether the screen can be watched now (`false`: its device is offline).
+    pub online: bool,
+}
 
 /// The last list read and when.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use sightline_signaling::fleet::{CallError, CallResult, HubMsg, SnapshotValue, c
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::MAX_DEVICE_CALLS;
+use super::bounds::MAX_DEVICE_CALLS;
 use super::outbox::Outbox;
 use crate::control::{Error, ErrorKind};
 use crate::mcp::local::LocalMcp;

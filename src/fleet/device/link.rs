@@ -18,11 +18,12 @@ use sightline_signaling::fleet::{
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use super::Identity;
+use super::bounds::SCREENS_POLL;
 use super::calls::Calls;
 use super::dial::{self, DialError, HubSocket, Target};
 use super::outbox::{Outbox, close_message, write_loop};
 use super::streams::{StreamRequest, Streams};
-use super::{Identity, SCREENS_POLL};
 use crate::config::HubConfig;
 use crate::mcp::local::LocalMcp;
 use crate::session::SessionManager;

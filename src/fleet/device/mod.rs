@@ -16,6 +16,7 @@
 //! stream, each call) is owned by it, so leak detection sees any that outlives it.
 
 pub mod backoff;
+mod bounds;
 mod calls;
 pub mod dial;
 pub mod identity;
@@ -25,12 +26,13 @@ mod streams;
 #[cfg(test)]
 mod tests;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sightline_monitor::{ConnectionAttrs, ConnectionKind, Lifecycle};
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::Backoff;
+pub use bounds::{DEVICE_OUTBOX, MAX_DEVICE_CALLS, MAX_DEVICE_STREAMS, SCREENS_POLL};
 pub use calls::kind_name;
 pub use identity::Identity;
 pub use link::remote_screens;
@@ -39,16 +41,6 @@ use crate::config::HubConfig;
 use crate::mcp::local::LocalMcp;
 use crate::session::SessionManager;
 
-/// Pictures queued for the socket writer across all streams of a link; a full queue drops pictures (a video stream
-/// then skips to its next IDR, which it requests). Two seconds of a 30 fps stream: a hub link that cannot keep up
-/// for longer needs fewer or smaller streams, not a deeper queue.
-pub const DEVICE_OUTBOX: usize = 64;
-/// Most streams open at once on one link; the hub opens one per (screen, profile) it relays.
-pub const MAX_DEVICE_STREAMS: usize = 64;
-/// Most calls (input, tools, snapshots) running at once on one link; one more is answered `busy`.
-pub const MAX_DEVICE_CALLS: usize = 16;
-/// How often the device re-reads its screen list and announces a change.
-pub const SCREENS_POLL: Duration = Duration::from_secs(3);
 /// The monitor connection kind of a device's link to its hub (the hub records its end of a link the same way).
 pub const LINK_KIND: ConnectionKind = ConnectionKind::Device;
 

@@ -16,8 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
+use super::bounds::{DEVICE_OUTBOX, MAX_DEVICE_CALLS, MAX_DEVICE_STREAMS};
 use super::streams::Sent;
-use super::{DEVICE_OUTBOX, MAX_DEVICE_CALLS, MAX_DEVICE_STREAMS};
 
 /// Control messages queued for the writer: every call's result, a burst of `stream_ended` (a screen with every
 /// stream open on it vanished) and a few heartbeats and screen lists.

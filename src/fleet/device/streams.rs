@@ -19,7 +19,7 @@ use tokio::sync::{Notify, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::MAX_DEVICE_STREAMS;
+use super::bounds::MAX_DEVICE_STREAMS;
 use super::outbox::Outbox;
 use crate::session::SessionManager;
 

@@ -7,10 +7,27 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use super::DeviceEvent;
+/// Something that happened to a device, for `GET /api/v1/events` (the `type` is the SSE event name).
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceEvent {
+    /// `device_online`, `device_offline`, `screens_changed`, `device_registered`, `device_pending` or
+    /// `device_removed`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The device id.
+    pub device: String,
+    /// Its name.
+    pub name: String,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// Event details (`reason`, `screens`, `how`).
+    #[serde(flatten)]
+    pub detail: Map<String, Value>,
+}
 
 /// Events buffered per subscriber; past this a slow subscriber lags (it skips the oldest and is told).
 pub const EVENTS_CAPACITY: usize = 256;

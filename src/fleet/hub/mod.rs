@@ -18,6 +18,7 @@ mod link;
 mod persist;
 mod registry;
 mod upstream;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -43,37 +44,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::control::{Error, echo};
 pub use calls::{INPUT_TIMEOUT, MAX_PENDING_CALLS, MAX_TOOL_WAIT, SNAPSHOT_TIMEOUT, TOOL_TIMEOUT};
-pub use events::EVENTS_CAPACITY;
-use link::End;
-pub use link::{LinkIn, LinkOut, WRITE_TIMEOUT};
+pub use events::{DeviceEvent, EVENTS_CAPACITY};
 use persist::{Change, Persist};
-pub use registry::MAX_REMOVED;
 use registry::Registry;
+pub use registry::{DeviceInfo, MAX_REMOVED};
 pub use upstream::{HUB_OUTBOX, MAX_STREAMS};
 use upstream::{LinkShared, ScreenUpstream};
-
-/// One device as the hub knows it: connected, known from the allowed list, or pending approval.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeviceInfo {
-    /// The device's stable id (lowercase hex).
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Whether it is connected now.
-    pub online: bool,
-    /// `allowed` (in the allowed list), or `pending` (refused, waiting for an admin's approval).
-    pub state: &'static str,
-    /// When it was last heard from (RFC 3339, UTC); `None` if never since the hub started.
-    pub last_seen: Option<String>,
-    /// Its screens (the last announced while offline).
-    pub screens: Vec<RemoteScreen>,
-    /// Its sightline version (empty if never connected since the hub started).
-    pub version: String,
-    /// The link's round-trip time, ms (online only).
-    pub rtt_ms: Option<f64>,
-    /// Where it connected from (online only).
-    pub remote: Option<String>,
-}
+use wire::End;
+pub use wire::{LinkIn, LinkOut, WRITE_TIMEOUT};
 
 /// A device screen in the hub's screen list.
 #[derive(Clone, Debug, Serialize)]
@@ -87,24 +65,6 @@ pub struct RemoteScreenInfo {
     pub device_name: String,
     /// Whether the device is connected.
     pub online: bool,
-}
-
-/// Something that happened to a device, for `GET /api/v1/events` (the `type` is the SSE event name).
-#[derive(Clone, Debug, Serialize)]
-pub struct DeviceEvent {
-    /// `device_online`, `device_offline`, `screens_changed`, `device_registered`, `device_pending` or
-    /// `device_removed`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The device id.
-    pub device: String,
-    /// Its name.
-    pub name: String,
-    /// When, RFC 3339 UTC.
-    pub at: String,
-    /// Event details (`reason`, `screens`, `how`).
-    #[serde(flatten)]
-    pub detail: Map<String, Value>,
 }
 
 /// Where the hub registers device screens: the media engine (tests use a fake).

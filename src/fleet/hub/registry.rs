@@ -10,13 +10,36 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use serde::Serialize;
 use sightline_signaling::fleet::{Hello, RemoteScreen};
 
-use super::DeviceInfo;
 use super::events::rfc3339;
 use super::upstream::LinkShared;
 use crate::config::{DevicesConfig, parse_allowed};
 use crate::control::{Error, echo};
+
+/// One device as the hub knows it: connected, known from the allowed list, or pending approval.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceInfo {
+    /// The device's stable id (lowercase hex).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether it is connected now.
+    pub online: bool,
+    /// `allowed` (in the allowed list), or `pending` (refused, waiting for an admin's approval).
+    pub state: &'static str,
+    /// When it was last heard from (RFC 3339, UTC); `None` if never since the hub started.
+    pub last_seen: Option<String>,
+    /// Its screens (the last announced while offline).
+    pub screens: Vec<RemoteScreen>,
+    /// Its sightline version (empty if never connected since the hub started).
+    pub version: String,
+    /// The link's round-trip time, ms (online only).
+    pub rtt_ms: Option<f64>,
+    /// Where it connected from (online only).
+    pub remote: Option<String>,
+}
 
 /// Devices removed by an admin remembered for the hub's run, so open enrollment does not take them straight back;
 /// the oldest removal is forgotten first.
@@ -86,13 +109,8 @@ impl Device {
 
     /// `device "kiosk" (0123…)`.
     pub(super) fn label(&self) -> String {
-        label(&self.name, &self.id)
+        crate::fleet::device_label(&self.name, &self.id)
     }
-}
-
-/// `device "kiosk" (0123…)`.
-pub(super) fn label(name: &str, id: &str) -> String {
-    format!("device \"{name}\" ({id})")
 }
 
 /// The decision on a hello.

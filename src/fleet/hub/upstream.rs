@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::calls::Calls;
-use super::link::{End, LinkOut};
+use super::wire::{End, LinkOut};
 
 /// Messages queued for one device's writer. Hub-to-device messages are small and rare (stream control, calls,
 /// heartbeats): 256 of them waiting means the device stopped reading. Overload policy: see the module docs.
@@ -170,7 +170,7 @@ impl LinkShared {
 
     /// `device "kiosk" (0123…)`.
     pub(super) fn label(&self) -> String {
-        super::registry::label(&self.name, &self.device)
+        crate::fleet::device_label(&self.name, &self.device)
     }
 
     /// Queues a message for the device; `false` when the outbox is full or the link is gone.

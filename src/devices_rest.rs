@@ -29,12 +29,12 @@ use sightline_monitor::Owner;
 use sightline_signaling::fleet::{CONNECT_PATH, MAX_MESSAGE_BYTES};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Remote, charge};
 use crate::auth::{Admin, Auth, HasTokens, Viewer, bearer};
 use crate::control::echo;
 use crate::error::AppError;
 use crate::fleet::hub::{DeviceEvent, DeviceInfo, LinkIn, LinkOut};
 use crate::ratelimit::Class;
+use crate::rest::{Remote, charge};
 use crate::session::SessionManager;
 
 /// How often an idle events stream sends a keep-alive comment.
