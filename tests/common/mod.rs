@@ -41,6 +41,9 @@ pub mod netview;
 
 pub mod flood;
 
+#[cfg(target_os = "linux")]
+pub mod fleet;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
