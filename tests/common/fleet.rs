@@ -54,12 +54,16 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// The hub's configuration: the wildcard listen address (devices reach it over their links), the three test
 /// tokens plus [`DEVICE_TOKEN`], its own synthetic 640×360 screen, `[devices] heartbeat_ms` = [`HEARTBEAT_MS`],
 /// then `extra` (whole tables; `devices_extra` goes into `[devices]`).
+///
+/// ICE binds loopback only (`[webrtc] udp_addrs`): the hub's viewers are on loopback, and with the wildcard it
+/// would also offer its addresses on other tests' device links, whose veths vanish when those tests end — a
+/// viewer whose ICE picked such a pair froze (the packets had no route left).
 pub fn hub_config(devices_extra: &str, extra: &str) -> String {
     format!(
         "# The test hub (tests/common/fleet.rs).\n[server]\nlisten = \"0.0.0.0:0\"\n\n[auth]\n\
          viewers = [\"{VIEW_TOKEN}\"]\ncontrollers = [\"{CONTROL_TOKEN}\"]\nadmins = [\"{ADMIN_TOKEN}\"]\n\
          devices = [\"{DEVICE_TOKEN}\"]\n\n[capture]\nsource = \"synthetic\"\nsynthetic_size = \"640x360\"\n\
-         fps = 30\n\n[devices]\nheartbeat_ms = {HEARTBEAT_MS}\n{devices_extra}\n{extra}"
+         fps = 30\n\n[webrtc]\nudp_addrs = [\"127.0.0.1:0\"]\n\n[devices]\nheartbeat_ms = {HEARTBEAT_MS}\n{devices_extra}\n{extra}"
     )
 }
 

@@ -59,6 +59,18 @@ async function watchAndClick(context, s) {
   } catch (e) {
     r.error = String(e && e.stack ? e.stack : e);
     r.state = await viewerState(page).catch(() => null);
+    // What the page sent and showed, for the failure message: the click's commands, any toast or notice.
+    const rtpNow = async () => {
+      const { rtp } = await inbound(page).catch(() => ({}));
+      if (!rtp) return null;
+      const keys = ['framesReceived', 'framesDecoded', 'framesDropped', 'keyFramesDecoded', 'pliCount', 'firCount', 'nackCount', 'packetsLost', 'packetsReceived', 'freezeCount', 'totalFreezesDuration', 'frameWidth'];
+      return Object.fromEntries(keys.map((k) => [k, rtp[k]]));
+    };
+    r.rtpAtFailure = await rtpNow();
+    await sleep(1000);
+    r.rtpOneSecondLater = await rtpNow();
+    r.commands = await page.evaluate(() => window.sightline.commands().slice(-12)).catch(() => null);
+    r.notices = await page.evaluate(() => [...document.querySelectorAll('[role=status], [role=alert], .toast, .notice')].map((e) => e.textContent.trim()).filter(Boolean)).catch(() => null);
   }
   await page.close();
   return r;
