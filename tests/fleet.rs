@@ -216,7 +216,10 @@ fn chromium_on_the_hub_watches_each_remote_screen_as_h264_and_clicks_reach_the_r
     );
     let r = last_json(&out);
     eprintln!("fleet_viewer: {r:#}");
-    if r["screens"].as_array().is_some_and(|a| a.iter().any(|s| !s["error"].is_null())) {
+    if r["screens"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|s| !s["error"].is_null()))
+    {
         // What the hub did with the page's input (the operations show failed injections and their reasons).
         let url = format!("{}/api/v0/mcp/monitor/webrtc/operations", fleet.hub.base);
         let (_, _, ops) = http("GET", &url, Some(ADMIN_TOKEN), None, b"", &[]);

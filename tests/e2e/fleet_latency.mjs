@@ -2,8 +2,11 @@
 // DIRECTLY (the device's own viewer page, `[hub] local_server = true`) and THROUGH THE HUB (the hub's viewer page,
 // screen `<device id>/<screen>`), side by side in the same run: two headless Chromium browsers (one per page, so
 // neither page's frame callbacks wait for the other's), both playing all the time, measured over the same
-// windows for --rounds rounds. Latency per presented frame = expected display time − the capture time in the
-// synthetic screen's top barcode (web/js/latency.js; same host, same clock).
+// windows for --rounds rounds. Per frame, from the capture time in the synthetic screen's top barcode
+// (web/js/latency.js; same host, same clock) to: the frame's last packet received (`receivedMs`), the decoded frame
+// presented (`presentedMs`, the headline: what the relay can add is all before it), and Chromium's expected display
+// time (`glassToGlassMs`, which also holds the headless compositor's vsync wait: 0–17 ms, fixed per browser by
+// where 30 fps frames fall in its 60 Hz cycle, so two browsers differ by up to a frame whatever they watch).
 //
 // Usage: node fleet_latency.mjs --direct http://127.0.0.1:P1 --hub http://127.0.0.1:P2 --token T
 //          --hub-screen <id>/0 [--rounds 4] [--seconds 5]
@@ -61,6 +64,8 @@ run(async (out, cleanup) => {
   const pages = [await open('direct', a.direct, null, cleanup), await open('hub', a.hub, a['hub-screen'], cleanup)];
   await sleep(SETTLE_MS);
   const all = { direct: [], hub: [] };
+  const presented = { direct: [], hub: [] };
+  const received = { direct: [], hub: [] };
   const consistentAll = { direct: [], hub: [] };
   const stats0 = {};
   for (const p of pages) stats0[p.name] = await inbound(p.page);
@@ -74,8 +79,10 @@ run(async (out, cleanup) => {
     for (const p of order) {
       const samples = await p.page.evaluate(() => window.sightline.latencySamples());
       all[p.name].push(...samples.map((s) => s.displayMs));
-      consistentAll[p.name].push(...consistent(samples).map((s) => s.displayMs));
-      round[p.name] = summary(samples.map((s) => s.displayMs));
+      presented[p.name].push(...samples.map((s) => s.presentedMs));
+      received[p.name].push(...samples.map((s) => s.receivedMs));
+      consistentAll[p.name].push(...consistent(samples).map((s) => s.presentedMs));
+      round[p.name] = summary(samples.map((s) => s.presentedMs));
     }
     out.rounds.push(round);
   }
@@ -85,6 +92,8 @@ run(async (out, cleanup) => {
     const frames = s1.rtp.framesDecoded - s0.rtp.framesDecoded;
     out[p.name] = {
       glassToGlassMs: summary(all[p.name]),
+      presentedMs: summary(presented[p.name]),
+      receivedMs: summary(received[p.name]),
       consistentMs: summary(consistentAll[p.name]),
       codec: s1.codec,
       frameSize: `${s1.rtp.frameWidth}x${s1.rtp.frameHeight}`,
