@@ -25,14 +25,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::fleet::{DeviceProcess, DeviceSpec, ONLINE_TIMEOUT, hub_config, port_of};
 use common::janus::{clock_ticks_per_second, cpu_ticks_of};
-use common::{ADMIN_TOKEN, GatewayProcess, VIEW_TOKEN, http, last_json, python, root, run_node};
+use common::light_viewers::{LightViewers, env_or, light_viewers_command, load_average};
+use common::{ADMIN_TOKEN, GatewayProcess, VIEW_TOKEN, http, last_json, run_node};
 use serde_json::Value;
 
 /// The device's screen.
@@ -47,19 +46,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const DRAIN: Duration = Duration::from_secs(3);
 /// The target for the added latency, ms (p50).
 const TARGET_ADDED_MS: f64 = 5.0;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "(met)" } else { "(NOT met)" }
@@ -174,124 +160,6 @@ fn latency(rounds: u32, seconds: u32) -> (f64, f64) {
     (p("direct", "p50"), p("hub", "p50"))
 }
 
-/// `light_viewers.py` with `n` viewers of `screen` at `ws`.
-struct LightViewers {
-    child: Child,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
-
-impl LightViewers {
-    fn start(ws: &str, screen: &str, n: usize) -> Self {
-        let mut child = std::process::Command::new(python())
-            .arg(root().join("tests/e2e/light_viewers.py"))
-            .args([
-                &n.to_string(),
-                ws,
-                VIEW_TOKEN,
-                "--screen",
-                screen,
-                "--interval",
-                "1",
-                "--loopback",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start light_viewers.py");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().expect("piped");
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let mut l = sink.lock().unwrap();
-                    if l.len() > 4096 {
-                        l.drain(..1024);
-                    }
-                    l.push(v);
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            {
-                let lines = self.lines.lock().unwrap();
-                if lines.iter().any(|l| l["event"] == "ready") {
-                    return;
-                }
-                let errors: Vec<&Value> = lines.iter().filter(|l| l["event"] == "error").collect();
-                assert!(errors.is_empty(), "light viewers failed: {errors:?}");
-                assert!(
-                    Instant::now() < deadline,
-                    "the light viewers were not all receiving after {READY_TIMEOUT:?}; last: {:?}",
-                    lines.last()
-                );
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("light_viewers.py exited with {status}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Frames per second each viewer counted between the latest reports at or before wall-clock `a` and `b` ms.
-    fn fps_between(&self, a: f64, b: f64) -> Vec<f64> {
-        let lines = self.lines.lock().unwrap();
-        let at = |t: f64| {
-            lines
-                .iter()
-                .rev()
-                .find(|l| l["event"] == "counts" && l["t"].as_f64().is_some_and(|x| x <= t))
-                .cloned()
-                .unwrap_or_else(|| panic!("no viewer counts before {t}"))
-        };
-        let (x, y) = (at(a), at(b));
-        let dt = (y["t"].as_f64().unwrap_or(0.0) - x["t"].as_f64().unwrap_or(0.0)) / 1000.0;
-        let frames = |c: &Value| -> Vec<f64> {
-            c["viewers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| v["frames"].as_f64().unwrap_or(0.0))
-                .collect()
-        };
-        frames(&x)
-            .iter()
-            .zip(frames(&y))
-            .map(|(p, q)| (q - p) / dt.max(0.001))
-            .collect()
-    }
-
-    fn stop(mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.write_all(b"stop\n");
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for LightViewers {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// CPU of `pids` over `window`, ms of CPU per second each (the mean over slices).
 fn cpu_ms_per_s(pids: &[u32], window: Duration) -> Vec<f64> {
     let tck = clock_ticks_per_second() as f64;
@@ -331,8 +199,16 @@ fn hub_cpu(counts: &[usize], window: Duration) -> Vec<(usize, f64, f64)> {
     );
     steps.push((0, idle[0], idle[1]));
     for &n in counts {
-        let mut lv = LightViewers::start(&hub.ws_url(), &screen, n);
-        lv.wait_ready();
+        let mut cmd = light_viewers_command(|program| Command::new(program));
+        cmd.args([&n.to_string(), &hub.ws_url(), VIEW_TOKEN]).args([
+            "--screen",
+            &screen,
+            "--interval",
+            "1",
+            "--loopback",
+        ]);
+        let mut lv = LightViewers::start(cmd);
+        lv.wait_ready(n, READY_TIMEOUT);
         std::thread::sleep(SETTLE);
         let from = now_ms();
         let cpu = cpu_ms_per_s(&pids, window);

@@ -30,14 +30,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::janus::{SfuRig, clock_ticks_per_second, cpu_ticks_of, udp_rcvbuf_errors};
+use common::light_viewers::{LightViewers, env_or, light_viewers_command, load_average};
 use common::netview::{LiveNode, now_ms, percentile};
-use common::{VIEW_TOKEN, python, root};
+use common::{VIEW_TOKEN, root};
 use serde_json::{Value, json};
 
 /// The screen.
@@ -60,13 +58,6 @@ const SAME_STREAM: &str = "[congestion]\nenabled = false\n";
 /// `[sfu]` tuning: publications linger between steps (the next step reuses the mountpoint).
 const SFU_EXTRA: &str = "linger_ms = 60000\n";
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn env_list(name: &str, default: &str) -> Vec<String> {
     std::env::var(name)
         .unwrap_or_else(|_| default.to_owned())
@@ -76,147 +67,10 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
         .collect()
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn median(values: &[f64]) -> f64 {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     v.sort_by(f64::total_cmp);
     percentile(&v, 50.0)
-}
-
-/// `tests/e2e/light_viewers.py` inside viewer namespace 0.
-struct LightViewers {
-    child: Child,
-    lines: Arc<Mutex<Vec<Value>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl LightViewers {
-    fn start(rig: &SfuRig, n: usize) -> Self {
-        let script = root().join("tests/e2e/light_viewers.py");
-        let mut child = rig
-            .topo
-            .command(
-                &rig.topo.viewer(0).ns,
-                python().to_str().expect("a UTF-8 path"),
-            )
-            .arg(script)
-            .args([
-                &n.to_string(),
-                &rig.ws_for(0),
-                VIEW_TOKEN,
-                "--interval",
-                "1",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start light_viewers.py");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let out = child.stdout.take().expect("piped");
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let mut l = sink.lock().unwrap();
-                    l.push(v);
-                    // Bounded: one line a second, a step lasts well under a minute or two.
-                    if l.len() > 4096 {
-                        l.drain(..1024);
-                    }
-                }
-            }
-        });
-        let err = child.stderr.take().expect("piped");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                if s.len() < 1 << 16 {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn wait_ready(&mut self, n: usize) -> f64 {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            {
-                let lines = self.lines.lock().unwrap();
-                if let Some(r) = lines.iter().find(|l| l["event"] == "ready") {
-                    return r["seconds"].as_f64().unwrap_or(f64::NAN);
-                }
-                let errors: Vec<&Value> = lines.iter().filter(|l| l["event"] == "error").collect();
-                assert!(
-                    errors.is_empty(),
-                    "light receivers failed: {errors:?}\n{}",
-                    self.stderr.lock().unwrap()
-                );
-                let last = lines.iter().rev().find(|l| l["event"] == "counts");
-                assert!(
-                    Instant::now() < deadline,
-                    "{n} light receivers not all receiving after {READY_TIMEOUT:?}; last counts: {}\n{}",
-                    last.map(Value::to_string).unwrap_or_default(),
-                    self.stderr.lock().unwrap()
-                );
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "light_viewers.py exited with {status}\n{}",
-                    self.stderr.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// The latest `counts` line at or before wall-clock `t` ms.
-    fn counts_at(&self, t: f64) -> Value {
-        let lines = self.lines.lock().unwrap();
-        lines
-            .iter()
-            .rev()
-            .find(|l| l["event"] == "counts" && l["t"].as_f64().is_some_and(|x| x <= t))
-            .cloned()
-            .unwrap_or_else(|| panic!("no receiver counts before {t}"))
-    }
-
-    fn stop(mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.write_all(b"stop\n");
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for LightViewers {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// Glass-to-glass figures of one mode: (p50 ms, p95 ms, decoded fps, samples).
@@ -245,8 +99,17 @@ struct Step {
 }
 
 fn measure(rig: &SfuRig, mode: &str, n: usize, window: Duration) -> Step {
-    let mut lv = LightViewers::start(rig, n);
-    let ready_s = lv.wait_ready(n);
+    let mut cmd =
+        light_viewers_command(|program| rig.topo.command(&rig.topo.viewer(0).ns, program));
+    cmd.args([
+        &n.to_string(),
+        &rig.ws_for(0),
+        VIEW_TOKEN,
+        "--interval",
+        "1",
+    ]);
+    let mut lv = LightViewers::start(cmd);
+    let ready_s = lv.wait_ready(n, READY_TIMEOUT);
     std::thread::sleep(SETTLE);
     let tck = clock_ticks_per_second() as f64;
     let gw_pid = rig.gateway().pid();

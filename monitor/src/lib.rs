@@ -62,6 +62,7 @@ mod tests;
 mod types;
 
 pub use abuse::{AbuseCounters, AbuseSnapshot};
+pub use clock::rfc3339;
 pub use connection::{
     Connection, MAX_CHANNELS_OR_TRACKS, RECENT_CLOSED_CONNECTIONS, STATE_HISTORY_LEN,
     WeakConnection,

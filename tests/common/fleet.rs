@@ -22,13 +22,14 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::netns::{self, check, run};
 use super::tempdir::TempDir;
 use super::{ADMIN_TOKEN, CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, http};
 
@@ -750,43 +751,10 @@ fn run_line(line: &str) -> String {
     run(&line.split_whitespace().collect::<Vec<_>>())
 }
 
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", args[0]));
-    check(&args.join(" "), out)
-}
-
-fn check(what: &str, out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "`{what}` failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Device namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN), iproute2, nftables and python3 (the probes).
+/// Device namespaces need root and iproute2, nftables and python3 (the probes).
 fn require_root_and_tools() {
-    let uid = run(&["id", "-u"]);
-    assert_eq!(
-        uid.trim(),
-        "0",
-        "the fleet tests put each device in a network namespace: they must run as root"
+    netns::require_root_and_tools(
+        "the fleet tests put each device in a network namespace",
+        &["ip", "nft", "python3"],
     );
-    for tool in ["ip", "nft", "python3"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "`{tool}` is not installed; run `scripts/install-deps.sh --test` (it installs iproute2 and nftables)"
-        );
-    }
 }

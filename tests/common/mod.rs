@@ -41,6 +41,8 @@ pub mod netview;
 
 pub mod flood;
 
+pub mod light_viewers;
+
 #[cfg(target_os = "linux")]
 pub mod fleet;
 

@@ -95,7 +95,10 @@ impl Topology {
     /// When not root, when `ip`, `tc` or `nft` is missing, or when the kernel refuses a step (the message names
     /// the command and its error).
     pub fn new(viewers: usize) -> Self {
-        require_privileges_and_tools();
+        require_root_and_tools(
+            "the network tests create network namespaces and shape links",
+            &["ip", "tc", "nft"],
+        );
         let _one = CREATE.lock().unwrap_or_else(|e| e.into_inner());
         remove_stale();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -504,7 +507,8 @@ fn parse_class_counters(text: &str, class: &str) -> Option<ShapedCounters> {
     })
 }
 
-fn run(args: &[&str]) -> String {
+/// Runs a command; panics with the command line and its output when it fails. Returns its stdout.
+pub fn run(args: &[&str]) -> String {
     let out = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
@@ -513,7 +517,8 @@ fn run(args: &[&str]) -> String {
     check(&args.join(" "), out)
 }
 
-fn check(what: &str, out: Output) -> String {
+/// Panics with `what` and the output unless the command succeeded; returns its stdout.
+pub fn check(what: &str, out: Output) -> String {
     assert!(
         out.status.success(),
         "`{what}` failed ({}): {}{}",
@@ -524,15 +529,12 @@ fn check(what: &str, out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2 and nftables.
-fn require_privileges_and_tools() {
+/// Network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and `tools` (iproute2, nftables, …); `who`
+/// names the tests in the message ("the network tests create network namespaces and shape links").
+pub fn require_root_and_tools(who: &str, tools: &[&str]) {
     let uid = run(&["id", "-u"]);
-    assert_eq!(
-        uid.trim(),
-        "0",
-        "the network tests create network namespaces and shape links: they must run as root"
-    );
-    for tool in ["ip", "tc", "nft"] {
+    assert_eq!(uid.trim(), "0", "{who}: they must run as root");
+    for tool in tools {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
