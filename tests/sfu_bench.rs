@@ -36,7 +36,7 @@ use common::janus::{SfuRig, clock_ticks_per_second, cpu_ticks_of, udp_rcvbuf_err
 use common::light_viewers::{LightViewers, env_or, light_viewers_command, load_average};
 use common::netview::{LiveNode, now_ms, percentile};
 use common::{VIEW_TOKEN, root};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The screen.
 const SIZE: (u32, u32) = (1280, 720);
@@ -137,19 +137,7 @@ fn measure(rig: &SfuRig, mode: &str, n: usize, window: Duration) -> Step {
     std::thread::sleep(Duration::from_millis(1200));
     let (a, b) = (lv.counts_at(start_ms), lv.counts_at(end_ms + 1000.0));
     let dt = (b["t"].as_f64().unwrap_or(0.0) - a["t"].as_f64().unwrap_or(0.0)) / 1000.0;
-    let frames = |c: &Value| -> Vec<f64> {
-        c["viewers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|v| v["frames"].as_f64().unwrap_or(0.0))
-            .collect()
-    };
-    let fps: Vec<f64> = frames(&a)
-        .iter()
-        .zip(frames(&b))
-        .map(|(x, y)| (y - x) / dt)
-        .collect();
+    let fps = lv.fps_between(start_ms, end_ms + 1000.0);
     let receivers_cpu =
         (b["cpu_s"].as_f64().unwrap_or(0.0) - a["cpu_s"].as_f64().unwrap_or(0.0)) / dt * 100.0;
     let paths = b["viewers"]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::netns::{self, check, run};
+use super::netns::{self, check, delete_namespace, namespaces, run};
 use super::tempdir::TempDir;
 use super::{ADMIN_TOKEN, CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, http};
 
@@ -686,30 +686,6 @@ pub fn port_of(addr: &str) -> u16 {
     addr.rsplit_once(':')
         .and_then(|(_, p)| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {addr:?}"))
-}
-
-/// The names of all network namespaces (`ip netns list` prints `name (id: N)` or `name`).
-fn namespaces() -> Vec<String> {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect()
-}
-
-/// Kills what still runs in `ns` (only test processes can be in a test's namespace) and deletes it.
-fn delete_namespace(ns: &str) {
-    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = Command::new("kill").args(["-9", pid]).status();
-        }
-    }
-    let _ = Command::new("ip")
-        .args(["netns", "del", ns])
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// Deletes fleet namespaces of earlier test processes that died without cleaning up.

@@ -435,7 +435,7 @@ impl Drop for Topology {
 }
 
 /// The names of all network namespaces (`ip netns list` prints `name (id: N)` or `name`).
-fn namespaces() -> Vec<String> {
+pub fn namespaces() -> Vec<String> {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return Vec::new();
     };
@@ -446,7 +446,7 @@ fn namespaces() -> Vec<String> {
 }
 
 /// Kills what still runs in `ns` (only test processes can be in a test's namespace) and deletes it.
-fn delete_namespace(ns: &str) {
+pub fn delete_namespace(ns: &str) {
     if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             let _ = Command::new("kill").args(["-9", pid]).status();
