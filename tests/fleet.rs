@@ -23,6 +23,7 @@ use common::clients::{WsClient, WsEvent};
 use common::fleet::{
     DEVICE_TOKEN, DeviceSpec, EventStream, Fleet, HEARTBEAT_MS, ONLINE_TIMEOUT, hub_config,
 };
+use common::fleet_ws::{jpeg_where, next_jpeg, offline_notice, ws_until};
 use common::{
     ADMIN_TOKEN, CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, http, last_json, mcp_tool_call,
     run_node, run_python,
@@ -33,6 +34,9 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// The two devices: different sizes, so a picture says whose it is.
+/// The hub's monitor API.
+const MONITOR: &str = "/api/v0/mcp/monitor/webrtc";
+
 fn two_specs() -> Vec<DeviceSpec> {
     vec![
         DeviceSpec::new("kiosk-a", 1280, 720),
@@ -220,13 +224,15 @@ fn chromium_on_the_hub_watches_each_remote_screen_as_h264_and_clicks_reach_the_r
         .as_array()
         .is_some_and(|a| a.iter().any(|s| !s["error"].is_null()))
     {
-        // What the hub did with the page's input (the operations show failed injections and their reasons).
-        let url = format!("{}/api/v0/mcp/monitor/webrtc/operations", fleet.hub.base);
-        let (_, _, ops) = http("GET", &url, Some(ADMIN_TOKEN), None, b"", &[]);
-        eprintln!("hub operations: {}", String::from_utf8_lossy(&ops));
-        let url = format!("{}/api/v0/mcp/monitor/webrtc/connections", fleet.hub.base);
-        let (_, _, conns) = http("GET", &url, Some(ADMIN_TOKEN), None, b"", &[]);
-        eprintln!("hub connections: {}", String::from_utf8_lossy(&conns));
+        // What the hub did with the page's input and its streams: failed injections, connection counters.
+        eprintln!(
+            "hub operations: {}",
+            fleet.get(&format!("{MONITOR}/operations"))
+        );
+        eprintln!(
+            "hub connections: {}",
+            fleet.get(&format!("{MONITOR}/connections"))
+        );
     }
     for (i, id) in ids.iter().enumerate() {
         let s = &r["screens"][i];
@@ -571,75 +577,6 @@ fn an_unknown_device_waits_for_an_admins_approval_which_is_persisted() {
     }
     assert_eq!(parsed["devices"]["max_pending"].as_integer(), Some(8));
     assert_eq!(parsed["preview"]["quality"].as_integer(), Some(61));
-}
-
-/// Collects `/ws` messages until one satisfies `pred`; panics with everything received after `within`.
-async fn ws_until(ws: &mut WsClient, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    let (mut seen, mut binary) = (Vec::new(), 0);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        // An explicit check: a steady stream of messages would keep a zero timeout from ever firing.
-        let ev = if left.is_zero() {
-            None
-        } else {
-            ws.next_timeout(left).await
-        };
-        match ev {
-            Some(WsEvent::Json(v)) if pred(&v) => return v,
-            Some(WsEvent::Json(v)) => seen.push(v),
-            Some(WsEvent::Binary(_)) => binary += 1,
-            Some(WsEvent::Closed(c, r)) => panic!("/ws closed ({c:?} {r}); messages: {seen:?}"),
-            None => panic!(
-                "no such /ws message within {within:?}; {binary} binary messages and: {:?}",
-                &seen[seen.len().saturating_sub(8)..]
-            ),
-        }
-    }
-}
-
-/// The text of a `/ws` message that tells a viewer its screen's device went offline: an `error` whose `message`
-/// says so, or a `stopped` whose `reason` does (the viewer page shows either; docs/PROTOCOL.md).
-fn offline_notice(v: &Value) -> Option<&str> {
-    let text = match v["type"].as_str()? {
-        "error" => v["message"].as_str()?,
-        "stopped" => v["reason"].as_str()?,
-        _ => return None,
-    };
-    text.contains("offline").then_some(text)
-}
-
-/// Reads the next JPEG frame pair of a watch; returns the header and the decoded size.
-async fn next_jpeg(ws: &mut WsClient) -> (Value, (u32, u32)) {
-    let header = ws_until(ws, Duration::from_secs(15), |v| v["type"] == "frame").await;
-    match ws.next().await {
-        WsEvent::Binary(b) => {
-            assert_eq!(&b[..2], &[0xFF, 0xD8], "JPEG SOI");
-            let img =
-                image::load_from_memory_with_format(&b, image::ImageFormat::Jpeg).expect("a JPEG");
-            (header, (img.width(), img.height()))
-        }
-        other => panic!("the frame header must be followed by its JPEG, got {other:?}"),
-    }
-}
-
-/// The first JPEG frame pair within 10 s for which `pred(header, size)` holds; panics with the last one after.
-async fn jpeg_where(
-    ws: &mut WsClient,
-    what: &str,
-    pred: impl Fn(&Value, (u32, u32)) -> bool,
-) -> (Value, (u32, u32)) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (h, size) = next_jpeg(ws).await;
-        if pred(&h, size) {
-            return (h, size);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {what} within 10 s; the last frame: {h} {size:?}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,8 @@ pub mod light_viewers;
 #[cfg(target_os = "linux")]
 pub mod fleet;
 
+pub mod fleet_ws;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
