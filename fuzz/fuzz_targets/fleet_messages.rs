@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             if let Ok((header, payload)) = MediaHeader::decode(rest) {
                 assert!(!payload.is_empty());
-                assert_eq!(header.encode(payload), rest[..MEDIA_HEADER_LEN + payload.len()]);
+                assert_eq!(
+                    header.encode(payload),
+                    rest[..MEDIA_HEADER_LEN + payload.len()]
+                );
             }
         }
         _ => {
