@@ -595,28 +595,7 @@ async fn a_killed_device_goes_offline_with_an_event_and_returns_under_the_same_i
 
     // Frozen (SIGSTOP): the TCP connection stays open and silent; only the heartbeat can tell.
     fleet.devices[0].signal("STOP");
-    let frozen = Instant::now();
-    fleet.wait_device(0, &id, false, None, Duration::from_secs(10));
-    let noticed = frozen.elapsed();
-    let window = Duration::from_millis(3 * HEARTBEAT_MS + 1000);
-    eprintln!(
-        "frozen device offline after {noticed:?} (heartbeat {HEARTBEAT_MS} ms, allowed {window:?})"
-    );
-    assert!(
-        noticed <= window,
-        "offline after {noticed:?}, beyond the heartbeat window {window:?}"
-    );
-    let ev = events.expect(
-        "device_offline",
-        |v| v["device"] == id,
-        Duration::from_secs(5),
-    );
-    eprintln!("event: {ev}");
-    let msg = ws_until(&mut ws, Duration::from_secs(10), |v| {
-        offline_notice(v).is_some()
-    })
-    .await;
-    eprintln!("the viewer was told: {msg}");
+    expect_offline(&fleet, &mut events, &mut ws, &id, Instant::now(), "frozen").await;
     fleet.devices[0].signal("CONT");
     fleet.wait_device(0, &id, true, None, ONLINE_TIMEOUT);
     events.expect(
@@ -630,25 +609,7 @@ async fn a_killed_device_goes_offline_with_an_event_and_returns_under_the_same_i
 
     // Killed (SIGKILL): the kernel resets the connection.
     fleet.devices[0].kill();
-    let killed = Instant::now();
-    fleet.wait_device(0, &id, false, None, Duration::from_secs(10));
-    let noticed = killed.elapsed();
-    eprintln!("killed device offline after {noticed:?}");
-    assert!(
-        noticed <= window,
-        "offline after {noticed:?}, beyond the heartbeat window {window:?}"
-    );
-    let ev = events.expect(
-        "device_offline",
-        |v| v["device"] == id,
-        Duration::from_secs(5),
-    );
-    eprintln!("event: {ev}");
-    let msg = ws_until(&mut ws, Duration::from_secs(10), |v| {
-        offline_notice(v).is_some()
-    })
-    .await;
-    eprintln!("the viewer was told: {msg}");
+    let msg = expect_offline(&fleet, &mut events, &mut ws, &id, Instant::now(), "killed").await;
     let text = offline_notice(&msg).unwrap_or_default();
     assert!(
         text.contains(&id) && text.contains("kiosk-k"),
@@ -690,6 +651,37 @@ async fn a_killed_device_goes_offline_with_an_event_and_returns_under_the_same_i
     let (h, size) = next_jpeg(&mut ws).await;
     assert_eq!((h["screen"].clone(), size), (json!(sid), (1280, 720)));
     ws.close().await;
+}
+
+/// Waits for device `id` (the fleet's first), `how` (frozen, killed) at `since`, to be offline at the hub within
+/// the heartbeat window, with a `device_offline` event and a notice to the viewer on `ws`; returns the notice.
+async fn expect_offline(
+    fleet: &Fleet,
+    events: &mut EventStream,
+    ws: &mut WsClient,
+    id: &str,
+    since: Instant,
+    how: &str,
+) -> Value {
+    fleet.wait_device(0, id, false, None, Duration::from_secs(10));
+    let noticed = since.elapsed();
+    let window = Duration::from_millis(3 * HEARTBEAT_MS + 1000);
+    eprintln!(
+        "{how} device offline after {noticed:?} (heartbeat {HEARTBEAT_MS} ms, allowed {window:?})"
+    );
+    assert!(
+        noticed <= window,
+        "offline after {noticed:?}, beyond the heartbeat window {window:?}"
+    );
+    let ev = events.expect(
+        "device_offline",
+        |v| v["device"] == id,
+        Duration::from_secs(5),
+    );
+    eprintln!("event: {ev}");
+    let msg = ws_until(ws, Duration::from_secs(10), |v| offline_notice(v).is_some()).await;
+    eprintln!("the viewer was told: {msg}");
+    msg
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::netns::{self, check, delete_namespace, namespaces, run};
+use super::netns::{self, NS_PREFIX, check, delete_namespace, run};
 use super::tempdir::TempDir;
 use super::{ADMIN_TOKEN, CONTROL_TOKEN, GatewayProcess, VIEW_TOKEN, http};
 
@@ -39,12 +39,10 @@ pub const DEVICE_TOKEN: &str = "device-token-0001";
 pub const HEARTBEAT_MS: u64 = 500;
 /// Longest a device may take from start to online at the hub (process start, hello, welcome).
 pub const ONLINE_TIMEOUT: Duration = Duration::from_secs(20);
-/// Namespace names start with this, then `<pid>-f<n>-`.
-const NS_PREFIX: &str = "sightline-";
 /// The nftables table holding a device namespace's inbound rule.
 const FIREWALL_TABLE: &str = "sightline_fleet";
-/// Device links are /30s in 10.214.0.0/16 (16384 of them), picked from the process id.
-const LINK_SUBNETS: u32 = 16384;
+/// Device links are /30s in 10.214.0.0/16, picked from the process id.
+const LINK_OCTET: u8 = 214;
 /// The probe port inside a device namespace that must stay unreachable.
 const PROBE_PORT: u16 = 7999;
 
@@ -88,11 +86,15 @@ impl DeviceNs {
     pub fn new(label: &str) -> Self {
         require_root_and_tools();
         let _one = CREATE.lock().unwrap_or_else(|e| e.into_inner());
-        remove_stale();
+        netns::remove_stale();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
+        // `sightline-<pid>-f<n>-<label>`: netns::remove_stale recognises it.
         let ns = format!("{NS_PREFIX}{pid}-f{n}-{label}");
-        let (hub_ip, ip) = free_link_subnet(pid, n);
+        let (hub_ip, ip) = netns::free_subnet(
+            LINK_OCTET,
+            pid.wrapping_mul(131).wrapping_add(n.wrapping_mul(7919)),
+        );
         let host_dev = format!("sf{pid}x{n}");
         assert!(host_dev.len() <= 15, "interface name {host_dev} too long");
         run(&["ip", "netns", "add", &ns]);
@@ -159,14 +161,7 @@ impl DeviceNs {
         let json = self.exec("nft", &["-j", "list", "table", "inet", FIREWALL_TABLE]);
         let v: Value = serde_json::from_str(&json)
             .unwrap_or_else(|e| panic!("nft -j output is not JSON ({e}): {json}"));
-        v["nftables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item["rule"]["expr"].as_array())
-            .flatten()
-            .filter_map(|e| e["counter"]["packets"].as_u64())
-            .sum()
+        netns::counted_packets(&v)
     }
 
     /// Proves the namespace's shape with real TCP connections: from inside, a connection to a listener on the hub
@@ -686,40 +681,6 @@ pub fn port_of(addr: &str) -> u16 {
     addr.rsplit_once(':')
         .and_then(|(_, p)| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {addr:?}"))
-}
-
-/// Deletes fleet namespaces of earlier test processes that died without cleaning up.
-fn remove_stale() {
-    for name in namespaces() {
-        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
-            continue;
-        };
-        let mut parts = rest.split('-');
-        let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if parts.next().is_some_and(|p| p.starts_with('f'))
-            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        {
-            eprintln!("fleet: removing stale namespace {name} of dead process {pid}");
-            delete_namespace(&name);
-        }
-    }
-}
-
-/// A /30 in 10.214.0.0/16 that no interface of this machine uses: (hub side, device side).
-fn free_link_subnet(pid: u32, n: u32) -> (Ipv4Addr, Ipv4Addr) {
-    let used = run(&["ip", "-4", "-o", "addr", "show"]);
-    let start = pid.wrapping_mul(131).wrapping_add(n.wrapping_mul(7919));
-    for k in 0..LINK_SUBNETS {
-        let index = start.wrapping_add(k) % LINK_SUBNETS;
-        let base = u32::from(Ipv4Addr::new(10, 214, 0, 0)) + index * 4;
-        let (hub, dev) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2));
-        if !used.contains(&format!(" {hub}/")) && !used.contains(&format!(" {dev}/")) {
-            return (hub, dev);
-        }
-    }
-    panic!("no free device link subnet in 10.214.0.0/16");
 }
 
 /// [`run`] of a command line without quoting (every argument here is a plain word).

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::tempdir::TempDir;
 
 /// Namespace names start with this, then `<pid>-<n>-`: how stale ones are recognised.
-const NS_PREFIX: &str = "sightline-";
+pub const NS_PREFIX: &str = "sightline-";
 /// Queue of the bottleneck, as `tbf latency`: a home router or cellular link buffers a few hundred ms before it
 /// drops, so a sender that overshoots sees its delay grow (what delay-based congestion control reacts to) well
 /// before it sees loss. The value the environment notes verified.
@@ -47,8 +47,8 @@ const MEDIA_CLASS: &str = "1:20";
 const OTHER_CLASS: &str = "1:10";
 /// The nftables table holding a viewer namespace's loss rule.
 const LOSS_TABLE: &str = "sightline_loss";
-/// Management links are /30s in 10.213.0.0/16 (16384 of them), picked from the process id.
-const MGMT_SUBNETS: u32 = 16384;
+/// Management links are /30s in 10.213.0.0/16, picked from the process id.
+const MGMT_OCTET: u8 = 213;
 
 /// Creation is serialised within a process: the management subnet check and the `ip` calls must not interleave.
 static CREATE: Mutex<()> = Mutex::new(());
@@ -113,7 +113,10 @@ impl Topology {
         };
         // From here on, a failing step panics and Drop removes whatever was made.
         topo.add_namespace(&topo.gateway_ns.clone());
-        let (host_ip, gw_ip) = free_mgmt_subnet(pid, n);
+        let (host_ip, gw_ip) = free_subnet(
+            MGMT_OCTET,
+            pid.wrapping_mul(31).wrapping_add(n.wrapping_mul(7919)),
+        );
         let host_dev = format!("slm{pid}x{n}");
         assert!(host_dev.len() <= 15, "interface name {host_dev} too long");
         run(&[
@@ -400,14 +403,7 @@ impl Topology {
             return 0; // no table: no rule
         }
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v["nftables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item["rule"]["expr"].as_array())
-            .flatten()
-            .filter_map(|e| e["counter"]["packets"].as_u64())
-            .sum()
+        counted_packets(&v)
     }
 
     /// The shaped class's counters on viewer `i`'s link.
@@ -435,7 +431,7 @@ impl Drop for Topology {
 }
 
 /// The names of all network namespaces (`ip netns list` prints `name (id: N)` or `name`).
-pub fn namespaces() -> Vec<String> {
+fn namespaces() -> Vec<String> {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return Vec::new();
     };
@@ -458,8 +454,9 @@ pub fn delete_namespace(ns: &str) {
         .status();
 }
 
-/// Deletes namespaces of earlier test processes that died without cleaning up.
-fn remove_stale() {
+/// Deletes namespaces of earlier test processes (these and the fleet's, `sightline-<pid>-…`) that died without
+/// cleaning up.
+pub fn remove_stale() {
     for name in namespaces() {
         let Some(rest) = name.strip_prefix(NS_PREFIX) else {
             continue;
@@ -474,19 +471,32 @@ fn remove_stale() {
     }
 }
 
-/// A management /30 no interface of this machine uses: (host side, gateway side).
-fn free_mgmt_subnet(pid: u32, n: u32) -> (Ipv4Addr, Ipv4Addr) {
+/// A /30 in 10.`octet`.0.0/16 (16384 of them) that no interface of this machine uses, searched from a place
+/// derived from `seed`: (its first address, its second).
+pub fn free_subnet(octet: u8, seed: u32) -> (Ipv4Addr, Ipv4Addr) {
+    const SUBNETS: u32 = 16384;
     let used = run(&["ip", "-4", "-o", "addr", "show"]);
-    let start = pid.wrapping_mul(31).wrapping_add(n.wrapping_mul(7919));
-    for k in 0..MGMT_SUBNETS {
-        let index = start.wrapping_add(k) % MGMT_SUBNETS;
-        let base = u32::from(Ipv4Addr::new(10, 213, 0, 0)) + index * 4;
-        let (host, gw) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2));
-        if !used.contains(&format!(" {host}/")) && !used.contains(&format!(" {gw}/")) {
-            return (host, gw);
+    for k in 0..SUBNETS {
+        let index = seed.wrapping_add(k) % SUBNETS;
+        let base = u32::from(Ipv4Addr::new(10, octet, 0, 0)) + index * 4;
+        let (a, b) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2));
+        if !used.contains(&format!(" {a}/")) && !used.contains(&format!(" {b}/")) {
+            return (a, b);
         }
     }
-    panic!("no free management subnet in 10.213.0.0/16");
+    panic!("no free /30 in 10.{octet}.0.0/16");
+}
+
+/// The packets counted by every `counter` of the rules in `nft -j list table …` output.
+pub fn counted_packets(nft_json: &serde_json::Value) -> u64 {
+    nft_json["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["rule"]["expr"].as_array())
+        .flatten()
+        .filter_map(|e| e["counter"]["packets"].as_u64())
+        .sum()
 }
 
 /// Parses `Sent N bytes M pkt (dropped D, …)` of `class htb <class>` from `tc -s class show`.

@@ -9,13 +9,13 @@ Run: .venv-e2e/bin/python tests/e2e/fleet_mcp.py --url http://127.0.0.1:PORT/mcp
 
 import argparse
 import asyncio
-import base64
 import json
-import os
 
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+
+from mcp_client import Conn
 
 
 async def main() -> None:
@@ -29,52 +29,34 @@ async def main() -> None:
     ap.add_argument("--wb", type=int, required=True)
     ap.add_argument("--text", required=True)
     args = ap.parse_args()
-    saved = 0
-
-    async def tool(c, name, arguments, save_as=None):
-        nonlocal saved
-        r = await c.call_tool(name, arguments)
-        out = {"tool": name, "arguments": arguments, "is_error": bool(r.is_error), "texts": [], "images": []}
-        for item in r.content:
-            if item.type == "text":
-                out["texts"].append(item.text)
-            elif item.type == "image":
-                data = base64.b64decode(item.data)
-                ext = "png" if item.mime_type == "image/png" else "jpg"
-                path = os.path.join(args.out, f"{save_as or name}-{saved}.{ext}")
-                saved += 1
-                with open(path, "wb") as f:
-                    f.write(data)
-                out["images"].append({"mime": item.mime_type, "file": path, "bytes": len(data)})
-        out["structured"] = r.structured_content
-        return out
 
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {args.token}"})
     result = {}
     async with http:
-        async with Client(streamable_http_client(args.url, http_client=http), mode="auto") as c:
-            result["protocol"] = c.session.protocol_version
-            listed = await c.list_tools()
+        async with Client(streamable_http_client(args.url, http_client=http), mode="auto") as client:
+            c = Conn(client.call_tool, client.session.protocol_version, args.out)
+            result["protocol"] = c.protocol
+            listed = await client.list_tools()
             result["tools"] = sorted(t.name for t in listed.tools)
-            result["list_devices"] = await tool(c, "list_devices", {})
-            result["list_screens"] = await tool(c, "list_screens", {})
-            result["jpeg_a"] = await tool(c, "screenshot", {"screen": args.a, "max_width": args.wa}, "jpeg_a")
-            result["png_a_before"] = await tool(
-                c, "screenshot", {"screen": args.a, "format": "png", "max_width": args.wa}, "png_a_before"
+            result["list_devices"] = await c.tool("list_devices", {})
+            result["list_screens"] = await c.tool("list_screens", {})
+            result["jpeg_a"] = await c.tool("screenshot", {"screen": args.a, "max_width": args.wa}, "jpeg_a")
+            result["png_a_before"] = await c.tool(
+                "screenshot", {"screen": args.a, "format": "png", "max_width": args.wa}, "png_a_before"
             )
-            result["png_b_before"] = await tool(
-                c, "screenshot", {"screen": args.b, "format": "png", "max_width": args.wb}, "png_b_before"
+            result["png_b_before"] = await c.tool(
+                "screenshot", {"screen": args.b, "format": "png", "max_width": args.wb}, "png_b_before"
             )
-            result["type_text"] = await tool(c, "type_text", {"screen": args.a, "text": args.text})
+            result["type_text"] = await c.tool("type_text", {"screen": args.a, "text": args.text})
             # The echo is drawn into the next captured frame: give the device a few frames.
             await asyncio.sleep(0.5)
-            result["png_a_after"] = await tool(
-                c, "screenshot", {"screen": args.a, "format": "png", "max_width": args.wa}, "png_a_after"
+            result["png_a_after"] = await c.tool(
+                "screenshot", {"screen": args.a, "format": "png", "max_width": args.wa}, "png_a_after"
             )
-            result["png_b_after"] = await tool(
-                c, "screenshot", {"screen": args.b, "format": "png", "max_width": args.wb}, "png_b_after"
+            result["png_b_after"] = await c.tool(
+                "screenshot", {"screen": args.b, "format": "png", "max_width": args.wb}, "png_b_after"
             )
-            result["unknown_device"] = await tool(c, "screenshot", {"screen": "00000000000000ff/0"})
+            result["unknown_device"] = await c.tool("screenshot", {"screen": "00000000000000ff/0"})
     print(json.dumps(result))
 
 

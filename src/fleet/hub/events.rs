@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-pub use sightline_monitor::rfc3339;
+use sightline_monitor::rfc3339;
 use tokio::sync::broadcast;
 
 /// Something that happened to a device, for `GET /api/v1/events` (the `type` is the SSE event name).

@@ -406,7 +406,11 @@ fn local_id(screen: &str) -> String {
 /// `device "kiosk" (0123…) went offline at <time>` (or `is offline` when it never connected).
 fn gone_message(d: &registry::Device) -> String {
     match d.offline_at {
-        Some(at) => format!("{} went offline at {}", d.label(), events::rfc3339(at)),
+        Some(at) => format!(
+            "{} went offline at {}",
+            d.label(),
+            sightline_monitor::rfc3339(at)
+        ),
         None => format!("{} is offline", d.label()),
     }
 }

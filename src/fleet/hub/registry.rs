@@ -13,10 +13,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sightline_signaling::fleet::{Hello, RemoteScreen};
 
-use super::events::rfc3339;
 use super::upstream::LinkShared;
 use crate::config::{DevicesConfig, parse_allowed};
 use crate::control::{Error, echo};
+use sightline_monitor::rfc3339;
 
 /// One device as the hub knows it: connected, known from the allowed list, or pending approval.
 #[derive(Clone, Debug, Serialize)]
