@@ -4,30 +4,37 @@
 # assembly objects, says what the build script saw when they are missing, and rebuilds openh264-sys2 once: a
 # transient failure (a full disk, a nasm installed after the first build) is reported and mended, a lasting one
 # fails with nasm's own words.
+# The build folders are looked for where cargo puts them (`cargo metadata`): CARGO_TARGET_DIR, build.target-dir
+# and a --target triple's sub-folder all move them away from ./target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shopt -s nullglob
+target_dir=$(bash scripts/target-dir.sh)
+
+build_dirs() {
+  find "$target_dir" -mindepth 3 -maxdepth 4 -type d -path '*/build/openh264-sys2-*' 2>/dev/null || true
+}
 
 has_asm() {
   local dir
-  for dir in target/*/build/openh264-sys2-*/out; do
-    if find "$dir" -name '*.o' | grep -q -E '(satd_sad|mc_luma)'; then
+  while read -r dir; do
+    [ -d "$dir/out" ] || continue
+    if find "$dir/out" -name '*.o' | grep -q -E '(satd_sad|mc_luma)'; then
       return 0
     fi
-  done
+  done < <(build_dirs)
   return 1
 }
 
 diagnose() {
+  echo "  cargo's target folder: $target_dir" >&2
+  echo "  openh264-sys2 build folders: $(build_dirs | tr '\n' ' ')" >&2
   echo "  nasm on PATH: $(command -v nasm || echo none) ($(nasm -v 2>&1 || true))" >&2
-  echo "  free space: $(df -h --output=avail . | tail -1 | tr -d ' ')" >&2
-  local f
-  for f in target/*/build/openh264-sys2-*/output; do
-    grep -H -i 'nasm' "$f" >&2 || true
-  done
-  for f in target/*/build/openh264-sys2-*/stderr; do
-    grep -H -i -E 'nasm|error' "$f" | head -5 >&2 || true
-  done
+  echo "  free space: $(df -h --output=avail "$target_dir" 2>/dev/null | tail -1 | tr -d ' ')" >&2
+  local dir
+  while read -r dir; do
+    [ -f "$dir/output" ] && { grep -H -i 'nasm' "$dir/output" >&2 || true; }
+    [ -f "$dir/stderr" ] && { grep -H -i -E 'nasm|error' "$dir/stderr" | head -5 >&2 || true; }
+  done < <(build_dirs)
 }
 
 if has_asm; then

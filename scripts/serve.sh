@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/install-deps.sh
 cargo build --release --locked --bin sightline >&2
-exec target/release/sightline "$@"
+# cargo's target folder may be moved (CARGO_TARGET_DIR, build.target-dir) and gains a triple with --target.
+bin="$(bash scripts/target-dir.sh)/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/sightline"
+exec "$bin" "$@"
