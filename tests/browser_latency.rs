@@ -6,8 +6,11 @@
 //! Latency is given at three points of each presented frame, all against the capture time the synthetic screen
 //! draws into the frame's top barcode (`requestVideoFrameCallback` metadata): *received* (the frame's last packet
 //! arrived), *presented* (handed to the compositor) and *expected display* (Chromium's estimate of when it is on
-//! the glass: the headline, and the most conservative). The load average is printed too: the machine may be
-//! shared, and figures taken under load say so.
+//! the glass). Received and presented are measured, so they are the ones checked for sanity. Expected display is
+//! an estimate that follows the headless compositor's vsync phase: usually after presentation, but seen up to a
+//! frame before it when the compositor runs late (median -0.2 ms, min -1.1 ms under load 3 on this machine), so it
+//! is printed and only checked to be a number. The load average is printed too: the machine may be shared, and
+//! figures taken under load say so.
 //!
 //! Run: `cargo test -p sightline --release --test browser_latency -- --nocapture --test-threads=1`
 //! (a release gateway gives the figures that matter; debug builds measure the unoptimised gateway).
@@ -95,13 +98,16 @@ fn assert_measured(r: &Value, size: &str) {
     let frames = r["latency"]["glassToGlassMs"]["n"].as_u64().unwrap_or(0);
     let want: u64 = FRAMES.parse().expect("a number");
     assert!(frames >= want, "{frames} of {want} latency samples");
-    for stat in ["median", "p95"] {
-        let v = r["latency"]["glassToGlassMs"][stat]
-            .as_f64()
-            .unwrap_or(f64::NAN);
-        // Same host, same clock: a negative or absurd latency means the measurement itself is broken.
-        assert!(v.is_finite() && v > 0.0 && v < 5000.0, "latency {stat} {v}");
+    let latency = |what: &str, stat: &str| r["latency"][what][stat].as_f64().unwrap_or(f64::NAN);
+    for what in ["receivedMs", "presentedMs"] {
+        for stat in ["median", "p95"] {
+            let v = latency(what, stat);
+            // Same host, same clock: a negative or absurd latency means the measurement itself is broken.
+            assert!(v.is_finite() && v > 0.0 && v < 5000.0, "{what} {stat} {v}");
+        }
     }
+    let display = latency("glassToGlassMs", "median");
+    assert!(display.is_finite(), "expected display median {display}");
 }
 
 #[test]
