@@ -49,7 +49,7 @@ fn measure(size: &str) -> Value {
     let r = last_json(&out);
     println!("latency {size}: {r:#}");
     let ff = |kind: &str, stat: &str| r[kind]["firstFrameMs"][stat].as_f64().unwrap_or(f64::NAN);
-    let stat = |what: &str, stat: &str| r["latency"][what][stat].as_f64().unwrap_or(f64::NAN);
+    let stat = |what: &str, stat: &str| latency(&r, what, stat);
     println!(
         "SUMMARY {size}: first frame cold median {:.0} ms p95 {:.0} ms | warm median {:.0} ms p95 {:.0} ms | \
          capture→expected display median {:.1} ms p95 {:.1} ms, capture→presented median {:.1} ms p95 {:.1} ms, \
@@ -76,6 +76,11 @@ fn measure(size: &str) -> Value {
     r
 }
 
+/// One latency figure of the page's report (`what`: receivedMs, presentedMs, glassToGlassMs); NaN when absent.
+fn latency(r: &Value, what: &str, stat: &str) -> f64 {
+    r["latency"][what][stat].as_f64().unwrap_or(f64::NAN)
+}
+
 fn assert_measured(r: &Value, size: &str) {
     let want: Vec<u64> = size.split('x').map(|n| n.parse().expect("size")).collect();
     assert_eq!(
@@ -98,15 +103,14 @@ fn assert_measured(r: &Value, size: &str) {
     let frames = r["latency"]["glassToGlassMs"]["n"].as_u64().unwrap_or(0);
     let want: u64 = FRAMES.parse().expect("a number");
     assert!(frames >= want, "{frames} of {want} latency samples");
-    let latency = |what: &str, stat: &str| r["latency"][what][stat].as_f64().unwrap_or(f64::NAN);
     for what in ["receivedMs", "presentedMs"] {
         for stat in ["median", "p95"] {
-            let v = latency(what, stat);
+            let v = latency(r, what, stat);
             // Same host, same clock: a negative or absurd latency means the measurement itself is broken.
             assert!(v.is_finite() && v > 0.0 && v < 5000.0, "{what} {stat} {v}");
         }
     }
-    let display = latency("glassToGlassMs", "median");
+    let display = latency(r, "glassToGlassMs", "median");
     assert!(display.is_finite(), "expected display median {display}");
 }
 
