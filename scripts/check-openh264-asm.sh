@@ -18,7 +18,9 @@ has_asm() {
   local dir
   while read -r dir; do
     [ -d "$dir/out" ] || continue
-    if find "$dir/out" -name '*.o' | grep -q -E '(satd_sad|mc_luma)'; then
+    # No `find | grep -q` here: under pipefail, grep quitting at its first match can kill find with SIGPIPE and
+    # turn a match into a failure (it did, in CI).
+    if [ -n "$(find "$dir/out" -name '*.o' \( -name '*satd_sad*' -o -name '*mc_luma*' \) -print -quit)" ]; then
       return 0
     fi
   done < <(build_dirs)
@@ -32,9 +34,14 @@ diagnose() {
   echo "  free space: $(df -h --output=avail "$target_dir" 2>/dev/null | tail -1 | tr -d ' ')" >&2
   local dir
   while read -r dir; do
-    [ -f "$dir/output" ] && { grep -H -i 'nasm' "$dir/output" >&2 || true; }
-    [ -f "$dir/stderr" ] && { grep -H -i -E 'nasm|error' "$dir/stderr" | head -5 >&2 || true; }
+    if [ -f "$dir/output" ]; then
+      grep -H -i 'nasm' "$dir/output" >&2 || echo "  $dir/output: no line about nasm" >&2
+    fi
+    if [ -f "$dir/stderr" ]; then
+      grep -H -i -E -m 5 'nasm|error' "$dir/stderr" >&2 || true
+    fi
   done < <(build_dirs)
+  return 0
 }
 
 if has_asm; then
