@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 target_dir=$(bash scripts/target-dir.sh)
 
 build_dirs() {
-  find "$target_dir" -mindepth 3 -maxdepth 4 -type d -path '*/build/openh264-sys2-*' 2>/dev/null || true
+  find "$target_dir" -mindepth 3 -maxdepth 4 -type d -name 'openh264-sys2-*' -path '*/build/*' 2>/dev/null || true
 }
 
 has_asm() {

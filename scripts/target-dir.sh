@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 meta=$(cargo metadata --no-deps --format-version 1 --locked)
-dir=$(printf '%s' "$meta" | grep -o '"target_directory":"[^"]*"' | head -1 | sed 's/^"target_directory":"//; s/"$//')
+dir=$(printf '%s\n' "$meta" | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 if [ -z "$dir" ]; then
   echo "target-dir: cargo metadata named no target_directory" >&2
   exit 1

@@ -35,7 +35,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sightline_media::engine::{Engine, Upstream};
 use sightline_media::{InputEvent, ScreenInfo, SourceKind};
-use sightline_monitor::{Monitor, Owner};
+use sightline_monitor::{Monitor, Owner, rfc3339};
 use sightline_signaling::Role;
 use sightline_signaling::fleet::{HubMsg, RemoteScreen, SnapshotValue};
 use tokio::sync::broadcast;
@@ -406,11 +406,7 @@ fn local_id(screen: &str) -> String {
 /// `device "kiosk" (0123…) went offline at <time>` (or `is offline` when it never connected).
 fn gone_message(d: &registry::Device) -> String {
     match d.offline_at {
-        Some(at) => format!(
-            "{} went offline at {}",
-            d.label(),
-            sightline_monitor::rfc3339(at)
-        ),
+        Some(at) => format!("{} went offline at {}", d.label(), rfc3339(at)),
         None => format!("{} is offline", d.label()),
     }
 }
