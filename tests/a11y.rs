@@ -64,9 +64,11 @@ impl A11yBus {
         );
         let dir = TempDir::new();
         let socket = dir.path().join("bus");
+        // The daemon's XDG_RUNTIME_DIR is what a launcher it activates inherits: private too, should one start.
         let out = Command::new("dbus-daemon")
             .args(["--session", "--fork", "--print-address=1", "--print-pid=1"])
             .arg(format!("--address=unix:path={}", socket.display()))
+            .env("XDG_RUNTIME_DIR", dir.path())
             .output()
             .expect("dbus-daemon starts");
         assert!(out.status.success(), "dbus-daemon: {out:?}");
@@ -95,21 +97,26 @@ impl A11yBus {
             dbus_pid,
             launcher,
         };
+        // Asked with NameHasOwner, not a call to org.a11y.Bus: a call before the launcher owns the name would make
+        // the daemon activate a second launcher from the system's service file, which could win the name.
         common::poll_every(
             "org.a11y.Bus on the session bus",
             START_TIMEOUT,
             Duration::from_millis(50),
             || {
                 let out = Command::new("dbus-send")
-                    .args(["--session", "--print-reply", "--dest=org.a11y.Bus"])
-                    .args(["/org/a11y/bus", "org.a11y.Bus.GetAddress"])
+                    .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus"])
+                    .args(["/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
+                    .arg("string:org.a11y.Bus")
                     .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
                     .output()
                     .map_err(|e| e.to_string())?;
-                out.status
-                    .success()
-                    .then_some(())
-                    .ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+                let reply = String::from_utf8_lossy(&out.stdout);
+                if out.status.success() && reply.contains("boolean true") {
+                    Ok(())
+                } else {
+                    Err(format!("{reply}{}", String::from_utf8_lossy(&out.stderr)))
+                }
             },
         );
         bus
